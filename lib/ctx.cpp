@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: MIT
+// Creating and destroying a context.
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "ctx.hpp"
+#include "guard.hpp"
+
+namespace kio {
+int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run);
+int issue_cancel(kio_ctx *c, uint32_t idx) noexcept;
+void expire_timers(kio_ctx *c, uint64_t now);
+} // namespace kio
+
+namespace {
+
+constexpr uint32_t kKnownFlags = KIO_CTX_SQPOLL | KIO_CTX_NO_DEFER_TASKRUN;
+constexpr uint32_t kMaxEntries = 32768;
+
+kio_ctx_opts default_opts() noexcept
+{
+	kio_ctx_opts o;
+	memset(&o, 0, sizeof(o));
+	o.sq_entries = 256;
+	o.cq_entries = 0;
+	o.flags = 0;
+	o.sqpoll_idle_ms = 1000;
+	o.sqpoll_cpu = -1;
+	return o;
+}
+
+// Validates opts and derives what was left to the defaults.
+int finish_opts(kio_ctx_opts *out) noexcept
+{
+	if (out->flags & ~kKnownFlags)
+		return -EINVAL;
+	if (out->sq_entries > kMaxEntries || out->cq_entries > 8 * kMaxEntries)
+		return -EINVAL;
+	if (!out->cq_entries)
+		out->cq_entries = out->sq_entries * 4 > 4096 ? out->sq_entries * 4 : 4096;
+	if (out->cq_entries < out->sq_entries)
+		return -EINVAL;
+	return 0;
+}
+
+// Reads the caller's opts of caller_size bytes into *out (defaults for the
+// fields the caller does not know), following the openat2 rules.
+int read_opts(const kio_ctx_opts *in, size_t caller_size, kio_ctx_opts *out) noexcept
+{
+	*out = default_opts();
+	if (!in)
+		return finish_opts(out);
+	if (caller_size < sizeof(uint32_t))
+		return -EINVAL;
+	if (caller_size > sizeof(kio_ctx_opts)) {
+		const unsigned char *tail = reinterpret_cast<const unsigned char *>(in) + sizeof(kio_ctx_opts);
+		for (size_t i = 0; i < caller_size - sizeof(kio_ctx_opts); i++)
+			if (tail[i])
+				return -E2BIG;
+		caller_size = sizeof(kio_ctx_opts);
+	}
+	// Fields the caller's struct has replace the defaults; an all-zero field
+	// asks for the default.
+	kio_ctx_opts given;
+	memset(&given, 0, sizeof(given));
+	memcpy(&given, in, caller_size);
+	if (caller_size >= offsetof(kio_ctx_opts, cq_entries) + sizeof(uint32_t))
+		out->cq_entries = given.cq_entries;
+	if (given.sq_entries)
+		out->sq_entries = given.sq_entries;
+	if (caller_size >= offsetof(kio_ctx_opts, flags) + sizeof(uint32_t))
+		out->flags = given.flags;
+	if (caller_size >= offsetof(kio_ctx_opts, sqpoll_idle_ms) + sizeof(uint32_t) && given.sqpoll_idle_ms)
+		out->sqpoll_idle_ms = given.sqpoll_idle_ms;
+	if (caller_size >= offsetof(kio_ctx_opts, sqpoll_cpu) + sizeof(int32_t))
+		out->sqpoll_cpu = given.sqpoll_cpu;
+	return finish_opts(out);
+}
+
+} // namespace
+
+KIO_API void kio_ctx_opts_init(kio_ctx_opts *opts, size_t opts_size) noexcept
+{
+	if (!opts)
+		return;
+	kio_ctx_opts d = default_opts();
+	memset(opts, 0, opts_size);
+	memcpy(opts, &d, opts_size < sizeof(d) ? opts_size : sizeof(d));
+}
+
+KIO_API int kio_ctx_create(kio_ctx **out, const kio_ctx_opts *opts, size_t opts_size) noexcept
+{
+	if (!out)
+		return -EINVAL;
+	*out = nullptr;
+	kio_ctx_opts o;
+	if (int rc = read_opts(opts, opts_size, &o))
+		return rc;
+
+	return kio::guard<int>([&] {
+		kio::ErrnoKeeper keep_errno;
+		kio_ctx *c = new (std::nothrow) kio_ctx();
+		if (!c)
+			return -ENOMEM;
+		int rc = c->ring.setup(o);
+		if (rc == 0) {
+			c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			if (c->wake_fd < 0)
+				rc = -errno;
+		}
+		if (rc == 0) {
+			c->posts.reserve(64);
+			c->posts_work.reserve(64);
+			rc = kio::arm_wake(c);
+		}
+		if (rc < 0) {
+			if (c->wake_fd >= 0)
+				close(c->wake_fd);
+			delete c;
+			return rc;
+		}
+		*out = c;
+		return 0;
+	});
+}
+
+namespace {
+
+// Cancels everything the ctx still has and runs the loop until the kernel
+// has handed back every op, so no buffer is touched after destroy returns.
+void shut_down(kio_ctx *c)
+{
+	using namespace kio;
+	c->destroying = true;
+	{
+		std::lock_guard<std::mutex> lock(c->post_mu);
+		c->posts_closed = true;
+	}
+	// User-space timers end now; kernel ops get one cancel-everything SQE.
+	while (!c->timers.empty()) {
+		uint32_t idx = c->timers.top().idx;
+		Op &op = c->ops.at(idx);
+		c->timers.remove(c->ops, idx);
+		if (op.kind != Kind::Kernel && !(op.state & kCompleting)) {
+			op.state |= kCompleting;
+			c->ready.push_back(Ready{idx, -ECANCELED, 0});
+		}
+	}
+	for (int round = 0; round < 1000; round++) {
+		bool kernel_busy = c->in_kernel > 0 || c->wake_armed;
+		if (kernel_busy) {
+			io_uring_sqe *sqe = get_sqe(c);
+			if (sqe) {
+				io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+				sqe->user_data = kUdIgnore;
+			}
+		}
+		// Timers armed by callbacks meanwhile (op timeouts) would only
+		// cancel what is being cancelled: drop them.
+		while (!c->timers.empty())
+			c->timers.remove(c->ops, c->timers.top().idx);
+		int rc = run_once(c, kernel_busy ? 1000000000 : 0, true);
+		run_posts(c, -ECANCELED);
+		if (rc < 0 && rc != -EBUSY)
+			break; // the kernel refuses us (wrong thread?): nothing left to wait for
+		if (c->in_kernel == 0 && !c->wake_armed && c->ready.empty() && c->live == 0 &&
+		    c->posts_queued.load() == 0)
+			break;
+	}
+	run_posts(c, -ECANCELED);
+}
+
+} // namespace
+
+KIO_API void kio_ctx_destroy(kio_ctx *ctx) noexcept
+{
+	if (!ctx || ctx->destroying)
+		return;
+	if (ctx->in_run) {
+		// Called from one of ctx's callbacks: the loop below us still uses
+		// ctx, so finish the job when kio_ctx_run()/run_once() returns.
+		ctx->destroy_deferred = true;
+		return;
+	}
+	kio::ErrnoKeeper keep_errno;
+	try {
+		shut_down(ctx);
+	} catch (...) {
+		// Only allocation can throw; the ring teardown below still cancels
+		// and reaps whatever the kernel holds.
+	}
+	kio::embed_close(ctx);
+	int wake_fd = ctx->wake_fd;
+	delete ctx; // closes the ring: nothing of ours is left in the kernel
+	if (wake_fd >= 0)
+		close(wake_fd);
+}
+
+KIO_API uint32_t kio_ctx_pending(const kio_ctx *ctx) noexcept
+{
+	return ctx ? ctx->live : 0;
+}
+
+KIO_API int kio_ctx_probe(kio_ctx *ctx, int io_uring_op) noexcept
+{
+	if (!ctx || io_uring_op < 0)
+		return -EINVAL;
+	return ctx->ring.supports(io_uring_op) ? 1 : 0;
+}

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+// struct kio_ctx and the loop's internal interface, shared by the .cpp
+// files that implement the C API. Private: never installed.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include <kio/kio.h>
+
+#include "clock.hpp"
+#include "op_table.hpp"
+#include "ring.hpp"
+#include "timer_heap.hpp"
+
+namespace kio {
+
+// user_data values with the top bit set are kio's own SQEs; every other
+// value is the op id of a user op.
+inline constexpr uint64_t kInternal = uint64_t(1) << 63;
+inline constexpr uint64_t kUdWake = kInternal | 1;   // the read on wake_fd
+inline constexpr uint64_t kUdIgnore = kInternal | 2; // cancel requests: their CQE says nothing new
+
+// A completion decided outside the CQ (timers, fallbacks) or a CQE parked
+// while a callback was flushing the SQ. Delivered in order by the loop.
+struct Ready {
+	uint32_t idx;
+	int32_t res;
+	uint32_t flags; // KIO_F_*; KIO_F_MORE keeps the op alive
+};
+
+struct Post {
+	kio_cb cb;
+	void *user_data;
+};
+
+} // namespace kio
+
+struct kio_ctx {
+	kio::Ring ring;
+	kio::OpTable ops;
+	kio::TimerHeap timers;
+
+	// Completions to deliver; `ready` fills while `ready_work` is delivered,
+	// so a callback that queues more never extends the batch it runs in.
+	std::vector<kio::Ready> ready;
+	std::vector<kio::Ready> ready_work;
+	// Set when a CQE had to be parked in `ready`: from then on every CQE is
+	// parked until the queue drains, so one op's CQEs keep their order.
+	bool parking = false;
+
+	// Kernel ops pending per fd, for kio_cancel_fd(); grows to the highest fd.
+	std::vector<uint32_t> fd_inflight;
+
+	uint32_t live = 0;        // user ops whose final callback has not run
+	uint32_t in_kernel = 0;   // user ops of Kind::Kernel
+	uint32_t pipe_writes = 0; // of those, ops that could raise SIGPIPE
+	bool in_run = false;
+	bool destroying = false;
+	bool destroy_deferred = false; // kio_ctx_destroy() called from a callback
+
+	// Cross-thread wake-up: a read on an eventfd always armed in the ring.
+	int wake_fd = -1;
+	uint64_t wake_buf = 0;
+	bool wake_armed = false;
+	bool wake_fired = false;
+	std::atomic<bool> woken{false};
+	std::atomic<bool> stop_requested{false};
+
+	std::mutex post_mu;
+	std::vector<kio::Post> posts;      // guarded by post_mu
+	std::vector<kio::Post> posts_work; // loop thread only
+	bool wake_signalled = false;       // guarded by post_mu: eventfd already written
+	bool posts_closed = false;         // guarded by post_mu
+	std::atomic<uint32_t> posts_queued{0};
+
+	// Embedding (kio_ctx_fd): an epoll set of ring fd, wake_fd and a timerfd
+	// carrying the nearest deadline. Created on first use.
+	int epoll_fd = -1;
+	int timer_fd = -1;
+	uint64_t timer_armed = 0; // absolute deadline armed in timer_fd; 0: disarmed
+	bool kicked = false;
+
+	kio_stats stats{};
+};
+
+namespace kio {
+
+// loop.cpp
+int run_once(kio_ctx *c, int64_t timeout_ns);
+void finish(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags);
+io_uring_sqe *get_sqe(kio_ctx *c);
+int arm_wake(kio_ctx *c);
+
+// Starting an op. begin() reserves a slot (may throw std::bad_alloc), the
+// op's code fills in the rest, commit() makes it live. Nothing can fail
+// after get_sqe(): an SQE taken is an SQE submitted.
+struct Start {
+	uint32_t idx;
+	int64_t id;
+};
+
+inline int begin_check(kio_ctx *c, kio_cb cb) noexcept
+{
+	if (!c || !cb)
+		return -EINVAL;
+	if (c->destroying)
+		return -ESHUTDOWN;
+	return 0;
+}
+
+void note_started(kio_ctx *c, uint32_t idx) noexcept;
+int64_t start_kernel(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd, bool pipe_write,
+		     io_uring_sqe **sqe_out);
+int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res);
+
+// embed.cpp
+void embed_kick(kio_ctx *c) noexcept;
+void embed_rearm(kio_ctx *c) noexcept;
+void embed_close(kio_ctx *c) noexcept;
+
+// post.cpp
+int run_posts(kio_ctx *c, int32_t res);
+void signal_wake(kio_ctx *c) noexcept;
+
+} // namespace kio
+
+#include "guard.hpp"
+
+namespace kio {
+
+// The common shape of a kernel op: argument checks done by the caller,
+// then reserve a slot and an SQE, let prep fill the SQE, tag it with the id.
+template <typename Prep>
+inline int64_t submit(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd, bool pipe_write,
+		      Prep &&prep) noexcept
+{
+	return guard<int64_t>([&]() -> int64_t {
+		io_uring_sqe *sqe = nullptr;
+		int64_t id = start_kernel(c, cb, user_data, opcode, track_fd, pipe_write, &sqe);
+		if (id < 0)
+			return id;
+		prep(sqe);
+		sqe->user_data = uint64_t(id);
+		return id;
+	});
+}
+
+// Offsets: KIO_OFFSET_CURRENT, or a value the kernel's loff_t can hold.
+inline bool offset_ok(uint64_t off) noexcept
+{
+	return off == KIO_OFFSET_CURRENT || off <= uint64_t(INT64_MAX);
+}
+
+} // namespace kio

@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: MIT
+// The event loop: starting ops, reaping completions, expiring timers and
+// running callbacks. Everything here runs on the ctx's thread.
+#include <algorithm>
+#include <cerrno>
+
+#include "ctx.hpp"
+#include "guard.hpp"
+
+namespace kio {
+
+namespace {
+
+void count_final(kio_ctx *c, int32_t res) noexcept
+{
+	c->stats.ops_completed++;
+	if (res == -ETIMEDOUT)
+		c->stats.ops_timeouts++;
+	else if (res == -ECANCELED)
+		c->stats.ops_cancelled++;
+	else if (res < 0)
+		c->stats.ops_errors++;
+}
+
+void deliver(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	if (flags & KIO_F_MORE) {
+		Op &op = c->ops.at(idx);
+		// Copy out first: the callback may grow the table and move op.
+		kio_cb cb = op.cb;
+		void *ud = op.user_data;
+		cb(ud, res, flags);
+		return;
+	}
+	finish(c, idx, res, flags);
+}
+
+// Keeps room for every completion the live ops can queue (a periodic timer
+// can have a tick and its final queued at once), so the loop never
+// allocates, and never has to drop a completion, while it delivers.
+void reserve_ready(kio_ctx *c)
+{
+	size_t need = size_t(c->live) * 2 + 16;
+	if (c->ready.capacity() < need)
+		c->ready.reserve(need * 2);
+	if (c->ready_work.capacity() < need)
+		c->ready_work.reserve(need * 2);
+}
+
+void push_ready(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags) noexcept
+{
+	try {
+		c->ready.push_back(Ready{idx, res, flags});
+	} catch (...) {
+		// Only a parked multishot CQE can get here (reserve_ready covers
+		// the rest). Delivering it now breaks no promise but ordering
+		// under memory exhaustion; losing it would break exactly-once.
+		deliver(c, idx, res, flags);
+	}
+}
+
+uint32_t cqe_flags(uint32_t f) noexcept
+{
+	uint32_t k = 0;
+	if (f & IORING_CQE_F_MORE)
+		k |= KIO_F_MORE;
+	if (f & IORING_CQE_F_BUFFER)
+		k |= KIO_F_BUFFER | ((f >> IORING_CQE_BUFFER_SHIFT) << 16);
+	return k;
+}
+
+// Returns the callbacks run (0 or 1).
+int on_cqe(kio_ctx *c, uint64_t ud, int32_t res, uint32_t f)
+{
+	if (ud & kInternal) {
+		if (ud == kUdWake) {
+			c->wake_armed = false;
+			c->wake_fired = true;
+		}
+		return 0;
+	}
+	uint32_t idx = OpTable::index_of(int64_t(ud));
+	if (c->parking) {
+		push_ready(c, idx, res, cqe_flags(f));
+		return 0;
+	}
+	deliver(c, idx, res, cqe_flags(f));
+	return 1;
+}
+
+// Consumes every CQE in the ring. The head is re-read each time because a
+// callback may flush the SQ, and that flush may park CQEs itself.
+int reap(kio_ctx *c)
+{
+	io_uring_cq &cq = c->ring.cq();
+	int n = 0;
+	for (;;) {
+		unsigned head = *cq.khead;
+		if (head == io_uring_smp_load_acquire(cq.ktail))
+			break;
+		const io_uring_cqe &cqe = cq.cqes[head & cq.ring_mask];
+		uint64_t ud = cqe.user_data;
+		int32_t res = cqe.res;
+		uint32_t f = cqe.flags;
+		io_uring_smp_store_release(cq.khead, head + 1);
+		n += on_cqe(c, ud, res, f);
+	}
+	return n;
+}
+
+// Reaps until the kernel has nothing more to post. With DEFER_TASKRUN one
+// enter runs only a bounded batch of deferred completions, so ask again
+// while the kernel says (IORING_SQ_TASKRUN) or, where it cannot say, while
+// batches come back large.
+int drain_cq(kio_ctx *c, bool entered_with_events)
+{
+	int got = reap(c);
+	int n = got;
+	bool ask = c->ring.kernel_has_more() ||
+		   (!c->ring.taskrun_flag() && (!entered_with_events || got >= 16));
+	for (int i = 0; i < 64 && ask; i++) {
+		c->ring.enter(false, 0, true, c->pipe_writes > 0);
+		got = reap(c);
+		n += got;
+		ask = c->ring.kernel_has_more() || (!c->ring.taskrun_flag() && got >= 16);
+		if (!got && !c->ring.kernel_has_more())
+			break;
+	}
+	return n;
+}
+
+uint64_t heap_key(const Op &op) noexcept
+{
+	uint64_t key = op.kind == Kind::Kernel ? kNever : op.fire_at;
+	if (op.timeout_at && op.timeout_at < key)
+		key = op.timeout_at;
+	return key;
+}
+
+int process_ready(kio_ctx *c)
+{
+	if (c->ready.empty())
+		return 0;
+	std::swap(c->ready, c->ready_work);
+	int n = 0;
+	for (size_t i = 0; i < c->ready_work.size(); i++) {
+		Ready r = c->ready_work[i];
+		deliver(c, r.idx, r.res, r.flags);
+		n++;
+	}
+	c->ready_work.clear();
+	if (c->ready.empty())
+		c->parking = false;
+	return n;
+}
+
+} // namespace
+
+int issue_cancel(kio_ctx *c, uint32_t idx) noexcept;
+
+void rekey(kio_ctx *c, uint32_t idx)
+{
+	Op &op = c->ops.at(idx);
+	uint64_t key = heap_key(op);
+	if (key == kNever)
+		c->timers.remove(c->ops, idx);
+	else
+		c->timers.set(c->ops, idx, key);
+}
+
+void expire_timers(kio_ctx *c, uint64_t now)
+{
+	while (!c->timers.empty() && c->timers.top().key <= now) {
+		uint32_t idx = c->timers.top().idx;
+		Op &op = c->ops.at(idx);
+		c->timers.remove(c->ops, idx);
+		if (op.timeout_at && op.timeout_at <= now) {
+			op.timeout_at = 0;
+			op.state |= kTimedOut;
+			if (op.kind == Kind::Kernel) {
+				if (!(op.state & kCancelReq))
+					issue_cancel(c, idx);
+			} else {
+				op.state |= kCompleting;
+				push_ready(c, idx, -ETIMEDOUT, 0);
+			}
+		} else if (op.kind == Kind::Timer) {
+			op.state |= kCompleting;
+			push_ready(c, idx, 0, 0);
+		} else if (op.kind == Kind::Periodic) {
+			push_ready(c, idx, 0, KIO_F_MORE);
+			op.fire_at += op.period;
+			if (op.fire_at <= now)
+				op.fire_at = deadline_after(now, op.period);
+			// The entry was just removed, so re-inserting reuses its room.
+			c->timers.set(c->ops, idx, heap_key(op));
+		}
+	}
+}
+
+void finish(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	Op &op = c->ops.at(idx);
+	if ((res == -ECANCELED || res == -EINTR) && (op.state & kTimedOut))
+		res = -ETIMEDOUT;
+	else if (res == -EINTR && (op.state & kCancelReq))
+		res = -ECANCELED;
+	if (op.heap_pos != kNotInHeap)
+		c->timers.remove(c->ops, idx);
+	if (op.kind == Kind::Kernel) {
+		c->in_kernel--;
+		if (op.state & kTracksFd)
+			c->fd_inflight[size_t(op.fd)]--;
+		if (op.state & kPipeWrite)
+			c->pipe_writes--;
+	}
+	count_final(c, res);
+	kio_cb cb = op.cb;
+	void *ud = op.user_data;
+	c->ops.release(idx);
+	c->live--;
+	cb(ud, res, flags & ~KIO_F_MORE);
+}
+
+// A free SQE, flushing the SQ to the kernel when it is full. Never runs a
+// callback: CQEs that must be taken off the ring to make progress are
+// parked in the ready queue. nullptr with *err set when the kernel refuses.
+io_uring_sqe *get_sqe(kio_ctx *c, int *err)
+{
+	io_uring_sqe *sqe = c->ring.try_get_sqe();
+	for (int tries = 0; !sqe && tries < 1000; tries++) {
+		int rc = c->ring.enter(false, 0, false, c->pipe_writes > 0);
+		if (rc == -EBUSY || rc == -EAGAIN) {
+			// The kernel wants its CQ drained before it takes more.
+			c->parking = true;
+			c->ring.enter(false, 0, true, c->pipe_writes > 0);
+			reap(c);
+		} else if (rc < 0 && rc != -EINTR) {
+			*err = rc;
+			return nullptr;
+		}
+		sqe = c->ring.try_get_sqe();
+	}
+	if (!sqe)
+		*err = -EAGAIN;
+	return sqe;
+}
+
+io_uring_sqe *get_sqe(kio_ctx *c)
+{
+	int err = 0;
+	return get_sqe(c, &err);
+}
+
+int arm_wake(kio_ctx *c)
+{
+	int err = 0;
+	io_uring_sqe *sqe = get_sqe(c, &err);
+	if (!sqe)
+		return err;
+	io_uring_prep_read(sqe, c->wake_fd, &c->wake_buf, sizeof(c->wake_buf), 0);
+	sqe->user_data = kUdWake;
+	c->wake_armed = true;
+	return 0;
+}
+
+int issue_cancel(kio_ctx *c, uint32_t idx) noexcept
+{
+	int err = 0;
+	io_uring_sqe *sqe = get_sqe(c, &err);
+	if (!sqe)
+		return err;
+	io_uring_prep_cancel64(sqe, uint64_t(c->ops.id_of(idx)), 0);
+	sqe->user_data = kUdIgnore;
+	c->ops.at(idx).state |= kCancelReq;
+	return 0;
+}
+
+void note_started(kio_ctx *c, uint32_t idx) noexcept
+{
+	(void)idx;
+	c->live++;
+	c->stats.ops_submitted++;
+	if (c->live > c->stats.ops_max_inflight)
+		c->stats.ops_max_inflight = c->live;
+	if (!c->in_run)
+		embed_kick(c);
+}
+
+// Reserves a slot and room for its completion. May throw std::bad_alloc.
+static uint32_t alloc_op(kio_ctx *c, kio_cb cb, void *user_data, Kind kind)
+{
+	reserve_ready(c);
+	uint32_t idx = c->ops.alloc();
+	Op &op = c->ops.at(idx);
+	op.cb = cb;
+	op.user_data = user_data;
+	op.fire_at = 0;
+	op.timeout_at = 0;
+	op.period = 0;
+	op.heap_pos = kNotInHeap;
+	op.fd = -1;
+	op.kind = kind;
+	op.state = 0;
+	return idx;
+}
+
+int64_t start_kernel(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd, bool pipe_write,
+		     io_uring_sqe **sqe_out)
+{
+	if (int rc = begin_check(c, cb))
+		return rc;
+	if (!c->ring.supports(opcode))
+		return -EOPNOTSUPP;
+	if (track_fd >= 0 && size_t(track_fd) >= c->fd_inflight.size())
+		c->fd_inflight.resize(std::max(size_t(track_fd) + 1, c->fd_inflight.size() * 2), 0);
+	uint32_t idx = alloc_op(c, cb, user_data, Kind::Kernel);
+	int err = 0;
+	io_uring_sqe *sqe = get_sqe(c, &err);
+	if (!sqe) {
+		c->ops.release(idx);
+		return err;
+	}
+	Op &op = c->ops.at(idx);
+	if (track_fd >= 0) {
+		op.fd = track_fd;
+		op.state |= kTracksFd;
+		c->fd_inflight[size_t(track_fd)]++;
+	}
+	if (pipe_write) {
+		op.state |= kPipeWrite;
+		c->pipe_writes++;
+	}
+	c->in_kernel++;
+	note_started(c, idx);
+	*sqe_out = sqe;
+	return c->ops.id_of(idx);
+}
+
+int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res)
+{
+	if (int rc = begin_check(c, cb))
+		return rc;
+	uint32_t idx = alloc_op(c, cb, user_data, Kind::Deferred);
+	c->ops.at(idx).state |= kCompleting;
+	c->ready.push_back(Ready{idx, res, 0}); // room reserved by alloc_op
+	note_started(c, idx);
+	return c->ops.id_of(idx);
+}
+
+int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period)
+{
+	if (int rc = begin_check(c, cb))
+		return rc;
+	uint32_t idx = alloc_op(c, cb, user_data, period ? Kind::Periodic : Kind::Timer);
+	Op &op = c->ops.at(idx);
+	op.fire_at = fire_at;
+	op.period = period;
+	try {
+		c->timers.set(c->ops, idx, fire_at);
+	} catch (...) {
+		c->ops.release(idx);
+		throw;
+	}
+	note_started(c, idx);
+	return c->ops.id_of(idx);
+}
+
+int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run)
+{
+	if (c->in_run)
+		return -EBUSY;
+	c->in_run = true;
+	struct Leave {
+		kio_ctx *c;
+		~Leave() { c->in_run = false; }
+	} leave{c};
+
+	uint64_t user_deadline = kNever;
+	if (timeout_ns > 0)
+		user_deadline = deadline_after(mono_ns(), uint64_t(timeout_ns));
+	int n = 0;
+	for (;;) {
+		c->stats.loop_iterations++;
+		uint64_t now = c->timers.empty() && timeout_ns <= 0 ? 0 : mono_ns();
+		if (!c->timers.empty())
+			expire_timers(c, now);
+		n += process_ready(c);
+
+		bool wait = timeout_ns != 0 && n == 0 && c->ready.empty() && !c->ring.cq_ready() &&
+			    !c->woken.load(std::memory_order_relaxed) &&
+			    !c->stop_requested.load(std::memory_order_relaxed);
+		uint64_t wait_ns = kNever;
+		if (wait) {
+			uint64_t until = std::min(user_deadline, c->timers.next_deadline());
+			if (until != kNever) {
+				if (until <= now)
+					wait = false;
+				else
+					wait_ns = until - now;
+			}
+		}
+		// Without waiting, deferred completions are only posted if we ask:
+		// ask when the kernel flags pending work, or always where it cannot.
+		bool getevents = !wait && (c->ring.kernel_has_more() || !c->ring.taskrun_flag());
+		int rc = c->ring.enter(wait, wait_ns, getevents, c->pipe_writes > 0);
+		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+			return rc;
+		n += drain_cq(c, wait || getevents);
+		if (c->wake_fired) {
+			c->wake_fired = false;
+			if (!c->destroying)
+				arm_wake(c);
+			n += run_posts(c, 0);
+		}
+		if (!c->timers.empty())
+			expire_timers(c, mono_ns());
+		n += process_ready(c);
+
+		if (n > 0 || timeout_ns == 0)
+			break;
+		if (c->woken.exchange(false, std::memory_order_relaxed))
+			break;
+		if (from_run ? c->stop_requested.load(std::memory_order_relaxed)
+			     : c->stop_requested.exchange(false, std::memory_order_relaxed))
+			break;
+		if (user_deadline != kNever && mono_ns() >= user_deadline)
+			break;
+	}
+	embed_rearm(c);
+	return n;
+}
+
+} // namespace kio
+
+using kio::guard;
+
+// kio_ctx_destroy() from inside a callback is carried out here, once the
+// loop no longer touches ctx.
+static int finish_deferred_destroy(kio_ctx *ctx, int rc) noexcept
+{
+	if (ctx->destroy_deferred && !ctx->in_run) {
+		ctx->destroy_deferred = false;
+		kio_ctx_destroy(ctx);
+	}
+	return rc;
+}
+
+KIO_API int kio_ctx_run_once(kio_ctx *ctx, int64_t timeout_ns) noexcept
+{
+	if (!ctx)
+		return -EINVAL;
+	bool outer = !ctx->in_run;
+	int rc = guard<int>([&] { return kio::run_once(ctx, timeout_ns < 0 ? -1 : timeout_ns, false); });
+	return outer ? finish_deferred_destroy(ctx, rc) : rc;
+}
+
+KIO_API int kio_ctx_run(kio_ctx *ctx) noexcept
+{
+	if (!ctx)
+		return -EINVAL;
+	if (ctx->in_run)
+		return -EBUSY;
+	int rc = guard<int>([&] {
+		for (;;) {
+			if (ctx->stop_requested.exchange(false))
+				return 0;
+			if (ctx->live == 0 && ctx->ready.empty() &&
+			    ctx->posts_queued.load(std::memory_order_acquire) == 0)
+				return 0;
+			int rc = kio::run_once(ctx, -1, true);
+			if (rc < 0)
+				return rc;
+			if (ctx->destroy_deferred)
+				return 0;
+		}
+	});
+	return finish_deferred_destroy(ctx, rc);
+}

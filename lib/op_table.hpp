@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+// The op table: a slab of op records reused through a free list, so the
+// steady state allocates nothing per op. An op id is (generation << 32) |
+// slot; the generation changes whenever a slot is freed, so a stale id is
+// recognised even after its slot was reused.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <kio/common.h>
+
+namespace kio {
+
+enum class Kind : uint8_t {
+	Free,     // slot unused
+	Kernel,   // an SQE went (or goes) to the ring; a CQE ends it
+	Timer,    // one-shot user-space timer
+	Periodic, // multishot user-space timer
+	Deferred, // result already known (a fallback ran); waits in the ready queue
+};
+
+// Op::state bits.
+enum : uint8_t {
+	kCancelReq = 1 << 0,  // the kernel was asked to cancel it
+	kTimedOut = 1 << 1,   // its kio_op_timeout() expired
+	kCompleting = 1 << 2, // its final completion sits in the ready queue
+	kTracksFd = 1 << 3,   // counted in kio_ctx::fd_inflight[fd]
+	kPipeWrite = 1 << 4,  // may raise SIGPIPE in the kernel (write, splice)
+};
+
+inline constexpr uint32_t kNotInHeap = UINT32_MAX;
+
+struct Op {
+	kio_cb cb;
+	void *user_data;
+	uint64_t fire_at;    // Timer/Periodic: next expiry (monotonic ns)
+	uint64_t timeout_at; // kio_op_timeout() deadline; 0: none
+	uint64_t period;     // Periodic only
+	uint32_t gen;
+	uint32_t heap_pos; // index in TimerHeap, or kNotInHeap
+	int32_t fd;        // the fd counted in fd_inflight (kTracksFd)
+	Kind kind;
+	uint8_t state;
+};
+
+class OpTable {
+public:
+	// Returns a free slot (kind still Free). May throw std::bad_alloc when the
+	// table grows; nothing is changed then.
+	uint32_t alloc()
+	{
+		if (free_.empty())
+			grow();
+		uint32_t idx = free_.back();
+		free_.pop_back();
+		return idx;
+	}
+
+	void release(uint32_t idx) noexcept
+	{
+		Op &op = slots_[idx];
+		op.kind = Kind::Free;
+		op.state = 0;
+		op.gen = op.gen >= 0x7fffffffu ? 1 : op.gen + 1;
+		free_.push_back(idx); // capacity reserved in grow(): never allocates
+	}
+
+	Op &at(uint32_t idx) noexcept { return slots_[idx]; }
+	const Op &at(uint32_t idx) const noexcept { return slots_[idx]; }
+
+	int64_t id_of(uint32_t idx) const noexcept
+	{
+		return int64_t((uint64_t(slots_[idx].gen) << 32) | idx);
+	}
+
+	// The live op an id names, or nullptr for a finished, stale or bogus id.
+	Op *lookup(int64_t id) noexcept
+	{
+		if (id < 0)
+			return nullptr;
+		uint32_t idx = uint32_t(uint64_t(id) & 0xffffffffu);
+		uint32_t gen = uint32_t(uint64_t(id) >> 32);
+		if (idx >= slots_.size())
+			return nullptr;
+		Op &op = slots_[idx];
+		if (op.kind == Kind::Free || op.gen != gen)
+			return nullptr;
+		return &op;
+	}
+
+	static uint32_t index_of(int64_t id) noexcept { return uint32_t(uint64_t(id) & 0xffffffffu); }
+
+	size_t capacity() const noexcept { return slots_.size(); }
+
+private:
+	void grow()
+	{
+		size_t old = slots_.size();
+		size_t next = old ? old * 2 : 64;
+		if (next > 0xffffffffu)
+			throw std::bad_alloc();
+		free_.reserve(next);
+		slots_.resize(next, Op{nullptr, nullptr, 0, 0, 0, 1, kNotInHeap, -1, Kind::Free, 0});
+		// Highest index first so low slots are handed out first: warmer cache.
+		for (size_t i = next; i > old; i--)
+			free_.push_back(uint32_t(i - 1));
+	}
+
+	std::vector<Op> slots_;
+	std::vector<uint32_t> free_;
+};
+
+} // namespace kio

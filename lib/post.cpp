@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+// The thread-safe entry points: post, wake, stop. Other threads only touch
+// the post queue (under post_mu) and two atomics, then write the eventfd
+// the loop keeps a read armed on; the loop finds the work after that read
+// completes. The flag wake_signalled, also under post_mu, makes a burst of
+// posts cost one eventfd write.
+#include <cerrno>
+#include <mutex>
+
+#include <unistd.h>
+
+#include "ctx.hpp"
+#include "guard.hpp"
+
+namespace kio {
+
+// Caller holds post_mu. Returns whether the eventfd must be written.
+static bool claim_wake(kio_ctx *c) noexcept
+{
+	if (c->wake_signalled)
+		return false;
+	c->wake_signalled = true;
+	return true;
+}
+
+static void write_wake(kio_ctx *c) noexcept
+{
+	ErrnoKeeper keep_errno;
+	uint64_t one = 1;
+	// EAGAIN means the counter is already huge: the loop will wake anyway.
+	while (write(c->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR) {
+	}
+}
+
+void signal_wake(kio_ctx *c) noexcept
+{
+	bool need;
+	{
+		std::lock_guard<std::mutex> lock(c->post_mu);
+		need = claim_wake(c);
+	}
+	if (need)
+		write_wake(c);
+}
+
+// Runs the posts queued so far with res (0, or -ECANCELED during destroy).
+int run_posts(kio_ctx *c, int32_t res)
+{
+	{
+		std::lock_guard<std::mutex> lock(c->post_mu);
+		c->wake_signalled = false;
+		if (c->posts.empty())
+			return 0;
+		std::swap(c->posts, c->posts_work);
+		c->posts_queued.store(0, std::memory_order_release);
+	}
+	int n = 0;
+	for (const Post &p : c->posts_work) {
+		p.cb(p.user_data, res, 0);
+		n++;
+	}
+	c->posts_work.clear();
+	return n;
+}
+
+} // namespace kio
+
+KIO_API int kio_ctx_post(kio_ctx *ctx, kio_cb cb, void *user_data) noexcept
+{
+	if (!ctx || !cb)
+		return -EINVAL;
+	return kio::guard<int>([&] {
+		bool need;
+		{
+			std::lock_guard<std::mutex> lock(ctx->post_mu);
+			if (ctx->posts_closed)
+				return -ESHUTDOWN;
+			ctx->posts.push_back(kio::Post{cb, user_data});
+			ctx->posts_queued.fetch_add(1, std::memory_order_release);
+			need = kio::claim_wake(ctx);
+		}
+		if (need)
+			kio::write_wake(ctx);
+		return 0;
+	});
+}
+
+KIO_API int kio_ctx_wake(kio_ctx *ctx) noexcept
+{
+	if (!ctx)
+		return -EINVAL;
+	ctx->woken.store(true, std::memory_order_relaxed);
+	kio::signal_wake(ctx);
+	return 0;
+}
+
+KIO_API void kio_ctx_stop(kio_ctx *ctx) noexcept
+{
+	if (!ctx)
+		return;
+	ctx->stop_requested.store(true, std::memory_order_relaxed);
+	kio::signal_wake(ctx);
+}

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+#include "ring.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "clock.hpp"
+#include "guard.hpp"
+
+namespace kio {
+
+Ring::~Ring()
+{
+	if (inited_)
+		io_uring_queue_exit(&ring_);
+}
+
+int Ring::setup(const kio_ctx_opts &opts) noexcept
+{
+	// Ordered from most to least capable. SINGLE_ISSUER|DEFER_TASKRUN runs
+	// completions only when the loop asks for them (fewer context switches,
+	// no cross-CPU task work); R_DISABLED lets the thread that first runs
+	// the loop, not the creator, become the single issuer.
+	unsigned candidates[4];
+	int n = 0;
+	if (opts.flags & KIO_CTX_SQPOLL) {
+		unsigned f = IORING_SETUP_SQPOLL;
+		if (opts.sqpoll_cpu >= 0)
+			f |= IORING_SETUP_SQ_AFF;
+		candidates[n++] = f;
+	} else {
+		if (!(opts.flags & KIO_CTX_NO_DEFER_TASKRUN))
+			candidates[n++] = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+					  IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED;
+		candidates[n++] = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+		candidates[n++] = 0;
+	}
+
+	int rc = -EINVAL;
+	for (int i = 0; i < n; i++) {
+		io_uring_params p;
+		memset(&p, 0, sizeof(p));
+		p.flags = candidates[i] | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP |
+			  IORING_SETUP_SUBMIT_ALL;
+		p.cq_entries = opts.cq_entries;
+		p.sq_thread_idle = opts.sqpoll_idle_ms;
+		p.sq_thread_cpu = opts.sqpoll_cpu >= 0 ? uint32_t(opts.sqpoll_cpu) : 0;
+		rc = io_uring_queue_init_params(opts.sq_entries, &ring_, &p);
+		if (rc == -EINVAL) {
+			// SUBMIT_ALL is 5.18; retry the same mode without it.
+			p.flags &= ~IORING_SETUP_SUBMIT_ALL;
+			memset(&ring_, 0, sizeof(ring_));
+			rc = io_uring_queue_init_params(opts.sq_entries, &ring_, &p);
+		}
+		if (rc == 0) {
+			setup_flags_ = p.flags;
+			if (!(p.features & IORING_FEAT_EXT_ARG)) {
+				// Waiting with a timeout and no SQE needs EXT_ARG (5.11).
+				io_uring_queue_exit(&ring_);
+				return -ENOSYS;
+			}
+			break;
+		}
+		memset(&ring_, 0, sizeof(ring_));
+		if (rc != -EINVAL)
+			break; // EPERM, ENOMEM, ENOSYS...: a weaker mode will not help
+	}
+	if (rc < 0)
+		return rc;
+	inited_ = true;
+	disabled_ = setup_flags_ & IORING_SETUP_R_DISABLED;
+
+	// kio hands SQEs to the kernel in slot order: make the indirection
+	// array the identity once, so a flush is a single tail store.
+	for (unsigned i = 0; i < ring_.sq.ring_entries; i++)
+		ring_.sq.array[i] = i;
+
+	if (io_uring_probe *probe = io_uring_get_probe_ring(&ring_)) {
+		for (int op = 0; op <= probe->last_op && op < 256; op++)
+			if (probe->ops[op].flags & IO_URING_OP_SUPPORTED)
+				probe_[op / 64] |= uint64_t(1) << (op % 64);
+		io_uring_free_probe(probe);
+	}
+	return 0;
+}
+
+int Ring::enable_if_needed() noexcept
+{
+	if (!disabled_)
+		return 0;
+	// liburing 2.3 declares io_uring_enable_rings() but does not export it.
+	ErrnoKeeper keep_errno;
+	if (syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0)
+		return -errno;
+	disabled_ = false;
+	return 0;
+}
+
+int Ring::enter(bool wait, uint64_t timeout_ns, bool getevents, bool guard_sigpipe) noexcept
+{
+	ErrnoKeeper keep_errno;
+	int rc = enable_if_needed();
+	if (rc < 0)
+		return rc;
+
+	// Publish the filled SQEs: one release store of the tail.
+	io_uring_sq &sq = ring_.sq;
+	unsigned tail = sq.sqe_tail;
+	if (sq.sqe_head != tail) {
+		sq.sqe_head = tail;
+		io_uring_smp_store_release(sq.ktail, tail);
+	}
+	unsigned to_submit;
+	unsigned flags = 0;
+	if (setup_flags_ & IORING_SETUP_SQPOLL) {
+		// The kernel thread consumes the SQ; enter only to wake it or wait.
+		to_submit = 0;
+		io_uring_smp_mb();
+		if (IO_URING_READ_ONCE(*sq.kflags) & IORING_SQ_NEED_WAKEUP) {
+			flags |= IORING_ENTER_SQ_WAKEUP;
+			to_submit = tail - io_uring_smp_load_acquire(sq.khead);
+		}
+		if (!wait && !getevents && !(flags & IORING_ENTER_SQ_WAKEUP))
+			return 0;
+	} else {
+		to_submit = tail - *sq.khead;
+		if (!to_submit && !wait && !getevents)
+			return 0;
+	}
+	if (wait || getevents)
+		flags |= IORING_ENTER_GETEVENTS;
+
+	__kernel_timespec ts;
+	io_uring_getevents_arg arg;
+	memset(&arg, 0, sizeof(arg));
+	if (wait && timeout_ns < kNever) {
+		ts.tv_sec = int64_t(timeout_ns / 1000000000ull);
+		ts.tv_nsec = int64_t(timeout_ns % 1000000000ull);
+		arg.ts = uint64_t(uintptr_t(&ts));
+	}
+	arg.sigmask_sz = _NSIG / 8;
+	flags |= IORING_ENTER_EXT_ARG;
+
+	// IORING_OP_WRITE/SPLICE into a pipe or socket without a reader raises
+	// SIGPIPE in the thread that issues it, which may be this one, inside
+	// this call. Block it around the call and swallow the one we caused, so
+	// the user sees -EPIPE and nothing else. Only paid while such ops are in
+	// flight.
+	sigset_t pipe_set, old_set;
+	bool restore = false;
+	if (guard_sigpipe) {
+		sigemptyset(&pipe_set);
+		sigaddset(&pipe_set, SIGPIPE);
+		if (pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set) == 0)
+			restore = !sigismember(&old_set, SIGPIPE);
+	}
+
+	enter_calls++;
+	rc = io_uring_enter2(ring_.ring_fd, to_submit, wait ? 1 : 0, flags,
+			     reinterpret_cast<sigset_t *>(&arg), sizeof(arg));
+
+	if (restore) {
+		sigset_t pending;
+		if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+			timespec zero = {0, 0};
+			while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+			}
+		}
+		pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
+	}
+	return rc;
+}
+
+} // namespace kio

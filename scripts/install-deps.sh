@@ -1,0 +1,45 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs the Debian 12 packages kio needs. Safe to run any number of times.
+#
+#   scripts/install-deps.sh            build + tests + sanitizers + benchmarks
+#   scripts/install-deps.sh build      only what building libkio and the examples needs
+#   scripts/install-deps.sh test       build + test runners + sanitizer runtimes
+#
+# Runs apt-get as root, or through sudo when the caller is not root.
+set -eu
+
+build="build-essential pkg-config meson ninja-build liburing-dev libssl-dev"
+test="libcmocka-dev libcriterion-dev clang-19 libclang-rt-19-dev llvm-19 mandoc python3 valgrind"
+bench="libuv1-dev libboost1.81-dev fio wrk gnuplot-nox linux-perf"
+
+case "${1:-all}" in
+  build) pkgs="$build" ;;
+  test)  pkgs="$build $test" ;;
+  all)   pkgs="$build $test $bench" ;;
+  *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+esac
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# Skip the network entirely when everything is already there (second run, CI re-run).
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+echo "install-deps: installing$missing"
+if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then
+  echo "install-deps: not root and no sudo: install these packages by hand:$missing" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the CMocka tests of the C ABI.
+ *
+ * Every test group uses kt_group_setup/kt_group_teardown (or calls
+ * kt_leak_begin/kt_leak_end itself) so each test ends by proving that no fd
+ * and no thread leaked, and tests use kt_ctx_new() so a machine without
+ * io_uring skips (exit 77) instead of failing.
+ */
+#ifndef KIO_TEST_H
+#define KIO_TEST_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <kio/kio.h>
+
+#define KT_SKIP 77
+
+static inline uint64_t kt_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline int kt_count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	int n = 0;
+	struct dirent *e;
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Open fds of this process (the count includes none of opendir's own). */
+static inline int kt_count_fds(void) { return kt_count_dir("/proc/self/fd") - 1; }
+static inline int kt_count_threads(void) { return kt_count_dir("/proc/self/task"); }
+
+/* Creates a ctx with default options; exits 77 when the kernel has no io_uring for us. */
+static inline kio_ctx *kt_ctx_new(void)
+{
+	kio_ctx *ctx = NULL;
+	int rc = kio_ctx_create(&ctx, NULL, 0);
+	if (rc == -EPERM || rc == -ENOSYS) {
+		fprintf(stderr, "io_uring unavailable (%s): skipping\n", kio_strerror(rc));
+		exit(KT_SKIP);
+	}
+	assert_int_equal(rc, 0);
+	assert_non_null(ctx);
+	return ctx;
+}
+
+/* Runs ctx until *flag becomes non-zero; fails the test after timeout_ms. */
+static inline void kt_run_until(kio_ctx *ctx, const volatile int *flag, int64_t timeout_ms)
+{
+	uint64_t deadline = kt_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	while (!*flag) {
+		uint64_t now = kt_now_ns();
+		if (now >= deadline)
+			fail_msg("condition not reached within %lld ms", (long long)timeout_ms);
+		int rc = kio_ctx_run_once(ctx, (int64_t)(deadline - now));
+		assert_true(rc >= 0);
+	}
+}
+
+/* Runs ctx until nothing is pending, then destroys it. */
+static inline void kt_drain_destroy(kio_ctx *ctx)
+{
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(kio_ctx_pending(ctx), 0);
+	kio_ctx_destroy(ctx);
+}
+
+/* What a callback saw: use kt_rec_cb with a struct kt_rec as user_data. */
+struct kt_rec {
+	int calls;       /* all callbacks */
+	int finals;      /* callbacks without KIO_F_MORE */
+	int32_t res;     /* res of the last callback */
+	uint32_t flags;  /* flags of the last callback */
+	int done;        /* set by the final callback */
+	pthread_t thread;
+};
+
+static inline void kt_rec_cb(void *user_data, int32_t res, uint32_t flags)
+{
+	struct kt_rec *r = (struct kt_rec *)user_data;
+	r->calls++;
+	r->res = res;
+	r->flags = flags;
+	r->thread = pthread_self();
+	if (!(flags & KIO_F_MORE)) {
+		r->finals++;
+		r->done = 1;
+	}
+}
+
+/* Leak check around a test: fds and threads must be back where they were. */
+struct kt_leak {
+	int fds;
+	int threads;
+};
+
+static inline void kt_leak_begin(struct kt_leak *l)
+{
+	l->fds = kt_count_fds();
+	l->threads = kt_count_threads();
+}
+
+static inline void kt_leak_end(const struct kt_leak *l)
+{
+	/* Threads that exited may take a moment to leave /proc/self/task. */
+	for (int i = 0; i < 200 && kt_count_threads() != l->threads; i++)
+		usleep(1000);
+	assert_int_equal(kt_count_fds(), l->fds);
+	assert_int_equal(kt_count_threads(), l->threads);
+}
+
+static inline int kt_group_setup(void **state)
+{
+	static struct kt_leak leak;
+	kt_leak_begin(&leak);
+	*state = &leak;
+	return 0;
+}
+
+/* Per-test leak check: pass as the setup/teardown of cmocka_unit_test_setup_teardown. */
+static inline int kt_setup(void **state)
+{
+	struct kt_leak *l = (struct kt_leak *)malloc(sizeof(*l));
+	if (!l)
+		return -1;
+	kt_leak_begin(l);
+	*state = l;
+	return 0;
+}
+
+static inline int kt_teardown(void **state)
+{
+	struct kt_leak *l = (struct kt_leak *)*state;
+	kt_leak_end(l);
+	free(l);
+	return 0;
+}
+
+#define KT_TEST(fn) cmocka_unit_test_setup_teardown(fn, kt_setup, kt_teardown)
+
+/* A temporary directory, removed by kt_tmpdir_remove(); path owned by the caller. */
+static inline char *kt_tmpdir(void)
+{
+	char tmpl[] = "/tmp/kio-test-XXXXXX";
+	char *p = mkdtemp(tmpl);
+	assert_non_null(p);
+	return strdup(p);
+}
+
+static inline void kt_tmpdir_remove(char *dir)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	free(dir);
+}
+
+#endif /* KIO_TEST_H */
