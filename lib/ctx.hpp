@@ -11,6 +11,7 @@
 #include <kio/kio.h>
 
 #include "clock.hpp"
+#include "guard.hpp"
 #include "op_table.hpp"
 #include "ring.hpp"
 #include "timer_heap.hpp"
@@ -55,8 +56,10 @@ struct kio_ctx {
 	std::vector<uint32_t> fd_inflight;
 
 	uint32_t live = 0;        // user ops whose final callback has not run
+	uint32_t ready_room = 0;  // live may grow to this before reserve_ready()
 	uint32_t in_kernel = 0;   // user ops of Kind::Kernel
 	uint32_t pipe_writes = 0; // of those, ops that could raise SIGPIPE
+	bool sigpipe_was_blocked = false; // the caller had SIGPIPE blocked already
 	bool in_run = false;
 	bool destroying = false;
 	bool destroy_deferred = false; // kio_ctx_destroy() called from a callback
@@ -80,6 +83,7 @@ struct kio_ctx {
 	// carrying the nearest deadline. Created on first use.
 	int epoll_fd = -1;
 	int timer_fd = -1;
+	int notify_fd = -1; // eventfd registered with the ring: completions
 	uint64_t timer_armed = 0; // absolute deadline armed in timer_fd; 0: disarmed
 	bool kicked = false;
 
@@ -91,7 +95,7 @@ namespace kio {
 // loop.cpp
 int run_once(kio_ctx *c, int64_t timeout_ns);
 void finish(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags);
-io_uring_sqe *get_sqe(kio_ctx *c);
+io_uring_sqe *get_sqe(kio_ctx *c) noexcept;
 int arm_wake(kio_ctx *c);
 
 // Starting an op. begin() reserves a slot (may throw std::bad_alloc), the
@@ -111,14 +115,20 @@ inline int begin_check(kio_ctx *c, kio_cb cb) noexcept
 	return 0;
 }
 
-void note_started(kio_ctx *c, uint32_t idx) noexcept;
-int64_t start_kernel(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd, bool pipe_write,
-		     io_uring_sqe **sqe_out);
+void note_started(kio_ctx *c) noexcept;
+void reserve_ready(kio_ctx *c);
+void grow_fd_table(kio_ctx *c, int fd);
+io_uring_sqe *get_sqe(kio_ctx *c, int *err);
 int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res);
+
+// sigpipe.cpp
+void sigpipe_hold(kio_ctx *c) noexcept;
+void sigpipe_release(kio_ctx *c) noexcept;
 
 // embed.cpp
 void embed_kick(kio_ctx *c) noexcept;
 void embed_rearm(kio_ctx *c) noexcept;
+void embed_reset_notify(kio_ctx *c) noexcept;
 void embed_close(kio_ctx *c) noexcept;
 
 // post.cpp
@@ -127,9 +137,61 @@ void signal_wake(kio_ctx *c) noexcept;
 
 } // namespace kio
 
-#include "guard.hpp"
-
 namespace kio {
+
+inline void note_started(kio_ctx *c) noexcept
+{
+	c->live++;
+	c->stats.ops_submitted++;
+	if (c->live > c->stats.ops_max_inflight)
+		c->stats.ops_max_inflight = c->live;
+	if (__builtin_expect(c->epoll_fd >= 0 && !c->in_run, 0))
+		embed_kick(c);
+}
+
+// Starts a kernel op: a slot, room for its completion, an SQE. The hot path
+// of every op, so it lives here to be inlined into each wrapper. May throw
+// std::bad_alloc (callers run inside guard()).
+inline int64_t start_kernel(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd,
+			    bool pipe_write, io_uring_sqe **sqe_out)
+{
+	if (int rc = begin_check(c, cb))
+		return rc;
+	if (__builtin_expect(!c->ring.supports(opcode), 0))
+		return -EOPNOTSUPP;
+	if (__builtin_expect(c->live >= c->ready_room, 0))
+		reserve_ready(c);
+	if (track_fd >= 0 && size_t(track_fd) >= c->fd_inflight.size())
+		grow_fd_table(c, track_fd);
+	uint32_t idx = c->ops.alloc();
+	io_uring_sqe *sqe = c->ring.try_get_sqe();
+	if (__builtin_expect(!sqe, 0)) {
+		int err = 0;
+		sqe = get_sqe(c, &err);
+		if (!sqe) {
+			c->ops.release(idx);
+			return err;
+		}
+	}
+	Op &op = c->ops.at(idx);
+	op.cb = cb;
+	op.user_data = user_data;
+	op.kind = Kind::Kernel;
+	if (track_fd >= 0) {
+		op.fd = track_fd;
+		op.state |= kTracksFd;
+		c->fd_inflight[size_t(track_fd)]++;
+	}
+	if (pipe_write) {
+		op.state |= kPipeWrite;
+		if (c->pipe_writes++ == 0)
+			sigpipe_hold(c);
+	}
+	c->in_kernel++;
+	note_started(c);
+	*sqe_out = sqe;
+	return c->ops.id_of(idx);
+}
 
 // The common shape of a kernel op: argument checks done by the caller,
 // then reserve a slot and an SQE, let prep fill the SQE, tag it with the id.

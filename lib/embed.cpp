@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -55,14 +56,29 @@ void embed_rearm(kio_ctx *c) noexcept
 	arm_timer(c, want);
 }
 
+void embed_reset_notify(kio_ctx *c) noexcept
+{
+	if (c->notify_fd < 0)
+		return;
+	// Cleared before the loop looks for completions, never after: work
+	// queued from here on signals the eventfd again.
+	ErrnoKeeper keep_errno;
+	uint64_t count;
+	(void)!read(c->notify_fd, &count, sizeof(count));
+}
+
 void embed_close(kio_ctx *c) noexcept
 {
 	ErrnoKeeper keep_errno;
+	if (c->notify_fd >= 0)
+		io_uring_unregister_eventfd(c->ring.raw());
 	if (c->epoll_fd >= 0)
 		close(c->epoll_fd);
 	if (c->timer_fd >= 0)
 		close(c->timer_fd);
-	c->epoll_fd = c->timer_fd = -1;
+	if (c->notify_fd >= 0)
+		close(c->notify_fd);
+	c->epoll_fd = c->timer_fd = c->notify_fd = -1;
 }
 
 static int embed_open(kio_ctx *c) noexcept
@@ -77,13 +93,27 @@ static int embed_open(kio_ctx *c) noexcept
 		close(ep);
 		return err;
 	}
-	int fds[3] = {c->ring.fd(), c->wake_fd, tfd};
+	// With DEFER_TASKRUN a completion waiting as task work does not make
+	// the ring fd readable; an eventfd registered with the ring is
+	// signalled when such work is queued.
+	int nfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (nfd < 0 || io_uring_register_eventfd(c->ring.raw(), nfd) < 0) {
+		int err = nfd < 0 ? -errno : -EOPNOTSUPP;
+		if (nfd >= 0)
+			close(nfd);
+		close(tfd);
+		close(ep);
+		return err;
+	}
+	int fds[4] = {c->ring.fd(), c->wake_fd, tfd, nfd};
 	for (int fd : fds) {
 		epoll_event ev{};
 		ev.events = EPOLLIN;
 		ev.data.fd = fd;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			int err = -errno;
+			io_uring_unregister_eventfd(c->ring.raw());
+			close(nfd);
 			close(tfd);
 			close(ep);
 			return err;
@@ -91,6 +121,7 @@ static int embed_open(kio_ctx *c) noexcept
 	}
 	c->epoll_fd = ep;
 	c->timer_fd = tfd;
+	c->notify_fd = nfd;
 	c->timer_armed = 0;
 	c->kicked = false;
 	// Whatever was queued before the host started watching must show.

@@ -11,9 +11,8 @@ namespace kio {
 
 namespace {
 
-void count_final(kio_ctx *c, int32_t res) noexcept
+void count_error(kio_ctx *c, int32_t res) noexcept
 {
-	c->stats.ops_completed++;
 	if (res == -ETIMEDOUT)
 		c->stats.ops_timeouts++;
 	else if (res == -ECANCELED)
@@ -35,17 +34,6 @@ void deliver(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 	finish(c, idx, res, flags);
 }
 
-// Keeps room for every completion the live ops can queue (a periodic timer
-// can have a tick and its final queued at once), so the loop never
-// allocates, and never has to drop a completion, while it delivers.
-void reserve_ready(kio_ctx *c)
-{
-	size_t need = size_t(c->live) * 2 + 16;
-	if (c->ready.capacity() < need)
-		c->ready.reserve(need * 2);
-	if (c->ready_work.capacity() < need)
-		c->ready_work.reserve(need * 2);
-}
 
 void push_ready(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags) noexcept
 {
@@ -108,23 +96,26 @@ int reap(kio_ctx *c)
 	return n;
 }
 
-// Reaps until the kernel has nothing more to post. With DEFER_TASKRUN one
-// enter runs only a bounded batch of deferred completions, so ask again
-// while the kernel says (IORING_SQ_TASKRUN) or, where it cannot say, while
-// batches come back large.
+// Reaps what the kernel posted, and asks again while it flags more
+// (IORING_SQ_TASKRUN). With DEFER_TASKRUN one enter runs only a bounded
+// batch (about 20) of deferred completions and the flag does not cover the
+// leftovers on every kernel.
 int drain_cq(kio_ctx *c, bool entered_with_events)
 {
 	int got = reap(c);
 	int n = got;
-	bool ask = c->ring.kernel_has_more() ||
-		   (!c->ring.taskrun_flag() && (!entered_with_events || got >= 16));
+	// A large batch may have left deferred work behind, which a host loop
+	// watching kio_ctx_fd() would never hear of again: embedded, ask until
+	// the kernel is empty. kio_ctx_run() needs no such pass: its next
+	// enter runs the leftovers before it would sleep.
+	bool embedded = c->epoll_fd >= 0;
+	bool ask = c->ring.kernel_has_more() || (embedded && got >= 16) ||
+		   (!c->ring.taskrun_flag() && !entered_with_events);
 	for (int i = 0; i < 64 && ask; i++) {
-		c->ring.enter(false, 0, true, c->pipe_writes > 0);
+		c->ring.enter(false, 0, true);
 		got = reap(c);
 		n += got;
-		ask = c->ring.kernel_has_more() || (!c->ring.taskrun_flag() && got >= 16);
-		if (!got && !c->ring.kernel_has_more())
-			break;
+		ask = c->ring.kernel_has_more() || (embedded && got >= 16);
 	}
 	return n;
 }
@@ -155,6 +146,25 @@ int process_ready(kio_ctx *c)
 }
 
 } // namespace
+
+// Keeps room for every completion the live ops can queue (a periodic timer
+// can have a tick and its final queued at once), so the loop never
+// allocates, and never has to drop a completion, while it delivers.
+void reserve_ready(kio_ctx *c)
+{
+	size_t need = (size_t(c->live) + 1) * 2 + 16;
+	if (c->ready.capacity() < need)
+		c->ready.reserve(need * 2);
+	if (c->ready_work.capacity() < need)
+		c->ready_work.reserve(need * 2);
+	size_t cap = std::min(c->ready.capacity(), c->ready_work.capacity());
+	c->ready_room = uint32_t(std::min<size_t>((cap - 16) / 2, UINT32_MAX));
+}
+
+void grow_fd_table(kio_ctx *c, int fd)
+{
+	c->fd_inflight.resize(std::max(size_t(fd) + 1, c->fd_inflight.size() * 2), 0);
+}
 
 int issue_cancel(kio_ctx *c, uint32_t idx) noexcept;
 
@@ -198,23 +208,32 @@ void expire_timers(kio_ctx *c, uint64_t now)
 	}
 }
 
+// What only some ops need at the end: a timeout to disarm, a cancel to
+// translate, counters to drop. Kept out of finish() so a plain op skips it.
+static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
+{
+	if ((*res == -ECANCELED || *res == -EINTR) && (op.state & kTimedOut))
+		*res = -ETIMEDOUT;
+	else if (*res == -EINTR && (op.state & kCancelReq))
+		*res = -ECANCELED;
+	if (op.heap_pos != kNotInHeap)
+		c->timers.remove(c->ops, idx);
+	if (op.state & kTracksFd)
+		c->fd_inflight[size_t(op.fd)]--;
+	if ((op.state & kPipeWrite) && --c->pipe_writes == 0)
+		sigpipe_release(c);
+}
+
 void finish(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 {
 	Op &op = c->ops.at(idx);
-	if ((res == -ECANCELED || res == -EINTR) && (op.state & kTimedOut))
-		res = -ETIMEDOUT;
-	else if (res == -EINTR && (op.state & kCancelReq))
-		res = -ECANCELED;
-	if (op.heap_pos != kNotInHeap)
-		c->timers.remove(c->ops, idx);
-	if (op.kind == Kind::Kernel) {
+	if (__builtin_expect(op.state != 0 || op.heap_pos != kNotInHeap, 0))
+		settle(c, op, idx, &res);
+	if (op.kind == Kind::Kernel)
 		c->in_kernel--;
-		if (op.state & kTracksFd)
-			c->fd_inflight[size_t(op.fd)]--;
-		if (op.state & kPipeWrite)
-			c->pipe_writes--;
-	}
-	count_final(c, res);
+	c->stats.ops_completed++;
+	if (__builtin_expect(res < 0, 0))
+		count_error(c, res);
 	kio_cb cb = op.cb;
 	void *ud = op.user_data;
 	c->ops.release(idx);
@@ -229,11 +248,11 @@ io_uring_sqe *get_sqe(kio_ctx *c, int *err)
 {
 	io_uring_sqe *sqe = c->ring.try_get_sqe();
 	for (int tries = 0; !sqe && tries < 1000; tries++) {
-		int rc = c->ring.enter(false, 0, false, c->pipe_writes > 0);
+		int rc = c->ring.enter(false, 0, false);
 		if (rc == -EBUSY || rc == -EAGAIN) {
 			// The kernel wants its CQ drained before it takes more.
 			c->parking = true;
-			c->ring.enter(false, 0, true, c->pipe_writes > 0);
+			c->ring.enter(false, 0, true);
 			reap(c);
 		} else if (rc < 0 && rc != -EINTR) {
 			*err = rc;
@@ -246,7 +265,7 @@ io_uring_sqe *get_sqe(kio_ctx *c, int *err)
 	return sqe;
 }
 
-io_uring_sqe *get_sqe(kio_ctx *c)
+io_uring_sqe *get_sqe(kio_ctx *c) noexcept
 {
 	int err = 0;
 	return get_sqe(c, &err);
@@ -276,75 +295,28 @@ int issue_cancel(kio_ctx *c, uint32_t idx) noexcept
 	return 0;
 }
 
-void note_started(kio_ctx *c, uint32_t idx) noexcept
+// Reserves a slot and room for its completion for a user-space op.
+// May throw std::bad_alloc.
+static uint32_t alloc_user_op(kio_ctx *c, kio_cb cb, void *user_data, Kind kind)
 {
-	(void)idx;
-	c->live++;
-	c->stats.ops_submitted++;
-	if (c->live > c->stats.ops_max_inflight)
-		c->stats.ops_max_inflight = c->live;
-	if (!c->in_run)
-		embed_kick(c);
-}
-
-// Reserves a slot and room for its completion. May throw std::bad_alloc.
-static uint32_t alloc_op(kio_ctx *c, kio_cb cb, void *user_data, Kind kind)
-{
-	reserve_ready(c);
+	if (c->live >= c->ready_room)
+		reserve_ready(c);
 	uint32_t idx = c->ops.alloc();
 	Op &op = c->ops.at(idx);
 	op.cb = cb;
 	op.user_data = user_data;
-	op.fire_at = 0;
-	op.timeout_at = 0;
-	op.period = 0;
-	op.heap_pos = kNotInHeap;
-	op.fd = -1;
 	op.kind = kind;
-	op.state = 0;
 	return idx;
-}
-
-int64_t start_kernel(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd, bool pipe_write,
-		     io_uring_sqe **sqe_out)
-{
-	if (int rc = begin_check(c, cb))
-		return rc;
-	if (!c->ring.supports(opcode))
-		return -EOPNOTSUPP;
-	if (track_fd >= 0 && size_t(track_fd) >= c->fd_inflight.size())
-		c->fd_inflight.resize(std::max(size_t(track_fd) + 1, c->fd_inflight.size() * 2), 0);
-	uint32_t idx = alloc_op(c, cb, user_data, Kind::Kernel);
-	int err = 0;
-	io_uring_sqe *sqe = get_sqe(c, &err);
-	if (!sqe) {
-		c->ops.release(idx);
-		return err;
-	}
-	Op &op = c->ops.at(idx);
-	if (track_fd >= 0) {
-		op.fd = track_fd;
-		op.state |= kTracksFd;
-		c->fd_inflight[size_t(track_fd)]++;
-	}
-	if (pipe_write) {
-		op.state |= kPipeWrite;
-		c->pipe_writes++;
-	}
-	c->in_kernel++;
-	note_started(c, idx);
-	*sqe_out = sqe;
-	return c->ops.id_of(idx);
 }
 
 int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res)
 {
 	if (int rc = begin_check(c, cb))
 		return rc;
-	uint32_t idx = alloc_op(c, cb, user_data, Kind::Deferred);
+	uint32_t idx = alloc_user_op(c, cb, user_data, Kind::Deferred);
 	c->ops.at(idx).state |= kCompleting;
-	c->ready.push_back(Ready{idx, res, 0}); // room reserved by alloc_op
-	note_started(c, idx);
+	c->ready.push_back(Ready{idx, res, 0}); // room reserved above
+	note_started(c);
 	return c->ops.id_of(idx);
 }
 
@@ -352,7 +324,7 @@ int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, ui
 {
 	if (int rc = begin_check(c, cb))
 		return rc;
-	uint32_t idx = alloc_op(c, cb, user_data, period ? Kind::Periodic : Kind::Timer);
+	uint32_t idx = alloc_user_op(c, cb, user_data, period ? Kind::Periodic : Kind::Timer);
 	Op &op = c->ops.at(idx);
 	op.fire_at = fire_at;
 	op.period = period;
@@ -362,7 +334,7 @@ int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, ui
 		c->ops.release(idx);
 		throw;
 	}
-	note_started(c, idx);
+	note_started(c);
 	return c->ops.id_of(idx);
 }
 
@@ -376,6 +348,7 @@ int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run)
 		~Leave() { c->in_run = false; }
 	} leave{c};
 
+	embed_reset_notify(c);
 	uint64_t user_deadline = kNever;
 	if (timeout_ns > 0)
 		user_deadline = deadline_after(mono_ns(), uint64_t(timeout_ns));
@@ -403,7 +376,7 @@ int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run)
 		// Without waiting, deferred completions are only posted if we ask:
 		// ask when the kernel flags pending work, or always where it cannot.
 		bool getevents = !wait && (c->ring.kernel_has_more() || !c->ring.taskrun_flag());
-		int rc = c->ring.enter(wait, wait_ns, getevents, c->pipe_writes > 0);
+		int rc = c->ring.enter(wait, wait_ns, getevents);
 		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 			return rc;
 		n += drain_cq(c, wait || getevents);
@@ -411,13 +384,14 @@ int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run)
 			c->wake_fired = false;
 			if (!c->destroying)
 				arm_wake(c);
-			n += run_posts(c, 0);
+			n += run_posts(c, c->destroying ? -ECANCELED : 0);
 		}
 		if (!c->timers.empty())
 			expire_timers(c, mono_ns());
 		n += process_ready(c);
 
-		if (n > 0 || timeout_ns == 0)
+		// Destroy drives its own rounds and re-checks what is left.
+		if (n > 0 || timeout_ns == 0 || c->destroying)
 			break;
 		if (c->woken.exchange(false, std::memory_order_relaxed))
 			break;

@@ -50,20 +50,23 @@ public:
 	// table grows; nothing is changed then.
 	uint32_t alloc()
 	{
-		if (free_.empty())
+		if (__builtin_expect(nfree_ == 0, 0))
 			grow();
-		uint32_t idx = free_.back();
-		free_.pop_back();
-		return idx;
+		return free_[--nfree_];
 	}
 
+	// A freed slot keeps what a new op expects to find: no timeout, not in
+	// the timer heap, no state bits. Callers leave it that way (finish()
+	// removes heap entries first), so starting an op writes only its own
+	// fields.
 	void release(uint32_t idx) noexcept
 	{
 		Op &op = slots_[idx];
 		op.kind = Kind::Free;
 		op.state = 0;
-		op.gen = op.gen >= 0x7fffffffu ? 1 : op.gen + 1;
-		free_.push_back(idx); // capacity reserved in grow(): never allocates
+		op.timeout_at = 0;
+		op.gen = op.gen == 0x7fffffffu ? 1 : op.gen + 1;
+		free_[nfree_++] = idx; // sized in grow(): never allocates
 	}
 
 	Op &at(uint32_t idx) noexcept { return slots_[idx]; }
@@ -100,15 +103,16 @@ private:
 		size_t next = old ? old * 2 : 64;
 		if (next > 0xffffffffu)
 			throw std::bad_alloc();
-		free_.reserve(next);
+		free_.resize(next);
 		slots_.resize(next, Op{nullptr, nullptr, 0, 0, 0, 1, kNotInHeap, -1, Kind::Free, 0});
 		// Highest index first so low slots are handed out first: warmer cache.
 		for (size_t i = next; i > old; i--)
-			free_.push_back(uint32_t(i - 1));
+			free_[nfree_++] = uint32_t(i - 1);
 	}
 
 	std::vector<Op> slots_;
-	std::vector<uint32_t> free_;
+	std::vector<uint32_t> free_; // a stack of nfree_ slot numbers
+	size_t nfree_ = 0;
 };
 
 } // namespace kio

@@ -2,9 +2,7 @@
 #include "ring.hpp"
 
 #include <cerrno>
-#include <csignal>
 #include <cstring>
-#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -100,7 +98,7 @@ int Ring::enable_if_needed() noexcept
 	return 0;
 }
 
-int Ring::enter(bool wait, uint64_t timeout_ns, bool getevents, bool guard_sigpipe) noexcept
+int Ring::enter(bool wait, uint64_t timeout_ns, bool getevents) noexcept
 {
 	ErrnoKeeper keep_errno;
 	int rc = enable_if_needed();
@@ -145,33 +143,10 @@ int Ring::enter(bool wait, uint64_t timeout_ns, bool getevents, bool guard_sigpi
 	arg.sigmask_sz = _NSIG / 8;
 	flags |= IORING_ENTER_EXT_ARG;
 
-	// IORING_OP_WRITE/SPLICE into a pipe or socket without a reader raises
-	// SIGPIPE in the thread that issues it, which may be this one, inside
-	// this call. Block it around the call and swallow the one we caused, so
-	// the user sees -EPIPE and nothing else. Only paid while such ops are in
-	// flight.
-	sigset_t pipe_set, old_set;
-	bool restore = false;
-	if (guard_sigpipe) {
-		sigemptyset(&pipe_set);
-		sigaddset(&pipe_set, SIGPIPE);
-		if (pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set) == 0)
-			restore = !sigismember(&old_set, SIGPIPE);
-	}
-
 	enter_calls++;
 	rc = io_uring_enter2(ring_.ring_fd, to_submit, wait ? 1 : 0, flags,
 			     reinterpret_cast<sigset_t *>(&arg), sizeof(arg));
 
-	if (restore) {
-		sigset_t pending;
-		if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
-			timespec zero = {0, 0};
-			while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
-			}
-		}
-		pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
-	}
 	return rc;
 }
 

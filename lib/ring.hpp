@@ -31,6 +31,7 @@ public:
 	}
 
 	int fd() const noexcept { return ring_.ring_fd; }
+	io_uring *raw() noexcept { return &ring_; }
 	bool defer_taskrun() const noexcept { return setup_flags_ & IORING_SETUP_DEFER_TASKRUN; }
 
 	// A free SQE or nullptr when the SQ is full (the caller flushes).
@@ -55,7 +56,7 @@ public:
 	// or until timeout_ns (relative; kNever-ish values mean no limit).
 	// getevents forces a pass through the kernel's completion side.
 	// Returns >= 0 or -errno; -ETIME, -EINTR and -EAGAIN are ordinary.
-	int enter(bool wait, uint64_t timeout_ns, bool getevents, bool guard_sigpipe) noexcept;
+	int enter(bool wait, uint64_t timeout_ns, bool getevents) noexcept;
 
 	// The completion queue, read without liburing's helpers so a whole batch
 	// is consumed with one store to the head.
