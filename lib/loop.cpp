@@ -76,22 +76,26 @@ int on_cqe(kio_ctx *c, uint64_t ud, int32_t res, uint32_t f)
 	return 1;
 }
 
-// Consumes every CQE in the ring. The head is re-read each time because a
-// callback may flush the SQ, and that flush may park CQEs itself.
+// Consumes every CQE in the ring. A batch is copied out and the head
+// advanced once before any callback runs: a callback may flush the SQ, and
+// that flush may park (reap) CQEs itself, so the ring must never hold
+// entries this loop still means to deliver.
 int reap(kio_ctx *c)
 {
 	io_uring_cq &cq = c->ring.cq();
+	io_uring_cqe batch[32];
 	int n = 0;
 	for (;;) {
 		unsigned head = *cq.khead;
-		if (head == io_uring_smp_load_acquire(cq.ktail))
+		unsigned avail = io_uring_smp_load_acquire(cq.ktail) - head;
+		if (!avail)
 			break;
-		const io_uring_cqe &cqe = cq.cqes[head & cq.ring_mask];
-		uint64_t ud = cqe.user_data;
-		int32_t res = cqe.res;
-		uint32_t f = cqe.flags;
-		io_uring_smp_store_release(cq.khead, head + 1);
-		n += on_cqe(c, ud, res, f);
+		unsigned take = avail < 32 ? avail : 32;
+		for (unsigned i = 0; i < take; i++)
+			batch[i] = cq.cqes[(head + i) & cq.ring_mask];
+		io_uring_smp_store_release(cq.khead, head + take);
+		for (unsigned i = 0; i < take; i++)
+			n += on_cqe(c, batch[i].user_data, batch[i].res, batch[i].flags);
 	}
 	return n;
 }
