@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# The one command that checks everything, as CI runs it:
+#
+#   build/       gcc, the whole suite
+#   build-asan/  clang-19, ASan + UBSan, the whole suite
+#   build-tsan/  clang-19, TSan, the 'threads' suite
+#
+#   scripts/test.sh [normal|asan|tsan]...     (default: all three)
+#
+# Build directories are reused between runs; one configured with another
+# compiler or options is wiped. The last line reads "N passed, N failed,
+# N skipped", summed over the builds; the exit status is non-zero when
+# anything failed, including a build that did not configure or compile.
+#
+# KIO_TEST_PROCESSES overrides the number of tests run at once (default 2).
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" || exit 1
+
+processes=${KIO_TEST_PROCESSES:-2}
+total_pass=0
+total_fail=0
+total_skip=0
+summary=()
+
+log() { printf '\n=== %s\n' "$*"; }
+
+# Runs meson setup so that DIR ends up configured with exactly the compilers
+# and options given: a fresh setup, a reconfigure when only options moved,
+# or a wipe when the compilers differ (meson never changes them in place).
+configure() { # DIR CC CXX OPTION...
+  local dir=$1 ccname=$2 cxxname=$3
+  shift 3
+  local want stamp
+  want="CC=$ccname CXX=$cxxname $*"
+  stamp="$dir/.kio-test-config"
+  if [ -f "$dir/meson-private/coredata.dat" ]; then
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+      CC=$ccname CXX=$cxxname meson setup --reconfigure "$dir" "$@" ||
+        CC=$ccname CXX=$cxxname meson setup --wipe "$dir" "$@" || return 1
+    else
+      CC=$ccname CXX=$cxxname meson setup --wipe "$dir" "$@" || return 1
+    fi
+  else
+    rm -rf "$dir"
+    CC=$ccname CXX=$cxxname meson setup "$dir" "$@" || return 1
+  fi
+  printf '%s\n' "$want" >"$stamp"
+}
+
+# Reads meson test's closing summary from LOG into $pass $fail $skip.
+count_results() { # LOG
+  local v
+  pass=0 fail=0 skip=0
+  for v in Ok 'Expected Fail'; do
+    pass=$((pass + $(sed -n "s/^$v: *\([0-9][0-9]*\).*/\1/p" "$1" | tail -n 1 | grep . || echo 0)))
+  done
+  for v in Fail 'Unexpected Pass' Timeout; do
+    fail=$((fail + $(sed -n "s/^$v: *\([0-9][0-9]*\).*/\1/p" "$1" | tail -n 1 | grep . || echo 0)))
+  done
+  skip=$(sed -n 's/^Skipped: *\([0-9][0-9]*\).*/\1/p' "$1" | tail -n 1 | grep . || echo 0)
+}
+
+# One build: configure, compile, test. Adds to the totals and the summary.
+# The arrays test_env (VAR=value...) and test_args (extra meson test
+# arguments) apply to the test run only.
+#   run_build LABEL DIR CC CXX SETUP_OPTION...
+run_build() {
+  local label=$1 dir=$2 ccname=$3 cxxname=$4
+  shift 4
+  local start secs rc testlog
+
+  log "$label: configure $dir"
+  if ! configure "$dir" "$ccname" "$cxxname" "$@"; then
+    summary+=("$(printf '%-36s configure FAILED' "$label")")
+    total_fail=$((total_fail + 1))
+    return
+  fi
+  log "$label: compile"
+  if ! ninja -C "$dir"; then
+    summary+=("$(printf '%-36s compile FAILED' "$label")")
+    total_fail=$((total_fail + 1))
+    return
+  fi
+
+  log "$label: ${test_env[*]} meson test ${test_args[*]}"
+  testlog="$dir/meson-logs/kio-test-sh.txt"
+  start=$(date +%s)
+  env "${test_env[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs \
+    --num-processes "$processes" "${test_args[@]}" 2>&1 | tee "$testlog"
+  rc=${PIPESTATUS[0]}
+  secs=$(($(date +%s) - start))
+  count_results "$testlog"
+  if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+    # meson itself failed (bad suite name, broken test setup...): never silent.
+    fail=1
+  fi
+  if [ "$((pass + fail + skip))" -eq 0 ]; then
+    echo "$label: no test ran" >&2
+    fail=1
+  fi
+  total_pass=$((total_pass + pass))
+  total_fail=$((total_fail + fail))
+  total_skip=$((total_skip + skip))
+  summary+=("$(printf '%-36s %d passed, %d failed, %d skipped; tests took %ds' \
+    "$label" "$pass" "$fail" "$skip" "$secs")")
+}
+
+# Clang's TSan needs a memory layout that high mmap randomisation
+# (vm.mmap_rnd_bits > 28 on newer kernels) can break. LLVM 18+ re-executes
+# itself without ASLR when it can; if that does not work here, run each test
+# through `setarch -R`. Prints the wrapper to use (possibly empty), or fails
+# when TSan cannot run at all.
+tsan_wrapper() {
+  local dir rc=0
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/kio-tsan-probe.XXXXXX")
+  cat >"$dir/probe.c" <<'EOF'
+#include <pthread.h>
+static int shared;
+static void *bump(void *arg)
+{
+	(void)arg;
+	__atomic_fetch_add(&shared, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+int main(void)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, bump, NULL) != 0)
+		return 1;
+	bump(NULL);
+	pthread_join(t, NULL);
+	return __atomic_load_n(&shared, __ATOMIC_SEQ_CST) == 2 ? 0 : 1;
+}
+EOF
+  if ! clang-19 -fsanitize=thread -g -O1 "$dir/probe.c" -o "$dir/probe" -pthread >&2; then
+    rc=2
+  elif "$dir/probe" >/dev/null 2>"$dir/err"; then
+    :
+  elif setarch "$(uname -m)" -R "$dir/probe" >/dev/null 2>>"$dir/err"; then
+    echo "setarch $(uname -m) -R"
+  else
+    cat "$dir/err" >&2
+    rc=1
+  fi
+  rm -rf "$dir"
+  return "$rc"
+}
+
+builds=("$@")
+[ "${#builds[@]}" -gt 0 ] || builds=(normal asan tsan)
+for b in "${builds[@]}"; do
+  case "$b" in
+    normal | asan | tsan) ;;
+    *)
+      echo "usage: $0 [normal|asan|tsan]..." >&2
+      exit 2
+      ;;
+  esac
+done
+
+log "dependencies"
+if ! "$root/scripts/install-deps.sh" test; then
+  echo "install-deps.sh test failed" >&2
+  exit 1
+fi
+
+common_opts=(-Dtests=true -Dbench=true)
+
+for b in "${builds[@]}"; do
+  case "$b" in
+    normal)
+      test_env=()
+      test_args=()
+      run_build "build (gcc)" build gcc g++ "${common_opts[@]}" -Db_sanitize=none
+      ;;
+    asan)
+      test_env=(UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1)
+      test_args=(--timeout-multiplier 3)
+      run_build "build-asan (clang-19 ASan+UBSan)" build-asan clang-19 clang++-19 \
+        "${common_opts[@]}" -Db_sanitize=address,undefined -Db_lundef=false
+      ;;
+    tsan)
+      if wrapper=$(tsan_wrapper); then
+        test_env=(TSAN_OPTIONS=halt_on_error=1)
+        test_args=(--suite threads --timeout-multiplier 3)
+        if [ -n "$wrapper" ]; then
+          echo "TSan: running the tests through '$wrapper'"
+          test_args+=(--wrapper "$wrapper")
+        fi
+        run_build "build-tsan (clang-19 TSan, threads)" build-tsan clang-19 clang++-19 \
+          "${common_opts[@]}" -Db_sanitize=thread -Db_lundef=false
+      else
+        echo "TSan programs built by clang-19 do not run on this machine" >&2
+        summary+=("$(printf '%-36s FAILED: TSan cannot run here' "build-tsan (clang-19 TSan)")")
+        total_fail=$((total_fail + 1))
+      fi
+      ;;
+  esac
+done
+
+log "summary"
+printf '%s\n' "${summary[@]}"
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+[ "$total_fail" -eq 0 ]
