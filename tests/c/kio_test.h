@@ -2,9 +2,8 @@
 /*
  * Helpers shared by the CMocka tests of the C ABI.
  *
- * Every test group uses kt_group_setup/kt_group_teardown (or calls
- * kt_leak_begin/kt_leak_end itself) so each test ends by proving that no fd
- * and no thread leaked, and tests use kt_ctx_new() so a machine without
+ * Every test is wrapped in KT_TEST (or calls kt_leak_begin/kt_leak_end
+ * itself) so each test ends by proving that no fd and no thread leaked, and tests use kt_ctx_new() so a machine without
  * io_uring skips (exit 77) instead of failing.
  */
 #ifndef KIO_TEST_H
@@ -155,14 +154,6 @@ static inline void kt_leak_end(const struct kt_leak *l)
 		usleep(1000);
 	assert_int_equal(kt_count_fds(), l->fds);
 	assert_int_equal(kt_count_threads(), l->threads);
-}
-
-static inline int kt_group_setup(void **state)
-{
-	static struct kt_leak leak;
-	kt_leak_begin(&leak);
-	*state = &leak;
-	return 0;
 }
 
 /* Per-test leak check: pass as the setup/teardown of cmocka_unit_test_setup_teardown. */

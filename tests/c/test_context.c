@@ -1,0 +1,610 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The context: creation options, run/run_once/stop/wake, pending counts,
+ * probing, and destroy with work in flight.
+ */
+#include "kio_test.h"
+
+#include <fcntl.h>
+#include <linux/io_uring.h>
+#include <poll.h>
+#include <stdatomic.h>
+
+#define MS (1000000ull)
+
+static void pipe_or_fail(int p[2])
+{
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+}
+
+static void close_pipe(int p[2])
+{
+	close(p[0]);
+	close(p[1]);
+}
+
+static void test_context_create_null_opts(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	assert_int_equal(kio_ctx_pending(ctx), 0);
+	kio_ctx_destroy(ctx);
+}
+
+static void test_context_create_with_opts(void **state)
+{
+	(void)state;
+	kio_ctx_opts opts;
+	memset(&opts, 0xa5, sizeof(opts));
+	kio_ctx_opts_init(&opts, sizeof(opts));
+	assert_int_equal(opts.flags, 0);
+	opts.sq_entries = 64;
+	opts.cq_entries = 512;
+	kio_ctx *ctx = NULL;
+	int rc = kio_ctx_create(&ctx, &opts, sizeof(opts));
+	if (rc == -EPERM || rc == -ENOSYS)
+		skip();
+	assert_int_equal(rc, 0);
+	assert_non_null(ctx);
+
+	/* More ops than sq_entries: the library has to flush a full SQ. */
+	struct kt_rec recs[200];
+	memset(recs, 0, sizeof(recs));
+	for (int i = 0; i < 200; i++)
+		assert_true(kio_nop(ctx, kt_rec_cb, &recs[i]) >= 0);
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(recs[i].calls, 1);
+		assert_int_equal(recs[i].res, 0);
+	}
+	kt_drain_destroy(ctx);
+
+	/* The other documented flag. */
+	kio_ctx_opts_init(&opts, sizeof(opts));
+	opts.flags = KIO_CTX_NO_DEFER_TASKRUN;
+	assert_int_equal(kio_ctx_create(&ctx, &opts, sizeof(opts)), 0);
+	struct kt_rec r = {0};
+	assert_true(kio_nop(ctx, kt_rec_cb, &r) >= 0);
+	kt_run_until(ctx, &r.done, 5000);
+	assert_int_equal(r.calls, 1);
+	kt_drain_destroy(ctx);
+}
+
+struct big_opts {
+	kio_ctx_opts o;
+	unsigned char extra[24];
+};
+
+static void test_context_opts_larger_zero_tail(void **state)
+{
+	(void)state;
+	struct big_opts b;
+	memset(&b, 0, sizeof(b));
+	kio_ctx_opts_init(&b.o, sizeof(b.o));
+	kio_ctx *ctx = NULL;
+	int rc = kio_ctx_create(&ctx, &b.o, sizeof(b));
+	if (rc == -EPERM || rc == -ENOSYS)
+		skip();
+	assert_int_equal(rc, 0);
+	assert_non_null(ctx);
+	kio_ctx_destroy(ctx);
+}
+
+static void test_context_opts_larger_nonzero_tail(void **state)
+{
+	(void)state;
+	for (size_t pos = 0; pos < sizeof(((struct big_opts *)0)->extra); pos += 7) {
+		struct big_opts b;
+		memset(&b, 0, sizeof(b));
+		kio_ctx_opts_init(&b.o, sizeof(b.o));
+		b.extra[pos] = 1;
+		kio_ctx *ctx = NULL;
+		assert_int_equal(kio_ctx_create(&ctx, &b.o, sizeof(b)), -E2BIG);
+		assert_null(ctx);
+	}
+}
+
+static void test_context_opts_too_small(void **state)
+{
+	(void)state;
+	kio_ctx_opts opts;
+	kio_ctx_opts_init(&opts, sizeof(opts));
+	kio_ctx *ctx = NULL;
+	assert_int_equal(kio_ctx_create(&ctx, &opts, 2), -EINVAL);
+	assert_null(ctx);
+}
+
+static void test_context_opts_unknown_flag(void **state)
+{
+	(void)state;
+	const uint32_t bad[] = {1u << 2, 1u << 15, 1u << 31};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		kio_ctx_opts opts;
+		kio_ctx_opts_init(&opts, sizeof(opts));
+		opts.flags = bad[i];
+		kio_ctx *ctx = NULL;
+		assert_int_equal(kio_ctx_create(&ctx, &opts, sizeof(opts)), -EINVAL);
+		assert_null(ctx);
+	}
+}
+
+static void test_context_create_null_out(void **state)
+{
+	(void)state;
+	kio_ctx_opts opts;
+	kio_ctx_opts_init(&opts, sizeof(opts));
+	assert_int_equal(kio_ctx_create(NULL, NULL, 0), -EINVAL);
+	assert_int_equal(kio_ctx_create(NULL, &opts, sizeof(opts)), -EINVAL);
+}
+
+static void test_context_destroy_null(void **state)
+{
+	(void)state;
+	kio_ctx_destroy(NULL);
+	kio_ctx_stop(NULL);
+	kio_ctx_opts_init(NULL, sizeof(kio_ctx_opts));
+	assert_int_equal(kio_ctx_pending(NULL), 0);
+	assert_int_equal(kio_ctx_run(NULL), -EINVAL);
+	assert_int_equal(kio_ctx_run_once(NULL, 0), -EINVAL);
+	assert_int_equal(kio_ctx_wake(NULL), -EINVAL);
+	assert_int_equal(kio_ctx_fd(NULL), -EINVAL);
+}
+
+static void test_context_run_empty(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	uint64_t t0 = kt_now_ns();
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_true(kt_now_ns() - t0 < 1000 * MS);
+	/* And again: an empty run leaves nothing behind. */
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	kio_ctx_destroy(ctx);
+}
+
+static void test_context_run_once_poll_empty(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	uint64_t t0 = kt_now_ns();
+	assert_int_equal(kio_ctx_run_once(ctx, 0), 0);
+	assert_int_equal(kio_ctx_run_once(ctx, 0), 0);
+	assert_true(kt_now_ns() - t0 < 1000 * MS);
+	kio_ctx_destroy(ctx);
+}
+
+static void test_context_run_once_timeout_empty(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	uint64_t t0 = kt_now_ns();
+	assert_int_equal(kio_ctx_run_once(ctx, (int64_t)(20 * MS)), 0);
+	uint64_t dt = kt_now_ns() - t0;
+	assert_true(dt >= 20 * MS);
+	assert_true(dt < 2000 * MS);
+	kio_ctx_destroy(ctx);
+}
+
+static void test_context_stop_before_run(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int p[2];
+	pipe_or_fail(p);
+	struct kt_rec sl = {0}, pl = {0};
+	int64_t sid = kio_sleep(ctx, 10000 * MS, kt_rec_cb, &sl);
+	int64_t pid = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &pl);
+	assert_true(sid >= 0);
+	assert_true(pid >= 0);
+
+	kio_ctx_stop(ctx);
+	uint64_t t0 = kt_now_ns();
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_true(kt_now_ns() - t0 < 1000 * MS);
+	assert_int_equal(kio_ctx_pending(ctx), 2);
+	assert_int_equal(sl.calls, 0);
+	assert_int_equal(pl.calls, 0);
+
+	/* Drain: the stop was consumed, the next run runs to the end. */
+	assert_int_equal(kio_op_cancel(ctx, sid), 0);
+	assert_int_equal(kio_op_cancel(ctx, pid), 0);
+	t0 = kt_now_ns();
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_true(kt_now_ns() - t0 < 5000 * MS);
+	assert_int_equal(sl.calls, 1);
+	assert_int_equal(sl.res, -ECANCELED);
+	assert_int_equal(pl.calls, 1);
+	assert_int_equal(pl.res, -ECANCELED);
+	kt_drain_destroy(ctx);
+	close_pipe(p);
+}
+
+struct remote {
+	kio_ctx *ctx;
+	atomic_int loop_started;
+	int use_wake;
+};
+
+static void *remote_thread(void *arg)
+{
+	struct remote *r = arg;
+	uint64_t deadline = kt_now_ns() + 10000 * MS;
+	while (!atomic_load(&r->loop_started) && kt_now_ns() < deadline)
+		sched_yield();
+	/* Give the loop time to block in its wait; the call must work either way. */
+	struct timespec ts = {0, 20 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	if (r->use_wake)
+		kio_ctx_wake(r->ctx);
+	else
+		kio_ctx_stop(r->ctx);
+	return NULL;
+}
+
+static void started_cb(void *ud, int32_t res, uint32_t flags)
+{
+	(void)res;
+	(void)flags;
+	atomic_store(&((struct remote *)ud)->loop_started, 1);
+}
+
+static void test_context_stop_from_thread(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	struct remote r = {.ctx = ctx, .use_wake = 0};
+	atomic_init(&r.loop_started, 0);
+	struct kt_rec sl = {0};
+	int64_t sid = kio_sleep(ctx, 10000 * MS, kt_rec_cb, &sl);
+	assert_true(sid >= 0);
+	assert_true(kio_nop(ctx, started_cb, &r) >= 0);
+
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, remote_thread, &r), 0);
+	uint64_t t0 = kt_now_ns();
+	int rc = kio_ctx_run(ctx);
+	uint64_t dt = kt_now_ns() - t0;
+	pthread_join(th, NULL);
+	assert_int_equal(rc, 0);
+	assert_true(dt < 5000 * MS);
+	assert_int_equal(sl.calls, 0);
+	assert_int_equal(kio_ctx_pending(ctx), 1);
+
+	assert_int_equal(kio_op_cancel(ctx, sid), 0);
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(sl.calls, 1);
+	assert_int_equal(sl.res, -ECANCELED);
+	kt_drain_destroy(ctx);
+}
+
+static void test_context_wake_from_thread(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	struct remote r = {.ctx = ctx, .use_wake = 1};
+	atomic_init(&r.loop_started, 0);
+	struct kt_rec sl = {0};
+	int64_t sid = kio_sleep(ctx, 10000 * MS, kt_rec_cb, &sl);
+	assert_true(sid >= 0);
+	/* Settle: submit everything so the next round has nothing to do but wait. */
+	for (int i = 0; i < 3; i++)
+		assert_true(kio_ctx_run_once(ctx, 0) >= 0);
+
+	atomic_store(&r.loop_started, 1);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, remote_thread, &r), 0);
+	uint64_t t0 = kt_now_ns();
+	int rc = kio_ctx_run_once(ctx, -1);
+	uint64_t dt = kt_now_ns() - t0;
+	pthread_join(th, NULL);
+	assert_int_equal(rc, 0);
+	assert_true(dt < 5000 * MS);
+	assert_int_equal(sl.calls, 0);
+
+	assert_int_equal(kio_op_cancel(ctx, sid), 0);
+	kt_run_until(ctx, &sl.done, 5000);
+	assert_int_equal(sl.res, -ECANCELED);
+	kt_drain_destroy(ctx);
+}
+
+struct reentry {
+	kio_ctx *ctx;
+	int run_rc;
+	int once_rc;
+	int calls;
+};
+
+static void reentry_cb(void *ud, int32_t res, uint32_t flags)
+{
+	(void)res;
+	(void)flags;
+	struct reentry *r = ud;
+	r->calls++;
+	r->run_rc = kio_ctx_run(r->ctx);
+	r->once_rc = kio_ctx_run_once(r->ctx, 0);
+}
+
+static void test_context_run_in_callback_ebusy(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	struct reentry r = {.ctx = ctx};
+	struct kt_rec other = {0};
+	assert_true(kio_nop(ctx, reentry_cb, &r) >= 0);
+	assert_true(kio_sleep(ctx, 1 * MS, kt_rec_cb, &other) >= 0);
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.run_rc, -EBUSY);
+	assert_int_equal(r.once_rc, -EBUSY);
+	assert_int_equal(other.calls, 1);
+	kt_drain_destroy(ctx);
+}
+
+static void test_context_pending_counts(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int p[2];
+	pipe_or_fail(p);
+	struct kt_rec n[3] = {{0}}, sl = {0}, pl = {0};
+	assert_int_equal(kio_ctx_pending(ctx), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_true(kio_nop(ctx, kt_rec_cb, &n[i]) >= 0);
+		assert_int_equal(kio_ctx_pending(ctx), (uint32_t)i + 1);
+	}
+	assert_true(kio_sleep(ctx, 1 * MS, kt_rec_cb, &sl) >= 0);
+	int64_t pid = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &pl);
+	assert_true(pid >= 0);
+	assert_int_equal(kio_ctx_pending(ctx), 5);
+
+	kt_run_until(ctx, &sl.done, 5000);
+	for (int i = 0; i < 3; i++)
+		kt_run_until(ctx, &n[i].done, 5000);
+	assert_int_equal(kio_ctx_pending(ctx), 1);
+	assert_int_equal(kio_op_cancel(ctx, pid), 0);
+	/* Cancel was asked; the op is pending until its callback ran. */
+	assert_int_equal(kio_ctx_pending(ctx), 1);
+	kt_run_until(ctx, &pl.done, 5000);
+	assert_int_equal(kio_ctx_pending(ctx), 0);
+	kt_drain_destroy(ctx);
+	close_pipe(p);
+}
+
+static void test_context_probe(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	assert_int_equal(kio_ctx_probe(ctx, IORING_OP_NOP), 1);
+	assert_int_equal(kio_ctx_probe(ctx, IORING_OP_READ), 1);
+	assert_int_equal(kio_ctx_probe(ctx, -1), -EINVAL);
+	assert_int_equal(kio_ctx_probe(NULL, IORING_OP_NOP), -EINVAL);
+	/* An opcode no kernel will ever have is unsupported, not an error. */
+	assert_int_equal(kio_ctx_probe(ctx, 100000), 0);
+	kio_ctx_destroy(ctx);
+}
+
+static void test_context_create_destroy_no_fd_leak(void **state)
+{
+	(void)state;
+	int p[2];
+	pipe_or_fail(p);
+	int fds = kt_count_fds();
+	for (int i = 0; i < 50; i++) {
+		kio_ctx *ctx = kt_ctx_new();
+		kio_ctx_destroy(ctx);
+	}
+	assert_int_equal(kt_count_fds(), fds);
+	for (int i = 0; i < 50; i++) {
+		kio_ctx *ctx = kt_ctx_new();
+		/* Touch the embed fd too: it is owned by ctx and closed with it. */
+		assert_true(kio_ctx_fd(ctx) >= 0);
+		struct kt_rec pl = {0};
+		assert_true(kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &pl) >= 0);
+		if (i & 1)
+			assert_true(kio_ctx_run_once(ctx, 0) >= 0);
+		kio_ctx_destroy(ctx);
+		assert_int_equal(pl.calls, 1);
+		assert_int_equal(pl.res, -ECANCELED);
+	}
+	assert_int_equal(kt_count_fds(), fds);
+	close_pipe(p);
+}
+
+static void test_context_destroy_prompt(void **state)
+{
+	(void)state;
+	/* Cancelling is quick: destroy must not sit out a fixed wait. */
+	int p[2];
+	pipe_or_fail(p);
+	kio_ctx *ctx = kt_ctx_new();
+	uint64_t t0 = kt_now_ns();
+	kio_ctx_destroy(ctx);
+	uint64_t empty = kt_now_ns() - t0;
+
+	ctx = kt_ctx_new();
+	struct kt_rec r[4];
+	memset(r, 0, sizeof(r));
+	char buf[4];
+	assert_true(kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &r[0]) >= 0);
+	assert_true(kio_read(ctx, p[0], buf, sizeof(buf), KIO_OFFSET_CURRENT, kt_rec_cb, &r[1]) >=
+		    0);
+	assert_true(kio_sleep(ctx, 10000 * MS, kt_rec_cb, &r[2]) >= 0);
+	assert_int_equal(kio_ctx_post(ctx, kt_rec_cb, &r[3]), 0);
+	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
+	t0 = kt_now_ns();
+	kio_ctx_destroy(ctx);
+	uint64_t busy = kt_now_ns() - t0;
+	print_message("destroy: empty %.1f ms, with ops %.1f ms\n", (double)empty / 1e6,
+		      (double)busy / 1e6);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(r[i].calls, 1);
+	/* Not a speed check: destroy takes well under a millisecond here. The
+	 * bound only separates "cancelled at once" from sitting out a fixed
+	 * 1 s wait or the 10 s sleep, with room for a loaded sanitizer run. */
+	assert_true(empty < 900 * MS);
+	assert_true(busy < 900 * MS);
+	close_pipe(p);
+}
+
+enum {
+	K_POLL,
+	K_SLEEP,
+	K_NOP,
+	K_READ,
+	K_KINDS
+};
+
+struct slot {
+	int kind;
+	int calls;
+	int32_t res;
+	char buf[8];
+};
+
+static void slot_cb(void *ud, int32_t res, uint32_t flags)
+{
+	(void)flags;
+	struct slot *s = ud;
+	s->calls++;
+	s->res = res;
+}
+
+static int64_t start_slot(kio_ctx *ctx, struct slot *s, int kind, int rfd)
+{
+	s->kind = kind;
+	switch (kind) {
+	case K_POLL:
+		return kio_poll(ctx, rfd, POLLIN, slot_cb, s);
+	case K_SLEEP:
+		return kio_sleep(ctx, 10000 * MS, slot_cb, s);
+	case K_NOP:
+		return kio_nop(ctx, slot_cb, s);
+	default:
+		return kio_read(ctx, rfd, s->buf, sizeof(s->buf), KIO_OFFSET_CURRENT, slot_cb, s);
+	}
+}
+
+static void test_context_destroy_with_200_in_flight(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int p[2];
+	pipe_or_fail(p);
+	static struct slot slots[200];
+	memset(slots, 0, sizeof(slots));
+	/* Half reach the kernel before destroy, half are still queued. */
+	for (int i = 0; i < 100; i++)
+		assert_true(start_slot(ctx, &slots[i], i % K_KINDS, p[0]) >= 0);
+	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
+	for (int i = 100; i < 200; i++)
+		assert_true(start_slot(ctx, &slots[i], i % K_KINDS, p[0]) >= 0);
+	for (int i = 0; i < 200; i++)
+		if (slots[i].kind != K_NOP)
+			assert_int_equal(slots[i].calls, 0);
+
+	kio_ctx_destroy(ctx);
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(slots[i].calls, 1);
+		if (slots[i].kind == K_NOP)
+			assert_true(slots[i].res == 0 || slots[i].res == -ECANCELED);
+		else
+			assert_int_equal(slots[i].res, -ECANCELED);
+	}
+	close_pipe(p);
+}
+
+struct shutdown_probe {
+	kio_ctx *ctx;
+	int calls;
+	int32_t res;
+	int64_t nop_rc;
+	int64_t sleep_rc;
+	int post_rc;
+	struct kt_rec late;
+};
+
+static void shutdown_cb(void *ud, int32_t res, uint32_t flags)
+{
+	(void)flags;
+	struct shutdown_probe *s = ud;
+	s->calls++;
+	s->res = res;
+	s->nop_rc = kio_nop(s->ctx, kt_rec_cb, &s->late);
+	s->sleep_rc = kio_sleep(s->ctx, 0, kt_rec_cb, &s->late);
+	s->post_rc = kio_ctx_post(s->ctx, kt_rec_cb, &s->late);
+}
+
+static void test_context_op_from_callback_during_destroy(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int p[2];
+	pipe_or_fail(p);
+	struct shutdown_probe s = {.ctx = ctx};
+	assert_true(kio_poll(ctx, p[0], POLLIN, shutdown_cb, &s) >= 0);
+	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
+	kio_ctx_destroy(ctx);
+	assert_int_equal(s.calls, 1);
+	assert_int_equal(s.res, -ECANCELED);
+	assert_int_equal(s.nop_rc, -ESHUTDOWN);
+	assert_int_equal(s.sleep_rc, -ESHUTDOWN);
+	assert_int_equal(s.post_rc, -ESHUTDOWN);
+	assert_int_equal(s.late.calls, 0);
+	close_pipe(p);
+}
+
+static void test_context_sqpoll(void **state)
+{
+	(void)state;
+	kio_ctx_opts opts;
+	kio_ctx_opts_init(&opts, sizeof(opts));
+	opts.flags = KIO_CTX_SQPOLL;
+	opts.sqpoll_idle_ms = 50;
+	opts.sqpoll_cpu = -1;
+	kio_ctx *ctx = NULL;
+	int rc = kio_ctx_create(&ctx, &opts, sizeof(opts));
+	if (rc == -EPERM || rc == -ENOSYS) {
+		fprintf(stderr, "SQPOLL unavailable (%s): skipping\n", kio_strerror(rc));
+		skip();
+	}
+	assert_int_equal(rc, 0);
+	struct kt_rec r[16];
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < 16; i++)
+		assert_true(kio_nop(ctx, kt_rec_cb, &r[i]) >= 0);
+	for (int i = 0; i < 16; i++) {
+		kt_run_until(ctx, &r[i].done, 5000);
+		assert_int_equal(r[i].calls, 1);
+		assert_int_equal(r[i].res, 0);
+	}
+	kt_drain_destroy(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		KT_TEST(test_context_create_null_opts),
+		KT_TEST(test_context_create_with_opts),
+		KT_TEST(test_context_opts_larger_zero_tail),
+		KT_TEST(test_context_opts_larger_nonzero_tail),
+		KT_TEST(test_context_opts_too_small),
+		KT_TEST(test_context_opts_unknown_flag),
+		KT_TEST(test_context_create_null_out),
+		KT_TEST(test_context_destroy_null),
+		KT_TEST(test_context_run_empty),
+		KT_TEST(test_context_run_once_poll_empty),
+		KT_TEST(test_context_run_once_timeout_empty),
+		KT_TEST(test_context_stop_before_run),
+		KT_TEST(test_context_stop_from_thread),
+		KT_TEST(test_context_wake_from_thread),
+		KT_TEST(test_context_run_in_callback_ebusy),
+		KT_TEST(test_context_pending_counts),
+		KT_TEST(test_context_probe),
+		KT_TEST(test_context_create_destroy_no_fd_leak),
+		KT_TEST(test_context_destroy_with_200_in_flight),
+		KT_TEST(test_context_destroy_prompt),
+		KT_TEST(test_context_op_from_callback_during_destroy),
+		KT_TEST(test_context_sqpoll),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

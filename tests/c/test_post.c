@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/* kio_ctx_post: thread-safe, FIFO per poster, never inline, cancelled at destroy. */
+#include "kio_test.h"
+
+#include <stdatomic.h>
+
+#define MS (1000000ull)
+#define PER_THREAD 20000
+#define POSTERS 2
+
+struct item {
+	int poster;
+	int seq;
+	int calls;
+	int32_t res;
+	uint32_t flags;
+};
+
+struct post_state {
+	kio_ctx *ctx;
+	pthread_t loop_thread;
+	struct item items[POSTERS][PER_THREAD];
+	int last_seq[POSTERS];
+	int order_errors;
+	int thread_errors;
+	int res_errors;
+	int total;
+	atomic_int post_failures;
+	atomic_int go;
+};
+
+static struct post_state *g_ps;
+
+static void item_cb(void *ud, int32_t res, uint32_t flags)
+{
+	struct item *it = ud;
+	struct post_state *ps = g_ps;
+	it->calls++;
+	it->res = res;
+	it->flags = flags;
+	if (!pthread_equal(pthread_self(), ps->loop_thread))
+		ps->thread_errors++;
+	if (res != 0 || flags != 0)
+		ps->res_errors++;
+	if (it->seq != ps->last_seq[it->poster] + 1)
+		ps->order_errors++;
+	ps->last_seq[it->poster] = it->seq;
+	ps->total++;
+}
+
+struct poster_arg {
+	struct post_state *ps;
+	int poster;
+};
+
+static void *poster_main(void *arg)
+{
+	struct poster_arg *pa = arg;
+	struct post_state *ps = pa->ps;
+	while (!atomic_load(&ps->go))
+		sched_yield();
+	for (int i = 0; i < PER_THREAD; i++) {
+		int rc = kio_ctx_post(ps->ctx, item_cb, &ps->items[pa->poster][i]);
+		if (rc != 0)
+			atomic_fetch_add(&ps->post_failures, 1);
+	}
+	return NULL;
+}
+
+static void test_post_two_threads_fifo(void **state)
+{
+	(void)state;
+	struct post_state *ps = calloc(1, sizeof(*ps));
+	assert_non_null(ps);
+	g_ps = ps;
+	ps->ctx = kt_ctx_new();
+	ps->loop_thread = pthread_self();
+	atomic_init(&ps->post_failures, 0);
+	atomic_init(&ps->go, 0);
+	for (int t = 0; t < POSTERS; t++) {
+		ps->last_seq[t] = -1;
+		for (int i = 0; i < PER_THREAD; i++) {
+			ps->items[t][i].poster = t;
+			ps->items[t][i].seq = i;
+		}
+	}
+
+	pthread_t th[POSTERS];
+	struct poster_arg pa[POSTERS];
+	for (int t = 0; t < POSTERS; t++) {
+		pa[t].ps = ps;
+		pa[t].poster = t;
+		assert_int_equal(pthread_create(&th[t], NULL, poster_main, &pa[t]), 0);
+	}
+	atomic_store(&ps->go, 1);
+
+	uint64_t deadline = kt_now_ns() + 60000 * MS;
+	while (ps->total < POSTERS * PER_THREAD) {
+		uint64_t now = kt_now_ns();
+		if (now >= deadline)
+			break;
+		int rc = kio_ctx_run_once(ps->ctx, (int64_t)(100 * MS));
+		if (rc < 0)
+			break;
+	}
+	for (int t = 0; t < POSTERS; t++)
+		pthread_join(th[t], NULL);
+
+	assert_int_equal(atomic_load(&ps->post_failures), 0);
+	assert_int_equal(ps->total, POSTERS * PER_THREAD);
+	assert_int_equal(ps->thread_errors, 0);
+	assert_int_equal(ps->order_errors, 0);
+	assert_int_equal(ps->res_errors, 0);
+	for (int t = 0; t < POSTERS; t++)
+		for (int i = 0; i < PER_THREAD; i++)
+			assert_int_equal(ps->items[t][i].calls, 1);
+	kt_drain_destroy(ps->ctx);
+	g_ps = NULL;
+	free(ps);
+}
+
+static void test_post_before_run(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	struct kt_rec r = {0};
+	assert_int_equal(kio_ctx_post(ctx, kt_rec_cb, &r), 0);
+	assert_int_equal(r.calls, 0);
+	/* A queued post keeps run from returning before it ran. */
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.res, 0);
+	assert_int_equal(r.flags, 0);
+	assert_true(pthread_equal(r.thread, pthread_self()));
+	kt_drain_destroy(ctx);
+}
+
+struct nested {
+	kio_ctx *ctx;
+	int outer_calls;
+	int post_rc;
+	int inner_calls_after_post;
+	struct kt_rec inner;
+};
+
+static void outer_cb(void *ud, int32_t res, uint32_t flags)
+{
+	(void)res;
+	(void)flags;
+	struct nested *n = ud;
+	n->outer_calls++;
+	n->post_rc = kio_ctx_post(n->ctx, kt_rec_cb, &n->inner);
+	n->inner_calls_after_post = n->inner.calls;
+}
+
+static void test_post_never_inline(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	struct nested a = {.ctx = ctx}, b = {.ctx = ctx};
+
+	/* From the loop thread outside the loop. */
+	struct kt_rec r = {0};
+	assert_int_equal(kio_ctx_post(ctx, kt_rec_cb, &r), 0);
+	assert_int_equal(r.calls, 0);
+
+	/* From inside a posted callback and inside an op callback. */
+	assert_int_equal(kio_ctx_post(ctx, outer_cb, &a), 0);
+	assert_true(kio_nop(ctx, outer_cb, &b) >= 0);
+	assert_int_equal(kio_ctx_run(ctx), 0);
+
+	assert_int_equal(r.calls, 1);
+	for (struct nested *n = &a; n; n = (n == &a) ? &b : NULL) {
+		assert_int_equal(n->outer_calls, 1);
+		assert_int_equal(n->post_rc, 0);
+		assert_int_equal(n->inner_calls_after_post, 0);
+		assert_int_equal(n->inner.calls, 1);
+		assert_int_equal(n->inner.res, 0);
+	}
+	kt_drain_destroy(ctx);
+}
+
+struct ordered {
+	int *log;
+	int *n;
+	int id;
+	int32_t res;
+	int calls;
+};
+
+static void ordered_cb(void *ud, int32_t res, uint32_t flags)
+{
+	(void)flags;
+	struct ordered *o = ud;
+	o->calls++;
+	o->res = res;
+	o->log[(*o->n)++] = o->id;
+}
+
+static void test_post_pending_at_destroy(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int log[10], n = 0;
+	struct ordered o[10];
+	for (int i = 0; i < 10; i++) {
+		o[i] = (struct ordered){.log = log, .n = &n, .id = i};
+		assert_int_equal(kio_ctx_post(ctx, ordered_cb, &o[i]), 0);
+	}
+	kio_ctx_destroy(ctx);
+	assert_int_equal(n, 10);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(o[i].calls, 1);
+		assert_int_equal(o[i].res, -ECANCELED);
+		assert_int_equal(log[i], i);
+	}
+}
+
+static int null_ud_calls;
+
+static void null_ud_cb(void *ud, int32_t res, uint32_t flags)
+{
+	if (ud == NULL && res == 0 && flags == 0)
+		null_ud_calls++;
+}
+
+static void test_post_null_args(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	struct kt_rec r = {0};
+	assert_int_equal(kio_ctx_post(ctx, NULL, &r), -EINVAL);
+	assert_int_equal(kio_ctx_post(NULL, kt_rec_cb, &r), -EINVAL);
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(r.calls, 0);
+	/* NULL user_data is legal and handed back as is. */
+	null_ud_calls = 0;
+	assert_int_equal(kio_ctx_post(ctx, null_ud_cb, NULL), 0);
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(null_ud_calls, 1);
+	kt_drain_destroy(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		KT_TEST(test_post_two_threads_fifo), KT_TEST(test_post_before_run),
+		KT_TEST(test_post_never_inline),     KT_TEST(test_post_pending_at_destroy),
+		KT_TEST(test_post_null_args),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
