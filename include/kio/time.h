@@ -28,8 +28,10 @@ KIO_API int64_t kio_sleep_until(kio_ctx *ctx, int clockid, uint64_t deadline_ns,
 /*
  * Multishot: calls back with res 0 and KIO_F_MORE every period_ns
  * (period_ns > 0) until cancelled; the final call has res -ECANCELED (or
- * -ETIMEDOUT) and no KIO_F_MORE. Ticks missed while the loop was busy are
- * not replayed: the next tick is scheduled one period after the late one.
+ * -ETIMEDOUT) and no KIO_F_MORE. Ticks keep to the original schedule
+ * (start + n * period) even when one runs a little late; ticks missed
+ * entirely while the loop was busy are not replayed: the schedule then
+ * restarts one period after the late tick.
  */
 KIO_API int64_t kio_timer_periodic(kio_ctx *ctx, uint64_t period_ns, kio_cb cb,
 				   void *user_data) KIO_NOEXCEPT;
