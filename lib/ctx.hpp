@@ -149,11 +149,15 @@ inline void note_started(kio_ctx *c) noexcept
 		embed_kick(c);
 }
 
+// The SQ was full: flush it, or give the slot back and fail.
+[[gnu::noinline, gnu::cold]] io_uring_sqe *get_sqe_slow(kio_ctx *c, uint32_t idx, int *err);
+
 // Starts a kernel op: a slot, room for its completion, an SQE. The hot path
-// of every op, so it lives here to be inlined into each wrapper. May throw
+// of every op, so it is forced inline into each wrapper, where the fd and
+// pipe arguments are constants and their branches fold away. May throw
 // std::bad_alloc (callers run inside guard()).
-inline int64_t start_kernel(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd,
-			    bool pipe_write, io_uring_sqe **sqe_out)
+[[gnu::always_inline]] inline int64_t start_kernel(kio_ctx *c, kio_cb cb, void *user_data, int opcode,
+						   int track_fd, bool pipe_write, io_uring_sqe **sqe_out)
 {
 	if (int rc = begin_check(c, cb))
 		return rc;
@@ -167,11 +171,9 @@ inline int64_t start_kernel(kio_ctx *c, kio_cb cb, void *user_data, int opcode, 
 	io_uring_sqe *sqe = c->ring.try_get_sqe();
 	if (__builtin_expect(!sqe, 0)) {
 		int err = 0;
-		sqe = get_sqe(c, &err);
-		if (!sqe) {
-			c->ops.release(idx);
+		sqe = get_sqe_slow(c, idx, &err);
+		if (!sqe)
 			return err;
-		}
 	}
 	Op &op = c->ops.at(idx);
 	op.cb = cb;
@@ -196,10 +198,10 @@ inline int64_t start_kernel(kio_ctx *c, kio_cb cb, void *user_data, int opcode, 
 // The common shape of a kernel op: argument checks done by the caller,
 // then reserve a slot and an SQE, let prep fill the SQE, tag it with the id.
 template <typename Prep>
-inline int64_t submit(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd, bool pipe_write,
+[[gnu::always_inline]] inline int64_t submit(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd, bool pipe_write,
 		      Prep &&prep) noexcept
 {
-	return guard<int64_t>([&]() -> int64_t {
+	return guard<int64_t>([&]() __attribute__((always_inline)) -> int64_t {
 		io_uring_sqe *sqe = nullptr;
 		int64_t id = start_kernel(c, cb, user_data, opcode, track_fd, pipe_write, &sqe);
 		if (id < 0)

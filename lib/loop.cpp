@@ -9,9 +9,7 @@
 
 namespace kio {
 
-namespace {
-
-void count_error(kio_ctx *c, int32_t res) noexcept
+static void count_error(kio_ctx *c, int32_t res) noexcept
 {
 	if (res == -ETIMEDOUT)
 		c->stats.ops_timeouts++;
@@ -21,7 +19,48 @@ void count_error(kio_ctx *c, int32_t res) noexcept
 		c->stats.ops_errors++;
 }
 
-void deliver(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+// What only some ops need at the end: a timeout to disarm, a cancel to
+// translate, counters to drop. Kept out of finish() so a plain op skips it.
+static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
+{
+	if ((*res == -ECANCELED || *res == -EINTR) && (op.state & kTimedOut))
+		*res = -ETIMEDOUT;
+	else if (*res == -EINTR && (op.state & kCancelReq))
+		*res = -ECANCELED;
+	if (op.heap_pos != kNotInHeap)
+		c->timers.remove(c->ops, idx);
+	if (op.state & kTracksFd)
+		c->fd_inflight[size_t(op.fd)]--;
+	if ((op.state & kPipeWrite) && --c->pipe_writes == 0)
+		sigpipe_release(c);
+}
+
+[[gnu::always_inline]] inline void finish_op(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	Op &op = c->ops.at(idx);
+	if (__builtin_expect(op.state != 0 || op.heap_pos != kNotInHeap, 0))
+		settle(c, op, idx, &res);
+	if (op.kind == Kind::Kernel)
+		c->in_kernel--;
+	c->stats.ops_completed++;
+	if (__builtin_expect(res < 0, 0))
+		count_error(c, res);
+	kio_cb cb = op.cb;
+	void *ud = op.user_data;
+	c->ops.release(idx);
+	c->live--;
+	cb(ud, res, flags & ~KIO_F_MORE);
+}
+
+void finish(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	finish_op(c, idx, res, flags);
+}
+
+namespace {
+
+
+[[gnu::always_inline]] inline void deliver(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 {
 	if (flags & KIO_F_MORE) {
 		Op &op = c->ops.at(idx);
@@ -31,7 +70,7 @@ void deliver(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 		cb(ud, res, flags);
 		return;
 	}
-	finish(c, idx, res, flags);
+	finish_op(c, idx, res, flags);
 }
 
 
@@ -58,7 +97,7 @@ uint32_t cqe_flags(uint32_t f) noexcept
 }
 
 // Returns the callbacks run (0 or 1).
-int on_cqe(kio_ctx *c, uint64_t ud, int32_t res, uint32_t f)
+[[gnu::always_inline]] inline int on_cqe(kio_ctx *c, uint64_t ud, int32_t res, uint32_t f)
 {
 	if (ud & kInternal) {
 		if (ud == kUdWake) {
@@ -212,39 +251,6 @@ void expire_timers(kio_ctx *c, uint64_t now)
 	}
 }
 
-// What only some ops need at the end: a timeout to disarm, a cancel to
-// translate, counters to drop. Kept out of finish() so a plain op skips it.
-static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
-{
-	if ((*res == -ECANCELED || *res == -EINTR) && (op.state & kTimedOut))
-		*res = -ETIMEDOUT;
-	else if (*res == -EINTR && (op.state & kCancelReq))
-		*res = -ECANCELED;
-	if (op.heap_pos != kNotInHeap)
-		c->timers.remove(c->ops, idx);
-	if (op.state & kTracksFd)
-		c->fd_inflight[size_t(op.fd)]--;
-	if ((op.state & kPipeWrite) && --c->pipe_writes == 0)
-		sigpipe_release(c);
-}
-
-void finish(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
-{
-	Op &op = c->ops.at(idx);
-	if (__builtin_expect(op.state != 0 || op.heap_pos != kNotInHeap, 0))
-		settle(c, op, idx, &res);
-	if (op.kind == Kind::Kernel)
-		c->in_kernel--;
-	c->stats.ops_completed++;
-	if (__builtin_expect(res < 0, 0))
-		count_error(c, res);
-	kio_cb cb = op.cb;
-	void *ud = op.user_data;
-	c->ops.release(idx);
-	c->live--;
-	cb(ud, res, flags & ~KIO_F_MORE);
-}
-
 // A free SQE, flushing the SQ to the kernel when it is full. Never runs a
 // callback: CQEs that must be taken off the ring to make progress are
 // parked in the ready queue. nullptr with *err set when the kernel refuses.
@@ -266,6 +272,14 @@ io_uring_sqe *get_sqe(kio_ctx *c, int *err)
 	}
 	if (!sqe)
 		*err = -EAGAIN;
+	return sqe;
+}
+
+io_uring_sqe *get_sqe_slow(kio_ctx *c, uint32_t idx, int *err)
+{
+	io_uring_sqe *sqe = get_sqe(c, err);
+	if (!sqe)
+		c->ops.release(idx);
 	return sqe;
 }
 
@@ -397,10 +411,13 @@ int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run)
 		// Destroy drives its own rounds and re-checks what is left.
 		if (n > 0 || timeout_ns == 0 || c->destroying)
 			break;
-		if (c->woken.exchange(false, std::memory_order_relaxed))
+		// Plain loads first: a locked exchange on every round costs more
+		// than the rest of the round's bookkeeping.
+		if (c->woken.load(std::memory_order_relaxed) &&
+		    c->woken.exchange(false, std::memory_order_relaxed))
 			break;
-		if (from_run ? c->stop_requested.load(std::memory_order_relaxed)
-			     : c->stop_requested.exchange(false, std::memory_order_relaxed))
+		if (c->stop_requested.load(std::memory_order_relaxed) &&
+		    (from_run || c->stop_requested.exchange(false, std::memory_order_relaxed)))
 			break;
 		if (user_deadline != kNever && mono_ns() >= user_deadline)
 			break;
@@ -441,7 +458,8 @@ KIO_API int kio_ctx_run(kio_ctx *ctx) noexcept
 		return -EBUSY;
 	int rc = guard<int>([&] {
 		for (;;) {
-			if (ctx->stop_requested.exchange(false))
+			if (ctx->stop_requested.load(std::memory_order_relaxed) &&
+			    ctx->stop_requested.exchange(false))
 				return 0;
 			if (ctx->live == 0 && ctx->ready.empty() &&
 			    ctx->posts_queued.load(std::memory_order_acquire) == 0)

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include <kio/common.h>
@@ -31,7 +32,8 @@ enum : uint8_t {
 
 inline constexpr uint32_t kNotInHeap = UINT32_MAX;
 
-struct Op {
+// One cache line: slots never share a line, and indexing is a shift.
+struct alignas(64) Op {
 	kio_cb cb;
 	void *user_data;
 	uint64_t fire_at;    // Timer/Periodic: next expiry (monotonic ns)
@@ -48,7 +50,7 @@ class OpTable {
 public:
 	// Returns a free slot (kind still Free). May throw std::bad_alloc when the
 	// table grows; nothing is changed then.
-	uint32_t alloc()
+	[[gnu::always_inline]] uint32_t alloc()
 	{
 		if (__builtin_expect(nfree_ == 0, 0))
 			grow();
@@ -97,7 +99,7 @@ public:
 	size_t capacity() const noexcept { return slots_.size(); }
 
 private:
-	void grow()
+	[[gnu::noinline, gnu::cold]] void grow()
 	{
 		size_t old = slots_.size();
 		size_t next = old ? old * 2 : 64;
