@@ -6,11 +6,6 @@
 #include "ctx.hpp"
 #include "guard.hpp"
 
-namespace kio {
-int issue_cancel(kio_ctx *c, uint32_t idx) noexcept;
-void rekey(kio_ctx *c, uint32_t idx);
-} // namespace kio
-
 using namespace kio;
 
 KIO_API int kio_op_cancel(kio_ctx *ctx, int64_t op_id) noexcept

@@ -10,12 +10,6 @@
 #include "ctx.hpp"
 #include "guard.hpp"
 
-namespace kio {
-int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run);
-int issue_cancel(kio_ctx *c, uint32_t idx) noexcept;
-void expire_timers(kio_ctx *c, uint64_t now);
-} // namespace kio
-
 namespace {
 
 constexpr uint32_t kKnownFlags = KIO_CTX_SQPOLL | KIO_CTX_NO_DEFER_TASKRUN;

@@ -93,10 +93,16 @@ struct kio_ctx {
 namespace kio {
 
 // loop.cpp
-int run_once(kio_ctx *c, int64_t timeout_ns);
+// One round of the loop; from_run: called by kio_ctx_run(), which consumes
+// stop requests itself.
+int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run);
 void finish(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags);
 io_uring_sqe *get_sqe(kio_ctx *c) noexcept;
 int arm_wake(kio_ctx *c);
+int issue_cancel(kio_ctx *c, uint32_t idx) noexcept;
+void rekey(kio_ctx *c, uint32_t idx);
+void expire_timers(kio_ctx *c, uint64_t now);
+int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period);
 
 // Starting an op. begin() reserves a slot (may throw std::bad_alloc), the
 // op's code fills in the rest, commit() makes it live. Nothing can fail

@@ -209,8 +209,6 @@ void grow_fd_table(kio_ctx *c, int fd)
 	c->fd_inflight.resize(std::max(size_t(fd) + 1, c->fd_inflight.size() * 2), 0);
 }
 
-int issue_cancel(kio_ctx *c, uint32_t idx) noexcept;
-
 void rekey(kio_ctx *c, uint32_t idx)
 {
 	Op &op = c->ops.at(idx);

@@ -5,10 +5,6 @@
 
 #include "ctx.hpp"
 
-namespace kio {
-int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period);
-}
-
 using namespace kio;
 
 KIO_API int64_t kio_sleep(kio_ctx *ctx, uint64_t ns, kio_cb cb, void *user_data) noexcept

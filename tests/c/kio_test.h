@@ -14,6 +14,7 @@
 #endif
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -68,6 +69,31 @@ static inline kio_ctx *kt_ctx_new(void)
 	assert_int_equal(rc, 0);
 	assert_non_null(ctx);
 	return ctx;
+}
+
+#define KT_MS 1000000ull
+
+/* A pipe whose fds do not leak into children; fails the test if it cannot. */
+static inline void kt_pipe(int p[2])
+{
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+}
+
+/* Closes both ends; an end already closed by the test is marked -1. */
+static inline void kt_close_pipe(int p[2])
+{
+	if (p[0] >= 0)
+		assert_int_equal(close(p[0]), 0);
+	if (p[1] >= 0)
+		assert_int_equal(close(p[1]), 0);
+}
+
+/* Runs ctx for about ms milliseconds (bounded), whatever happens. */
+static inline void kt_run_for(kio_ctx *ctx, uint64_t ms)
+{
+	uint64_t end = kt_now_ns() + ms * KT_MS;
+	for (uint64_t now = kt_now_ns(); now < end; now = kt_now_ns())
+		assert_true(kio_ctx_run_once(ctx, (int64_t)(end - now)) >= 0);
 }
 
 /* Runs ctx until *flag becomes non-zero; fails the test after timeout_ms. */

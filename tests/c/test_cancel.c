@@ -5,33 +5,12 @@
 #include <fcntl.h>
 #include <poll.h>
 
-#define MS (1000000ull)
-
-static void pipe_or_fail(int p[2])
-{
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-}
-
-static void close_pipe(int p[2])
-{
-	close(p[0]);
-	close(p[1]);
-}
-
-/* Runs ctx for about ms milliseconds (bounded), whatever happens. */
-static void run_for(kio_ctx *ctx, uint64_t ms)
-{
-	uint64_t end = kt_now_ns() + ms * MS;
-	for (uint64_t now = kt_now_ns(); now < end; now = kt_now_ns())
-		assert_true(kio_ctx_run_once(ctx, (int64_t)(end - now)) >= 0);
-}
-
 static void test_cancel_pending_poll(void **state)
 {
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec r = {0};
 	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &r);
 	assert_true(id >= 0);
@@ -44,7 +23,7 @@ static void test_cancel_pending_poll(void **state)
 	assert_int_equal(r.flags & KIO_F_MORE, 0);
 	kt_drain_destroy(ctx);
 	assert_int_equal(r.calls, 1);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_cancel_before_submit(void **state)
@@ -53,11 +32,11 @@ static void test_cancel_before_submit(void **state)
 	/* Cancelled before any loop round handed the op to the kernel. */
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec pl = {0}, sl = {0}, rd = {0};
 	char buf[4];
 	int64_t a = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &pl);
-	int64_t b = kio_sleep(ctx, 10000 * MS, kt_rec_cb, &sl);
+	int64_t b = kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, &sl);
 	int64_t c = kio_read(ctx, p[0], buf, sizeof(buf), KIO_OFFSET_CURRENT, kt_rec_cb, &rd);
 	assert_true(a >= 0 && b >= 0 && c >= 0);
 	assert_int_equal(kio_op_cancel(ctx, a), 0);
@@ -72,7 +51,7 @@ static void test_cancel_before_submit(void **state)
 	assert_int_equal(rd.calls, 1);
 	assert_int_equal(rd.res, -ECANCELED);
 	kt_drain_destroy(ctx);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_cancel_twice(void **state)
@@ -80,7 +59,7 @@ static void test_cancel_twice(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec r = {0};
 	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &r);
 	assert_true(id >= 0);
@@ -96,7 +75,7 @@ static void test_cancel_twice(void **state)
 	assert_int_equal(r.res, -ECANCELED);
 	kt_drain_destroy(ctx);
 	assert_int_equal(r.calls, 1);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_cancel_completed_id(void **state)
@@ -104,7 +83,7 @@ static void test_cancel_completed_id(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec done = {0};
 	int64_t old = kio_nop(ctx, kt_rec_cb, &done);
 	assert_true(old >= 0);
@@ -132,7 +111,7 @@ static void test_cancel_completed_id(void **state)
 	assert_true(reused);
 	assert_int_equal(kio_op_cancel(ctx, old), -ENOENT);
 	assert_int_equal(kio_op_timeout(ctx, old, 1), -ENOENT);
-	run_for(ctx, 30);
+	kt_run_for(ctx, 30);
 	for (int i = 0; i < N; i++)
 		assert_int_equal(r[i].calls, 0);
 	assert_int_equal(kio_ctx_pending(ctx), N);
@@ -147,7 +126,7 @@ static void test_cancel_completed_id(void **state)
 	}
 	assert_int_equal(done.calls, 1);
 	kt_drain_destroy(ctx);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_cancel_timeout_poll(void **state)
@@ -155,21 +134,21 @@ static void test_cancel_timeout_poll(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec r = {0};
 	uint64_t t0 = kt_now_ns();
 	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &r);
 	assert_true(id >= 0);
-	assert_int_equal(kio_op_timeout(ctx, id, 20 * MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 20 * KT_MS), 0);
 	kt_run_until(ctx, &r.done, 5000);
 	uint64_t dt = kt_now_ns() - t0;
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(r.res, -ETIMEDOUT);
-	assert_true(dt >= 20 * MS);
-	assert_true(dt < 2000 * MS);
-	assert_int_equal(kio_op_timeout(ctx, id, 20 * MS), -ENOENT);
+	assert_true(dt >= 20 * KT_MS);
+	assert_true(dt < 2000 * KT_MS);
+	assert_int_equal(kio_op_timeout(ctx, id, 20 * KT_MS), -ENOENT);
 	kt_drain_destroy(ctx);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_cancel_timeout_sleep(void **state)
@@ -177,9 +156,9 @@ static void test_cancel_timeout_sleep(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	struct kt_rec r = {0};
-	int64_t id = kio_sleep(ctx, 10000 * MS, kt_rec_cb, &r);
+	int64_t id = kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, &r);
 	assert_true(id >= 0);
-	assert_int_equal(kio_op_timeout(ctx, id, 10 * MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 10 * KT_MS), 0);
 	kt_run_until(ctx, &r.done, 5000);
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(r.res, -ETIMEDOUT);
@@ -191,21 +170,21 @@ static void test_cancel_timeout_rearm_earlier(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec r = {0};
 	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &r);
 	assert_true(id >= 0);
-	assert_int_equal(kio_op_timeout(ctx, id, 10000 * MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 10000 * KT_MS), 0);
 	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
 	uint64_t t0 = kt_now_ns();
-	assert_int_equal(kio_op_timeout(ctx, id, 30 * MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 30 * KT_MS), 0);
 	kt_run_until(ctx, &r.done, 5000);
 	uint64_t dt = kt_now_ns() - t0;
 	assert_int_equal(r.res, -ETIMEDOUT);
-	assert_true(dt >= 30 * MS);
-	assert_true(dt < 3000 * MS);
+	assert_true(dt >= 30 * KT_MS);
+	assert_true(dt < 3000 * KT_MS);
 	kt_drain_destroy(ctx);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_cancel_timeout_rearm_later(void **state)
@@ -213,23 +192,23 @@ static void test_cancel_timeout_rearm_later(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec r = {0};
 	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &r);
 	assert_true(id >= 0);
-	assert_int_equal(kio_op_timeout(ctx, id, 20 * MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 20 * KT_MS), 0);
 	uint64_t t0 = kt_now_ns();
-	assert_int_equal(kio_op_timeout(ctx, id, 300 * MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 300 * KT_MS), 0);
 	/* The first deadline is gone. */
-	run_for(ctx, 100);
+	kt_run_for(ctx, 100);
 	assert_int_equal(r.calls, 0);
 	kt_run_until(ctx, &r.done, 5000);
 	uint64_t dt = kt_now_ns() - t0;
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(r.res, -ETIMEDOUT);
-	assert_true(dt >= 300 * MS);
+	assert_true(dt >= 300 * KT_MS);
 	kt_drain_destroy(ctx);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_cancel_timeout_disarm(void **state)
@@ -237,13 +216,13 @@ static void test_cancel_timeout_disarm(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec r = {0};
 	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &r);
 	assert_true(id >= 0);
-	assert_int_equal(kio_op_timeout(ctx, id, 20 * MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 20 * KT_MS), 0);
 	assert_int_equal(kio_op_timeout(ctx, id, 0), 0);
-	run_for(ctx, 80);
+	kt_run_for(ctx, 80);
 	assert_int_equal(r.calls, 0);
 	assert_int_equal(write(p[1], "x", 1), 1);
 	kt_run_until(ctx, &r.done, 5000);
@@ -251,7 +230,7 @@ static void test_cancel_timeout_disarm(void **state)
 	assert_true(r.res > 0);
 	assert_true(r.res & POLLIN);
 	kt_drain_destroy(ctx);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_cancel_timeout_read_completes_first(void **state)
@@ -259,19 +238,19 @@ static void test_cancel_timeout_read_completes_first(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	assert_int_equal(write(p[1], "0123456789", 10), 10);
 	static char buf[4096];
 	struct kt_rec r = {0};
 	int64_t id = kio_read(ctx, p[0], buf, sizeof(buf), KIO_OFFSET_CURRENT, kt_rec_cb, &r);
 	assert_true(id >= 0);
-	assert_int_equal(kio_op_timeout(ctx, id, 1000 * MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 1000 * KT_MS), 0);
 	kt_run_until(ctx, &r.done, 5000);
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(r.res, 10);
 	assert_memory_equal(buf, "0123456789", 10);
 	kt_drain_destroy(ctx);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_cancel_timeout_read_data_before_expiry(void **state)
@@ -280,12 +259,12 @@ static void test_cancel_timeout_read_data_before_expiry(void **state)
 	/* The read waits in the kernel; data arrives well before the deadline. */
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	static char buf[4096];
 	struct kt_rec r = {0};
 	int64_t id = kio_read(ctx, p[0], buf, sizeof(buf), KIO_OFFSET_CURRENT, kt_rec_cb, &r);
 	assert_true(id >= 0);
-	assert_int_equal(kio_op_timeout(ctx, id, 2000 * MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 2000 * KT_MS), 0);
 	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
 	assert_int_equal(r.calls, 0);
 	assert_int_equal(write(p[1], "0123456789", 10), 10);
@@ -295,7 +274,7 @@ static void test_cancel_timeout_read_data_before_expiry(void **state)
 	assert_int_equal(kio_op_timeout(ctx, id, 1), -ENOENT);
 	kt_drain_destroy(ctx);
 	assert_int_equal(r.calls, 1);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_cancel_fd_counts(void **state)
@@ -303,8 +282,8 @@ static void test_cancel_fd_counts(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2], q[2];
-	pipe_or_fail(p);
-	pipe_or_fail(q);
+	kt_pipe(p);
+	kt_pipe(q);
 	struct kt_rec r[3], other = {0};
 	memset(r, 0, sizeof(r));
 	for (int i = 0; i < 3; i++)
@@ -322,14 +301,14 @@ static void test_cancel_fd_counts(void **state)
 	}
 	/* Nothing left on it; the other fd's op is untouched. */
 	assert_int_equal(kio_cancel_fd(ctx, p[0]), 0);
-	run_for(ctx, 10);
+	kt_run_for(ctx, 10);
 	assert_int_equal(other.calls, 0);
 	assert_int_equal(kio_ctx_pending(ctx), 1);
 	assert_int_equal(kio_op_cancel(ctx, oid), 0);
 	kt_drain_destroy(ctx);
 	assert_int_equal(other.res, -ECANCELED);
-	close_pipe(p);
-	close_pipe(q);
+	kt_close_pipe(p);
+	kt_close_pipe(q);
 }
 
 static void test_cancel_fd_before_submit(void **state)
@@ -337,7 +316,7 @@ static void test_cancel_fd_before_submit(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec r[3];
 	memset(r, 0, sizeof(r));
 	char buf[4];
@@ -352,7 +331,7 @@ static void test_cancel_fd_before_submit(void **state)
 		assert_int_equal(r[i].res, -ECANCELED);
 	}
 	kt_drain_destroy(ctx);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_cancel_fd_bad_args(void **state)
@@ -370,7 +349,7 @@ static void test_cancel_close_pending_reads(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	char b1[8], b2[8];
 	struct kt_rec r1 = {0}, r2 = {0}, cl = {0};
 	assert_true(kio_read(ctx, p[0], b1, sizeof(b1), KIO_OFFSET_CURRENT, kt_rec_cb, &r1) >= 0);
@@ -407,7 +386,7 @@ static void test_cancel_invalid_ids(void **state)
 	}
 	/* With a live op, ids next to it are still not ops. */
 	struct kt_rec r = {0};
-	int64_t id = kio_sleep(ctx, 10000 * MS, kt_rec_cb, &r);
+	int64_t id = kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, &r);
 	assert_true(id >= 0);
 	assert_int_equal(kio_op_cancel(ctx, id + 1), -ENOENT);
 	assert_int_equal(kio_op_cancel(ctx, id ^ (1ll << 40)), -ENOENT);
@@ -430,14 +409,14 @@ static void test_cancel_multishot_poll(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec r = {0};
 	int64_t id = kio_poll_multishot(ctx, p[0], POLLIN, kt_rec_cb, &r);
 	assert_true(id >= 0);
 	assert_int_equal(write(p[1], "x", 1), 1);
-	uint64_t deadline = kt_now_ns() + 5000 * MS;
+	uint64_t deadline = kt_now_ns() + 5000 * KT_MS;
 	while (r.calls == 0 && kt_now_ns() < deadline)
-		assert_true(kio_ctx_run_once(ctx, 10 * MS) >= 0);
+		assert_true(kio_ctx_run_once(ctx, 10 * KT_MS) >= 0);
 	assert_true(r.calls >= 1);
 	assert_int_equal(r.finals, 0);
 	assert_true(r.flags & KIO_F_MORE);
@@ -449,7 +428,7 @@ static void test_cancel_multishot_poll(void **state)
 	assert_int_equal(kio_op_cancel(ctx, id), -ENOENT);
 	kt_drain_destroy(ctx);
 	assert_int_equal(r.finals, 1);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 struct self_cancel {
@@ -476,12 +455,12 @@ static void test_cancel_from_callback(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec v = {0};
 	struct self_cancel s = {.ctx = ctx};
 	s.victim = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &v);
 	assert_true(s.victim >= 0);
-	s.self = kio_sleep(ctx, 5 * MS, self_cancel_cb, &s);
+	s.self = kio_sleep(ctx, 5 * KT_MS, self_cancel_cb, &s);
 	assert_true(s.self >= 0);
 	kt_run_until(ctx, &v.done, 5000);
 	assert_int_equal(s.calls, 1);
@@ -492,7 +471,7 @@ static void test_cancel_from_callback(void **state)
 	kt_drain_destroy(ctx);
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(v.calls, 1);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 int main(void)

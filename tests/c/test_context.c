@@ -10,19 +10,6 @@
 #include <poll.h>
 #include <stdatomic.h>
 
-#define MS (1000000ull)
-
-static void pipe_or_fail(int p[2])
-{
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-}
-
-static void close_pipe(int p[2])
-{
-	close(p[0]);
-	close(p[1]);
-}
-
 static void test_context_create_null_opts(void **state)
 {
 	(void)state;
@@ -156,7 +143,7 @@ static void test_context_run_empty(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	uint64_t t0 = kt_now_ns();
 	assert_int_equal(kio_ctx_run(ctx), 0);
-	assert_true(kt_now_ns() - t0 < 1000 * MS);
+	assert_true(kt_now_ns() - t0 < 1000 * KT_MS);
 	/* And again: an empty run leaves nothing behind. */
 	assert_int_equal(kio_ctx_run(ctx), 0);
 	kio_ctx_destroy(ctx);
@@ -169,7 +156,7 @@ static void test_context_run_once_poll_empty(void **state)
 	uint64_t t0 = kt_now_ns();
 	assert_int_equal(kio_ctx_run_once(ctx, 0), 0);
 	assert_int_equal(kio_ctx_run_once(ctx, 0), 0);
-	assert_true(kt_now_ns() - t0 < 1000 * MS);
+	assert_true(kt_now_ns() - t0 < 1000 * KT_MS);
 	kio_ctx_destroy(ctx);
 }
 
@@ -178,10 +165,10 @@ static void test_context_run_once_timeout_empty(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	uint64_t t0 = kt_now_ns();
-	assert_int_equal(kio_ctx_run_once(ctx, (int64_t)(20 * MS)), 0);
+	assert_int_equal(kio_ctx_run_once(ctx, (int64_t)(20 * KT_MS)), 0);
 	uint64_t dt = kt_now_ns() - t0;
-	assert_true(dt >= 20 * MS);
-	assert_true(dt < 2000 * MS);
+	assert_true(dt >= 20 * KT_MS);
+	assert_true(dt < 2000 * KT_MS);
 	kio_ctx_destroy(ctx);
 }
 
@@ -190,9 +177,9 @@ static void test_context_stop_before_run(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec sl = {0}, pl = {0};
-	int64_t sid = kio_sleep(ctx, 10000 * MS, kt_rec_cb, &sl);
+	int64_t sid = kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, &sl);
 	int64_t pid = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &pl);
 	assert_true(sid >= 0);
 	assert_true(pid >= 0);
@@ -200,7 +187,7 @@ static void test_context_stop_before_run(void **state)
 	kio_ctx_stop(ctx);
 	uint64_t t0 = kt_now_ns();
 	assert_int_equal(kio_ctx_run(ctx), 0);
-	assert_true(kt_now_ns() - t0 < 1000 * MS);
+	assert_true(kt_now_ns() - t0 < 1000 * KT_MS);
 	assert_int_equal(kio_ctx_pending(ctx), 2);
 	assert_int_equal(sl.calls, 0);
 	assert_int_equal(pl.calls, 0);
@@ -210,13 +197,13 @@ static void test_context_stop_before_run(void **state)
 	assert_int_equal(kio_op_cancel(ctx, pid), 0);
 	t0 = kt_now_ns();
 	assert_int_equal(kio_ctx_run(ctx), 0);
-	assert_true(kt_now_ns() - t0 < 5000 * MS);
+	assert_true(kt_now_ns() - t0 < 5000 * KT_MS);
 	assert_int_equal(sl.calls, 1);
 	assert_int_equal(sl.res, -ECANCELED);
 	assert_int_equal(pl.calls, 1);
 	assert_int_equal(pl.res, -ECANCELED);
 	kt_drain_destroy(ctx);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 struct remote {
@@ -228,7 +215,7 @@ struct remote {
 static void *remote_thread(void *arg)
 {
 	struct remote *r = arg;
-	uint64_t deadline = kt_now_ns() + 10000 * MS;
+	uint64_t deadline = kt_now_ns() + 10000 * KT_MS;
 	while (!atomic_load(&r->loop_started) && kt_now_ns() < deadline)
 		sched_yield();
 	/* Give the loop time to block in its wait; the call must work either way. */
@@ -255,7 +242,7 @@ static void test_context_stop_from_thread(void **state)
 	struct remote r = {.ctx = ctx, .use_wake = 0};
 	atomic_init(&r.loop_started, 0);
 	struct kt_rec sl = {0};
-	int64_t sid = kio_sleep(ctx, 10000 * MS, kt_rec_cb, &sl);
+	int64_t sid = kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, &sl);
 	assert_true(sid >= 0);
 	assert_true(kio_nop(ctx, started_cb, &r) >= 0);
 
@@ -266,7 +253,7 @@ static void test_context_stop_from_thread(void **state)
 	uint64_t dt = kt_now_ns() - t0;
 	pthread_join(th, NULL);
 	assert_int_equal(rc, 0);
-	assert_true(dt < 5000 * MS);
+	assert_true(dt < 5000 * KT_MS);
 	assert_int_equal(sl.calls, 0);
 	assert_int_equal(kio_ctx_pending(ctx), 1);
 
@@ -284,7 +271,7 @@ static void test_context_wake_from_thread(void **state)
 	struct remote r = {.ctx = ctx, .use_wake = 1};
 	atomic_init(&r.loop_started, 0);
 	struct kt_rec sl = {0};
-	int64_t sid = kio_sleep(ctx, 10000 * MS, kt_rec_cb, &sl);
+	int64_t sid = kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, &sl);
 	assert_true(sid >= 0);
 	/* Settle: submit everything so the next round has nothing to do but wait. */
 	for (int i = 0; i < 3; i++)
@@ -298,7 +285,7 @@ static void test_context_wake_from_thread(void **state)
 	uint64_t dt = kt_now_ns() - t0;
 	pthread_join(th, NULL);
 	assert_int_equal(rc, 0);
-	assert_true(dt < 5000 * MS);
+	assert_true(dt < 5000 * KT_MS);
 	assert_int_equal(sl.calls, 0);
 
 	assert_int_equal(kio_op_cancel(ctx, sid), 0);
@@ -331,7 +318,7 @@ static void test_context_run_in_callback_ebusy(void **state)
 	struct reentry r = {.ctx = ctx};
 	struct kt_rec other = {0};
 	assert_true(kio_nop(ctx, reentry_cb, &r) >= 0);
-	assert_true(kio_sleep(ctx, 1 * MS, kt_rec_cb, &other) >= 0);
+	assert_true(kio_sleep(ctx, 1 * KT_MS, kt_rec_cb, &other) >= 0);
 	assert_int_equal(kio_ctx_run(ctx), 0);
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(r.run_rc, -EBUSY);
@@ -345,14 +332,14 @@ static void test_context_pending_counts(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec n[3] = {{0}}, sl = {0}, pl = {0};
 	assert_int_equal(kio_ctx_pending(ctx), 0);
 	for (int i = 0; i < 3; i++) {
 		assert_true(kio_nop(ctx, kt_rec_cb, &n[i]) >= 0);
 		assert_int_equal(kio_ctx_pending(ctx), (uint32_t)i + 1);
 	}
-	assert_true(kio_sleep(ctx, 1 * MS, kt_rec_cb, &sl) >= 0);
+	assert_true(kio_sleep(ctx, 1 * KT_MS, kt_rec_cb, &sl) >= 0);
 	int64_t pid = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &pl);
 	assert_true(pid >= 0);
 	assert_int_equal(kio_ctx_pending(ctx), 5);
@@ -367,7 +354,7 @@ static void test_context_pending_counts(void **state)
 	kt_run_until(ctx, &pl.done, 5000);
 	assert_int_equal(kio_ctx_pending(ctx), 0);
 	kt_drain_destroy(ctx);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_context_probe(void **state)
@@ -387,7 +374,7 @@ static void test_context_create_destroy_no_fd_leak(void **state)
 {
 	(void)state;
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	int fds = kt_count_fds();
 	for (int i = 0; i < 50; i++) {
 		kio_ctx *ctx = kt_ctx_new();
@@ -407,7 +394,7 @@ static void test_context_create_destroy_no_fd_leak(void **state)
 		assert_int_equal(pl.res, -ECANCELED);
 	}
 	assert_int_equal(kt_count_fds(), fds);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_context_destroy_prompt(void **state)
@@ -415,7 +402,7 @@ static void test_context_destroy_prompt(void **state)
 	(void)state;
 	/* Cancelling is quick: destroy must not sit out a fixed wait. */
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	kio_ctx *ctx = kt_ctx_new();
 	uint64_t t0 = kt_now_ns();
 	kio_ctx_destroy(ctx);
@@ -428,7 +415,7 @@ static void test_context_destroy_prompt(void **state)
 	assert_true(kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &r[0]) >= 0);
 	assert_true(kio_read(ctx, p[0], buf, sizeof(buf), KIO_OFFSET_CURRENT, kt_rec_cb, &r[1]) >=
 		    0);
-	assert_true(kio_sleep(ctx, 10000 * MS, kt_rec_cb, &r[2]) >= 0);
+	assert_true(kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, &r[2]) >= 0);
 	assert_int_equal(kio_ctx_post(ctx, kt_rec_cb, &r[3]), 0);
 	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
 	t0 = kt_now_ns();
@@ -441,9 +428,9 @@ static void test_context_destroy_prompt(void **state)
 	/* Not a speed check: destroy takes well under a millisecond here. The
 	 * bound only separates "cancelled at once" from sitting out a fixed
 	 * 1 s wait or the 10 s sleep, with room for a loaded sanitizer run. */
-	assert_true(empty < 900 * MS);
-	assert_true(busy < 900 * MS);
-	close_pipe(p);
+	assert_true(empty < 900 * KT_MS);
+	assert_true(busy < 900 * KT_MS);
+	kt_close_pipe(p);
 }
 
 enum {
@@ -476,7 +463,7 @@ static int64_t start_slot(kio_ctx *ctx, struct slot *s, int kind, int rfd)
 	case K_POLL:
 		return kio_poll(ctx, rfd, POLLIN, slot_cb, s);
 	case K_SLEEP:
-		return kio_sleep(ctx, 10000 * MS, slot_cb, s);
+		return kio_sleep(ctx, 10000 * KT_MS, slot_cb, s);
 	case K_NOP:
 		return kio_nop(ctx, slot_cb, s);
 	default:
@@ -489,7 +476,7 @@ static void test_context_destroy_with_200_in_flight(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	static struct slot slots[200];
 	memset(slots, 0, sizeof(slots));
 	/* Half reach the kernel before destroy, half are still queued. */
@@ -510,7 +497,7 @@ static void test_context_destroy_with_200_in_flight(void **state)
 		else
 			assert_int_equal(slots[i].res, -ECANCELED);
 	}
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 struct shutdown_probe {
@@ -539,7 +526,7 @@ static void test_context_op_from_callback_during_destroy(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct shutdown_probe s = {.ctx = ctx};
 	assert_true(kio_poll(ctx, p[0], POLLIN, shutdown_cb, &s) >= 0);
 	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
@@ -550,7 +537,7 @@ static void test_context_op_from_callback_during_destroy(void **state)
 	assert_int_equal(s.sleep_rc, -ESHUTDOWN);
 	assert_int_equal(s.post_rc, -ESHUTDOWN);
 	assert_int_equal(s.late.calls, 0);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 static void test_context_sqpoll(void **state)

@@ -12,19 +12,6 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
-#define MS (1000000ull)
-
-static void pipe_or_fail(int p[2])
-{
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-}
-
-static void close_pipe(int p[2])
-{
-	close(p[0]);
-	close(p[1]);
-}
-
 static void make_file(const char *dir, const char *name, size_t size)
 {
 	char path[512];
@@ -117,12 +104,12 @@ static void test_contract_never_inline(void **state)
 	assert_int_equal(fcntl(9999, F_GETFD), -1);
 
 	int rp[2], wp[2], pp[2], sa[2], sb[2], vp[2];
-	pipe_or_fail(rp);
-	pipe_or_fail(wp);
-	pipe_or_fail(pp);
-	pipe_or_fail(sa);
-	pipe_or_fail(sb);
-	pipe_or_fail(vp);
+	kt_pipe(rp);
+	kt_pipe(wp);
+	kt_pipe(pp);
+	kt_pipe(sa);
+	kt_pipe(sb);
+	kt_pipe(vp);
 	/* Everything is ready up front, so the kernel could complete at once. */
 	assert_int_equal(write(rp[1], "abc", 3), 3);
 	assert_int_equal(write(pp[1], "p", 1), 1);
@@ -158,7 +145,7 @@ static void test_contract_never_inline(void **state)
 						  &inl[I_SLEEP_UNTIL_MONO]));
 	START(I_SLEEP_UNTIL_REAL,
 	      kio_sleep_until(ctx, CLOCK_REALTIME, real_past, kt_rec_cb, &inl[I_SLEEP_UNTIL_REAL]));
-	START(I_PERIODIC, kio_timer_periodic(ctx, 1 * MS, kt_rec_cb, &inl[I_PERIODIC]));
+	START(I_PERIODIC, kio_timer_periodic(ctx, 1 * KT_MS, kt_rec_cb, &inl[I_PERIODIC]));
 	START(I_OPENAT,
 	      kio_openat(ctx, dirfd, "data", O_RDONLY | O_CLOEXEC, 0, kt_rec_cb, &inl[I_OPENAT]));
 	START(I_STATX,
@@ -185,9 +172,9 @@ static void test_contract_never_inline(void **state)
 			continue;
 		kt_run_until(ctx, &inl[i].done, 10000);
 	}
-	uint64_t deadline = kt_now_ns() + 5000 * MS;
+	uint64_t deadline = kt_now_ns() + 5000 * KT_MS;
 	while ((inl[I_POLL_MS].calls == 0 || inl[I_PERIODIC].calls == 0) && kt_now_ns() < deadline)
-		assert_true(kio_ctx_run_once(ctx, 10 * MS) >= 0);
+		assert_true(kio_ctx_run_once(ctx, 10 * KT_MS) >= 0);
 	assert_true(inl[I_POLL_MS].calls >= 1);
 	assert_true(inl[I_PERIODIC].calls >= 1);
 	assert_int_equal(kio_op_cancel(ctx, ids[I_POLL_MS]), 0);
@@ -234,12 +221,12 @@ static void test_contract_never_inline(void **state)
 	kt_drain_destroy(ctx);
 	for (int i = 0; i < I_COUNT; i++)
 		assert_int_equal(inl[i].finals, 1);
-	close_pipe(rp);
-	close_pipe(wp);
-	close_pipe(pp);
-	close_pipe(sa);
-	close_pipe(sb);
-	close_pipe(vp);
+	kt_close_pipe(rp);
+	kt_close_pipe(wp);
+	kt_close_pipe(pp);
+	kt_close_pipe(sa);
+	kt_close_pipe(sb);
+	kt_close_pipe(vp);
 	close(data_fd);
 	close(trunc_fd);
 	close(alloc_fd);
@@ -390,7 +377,7 @@ static void start_op(int kind)
 		break;
 	default:
 		s->cancel_after = 1 + (int)rnd_below(4);
-		id = kio_timer_periodic(g.ctx, (1 + rnd_below(3)) * MS, storm_cb, s);
+		id = kio_timer_periodic(g.ctx, (1 + rnd_below(3)) * KT_MS, storm_cb, s);
 		break;
 	}
 	g.in_call--;
@@ -408,7 +395,7 @@ static void start_op(int kind)
 	int never_ends = kind == S_POLL_IDLE || kind == S_PIPE_READ || kind == S_PERIODIC;
 	if (rnd_below(never_ends ? 2 : 8) == 0) {
 		g.in_call++;
-		int rc = kio_op_timeout(g.ctx, id, (1 + rnd_below(20)) * MS);
+		int rc = kio_op_timeout(g.ctx, id, (1 + rnd_below(20)) * KT_MS);
 		g.in_call--;
 		if (rc != 0)
 			g.cancel_bad_rc++;
@@ -433,7 +420,7 @@ static void random_action(void)
 	g.in_call++;
 	if (rnd_below(3) == 0) {
 		/* 0 disarms: the op then needs a cancel, which the sweep gives it. */
-		rc = kio_op_timeout(g.ctx, s->id, rnd_below(10) * MS);
+		rc = kio_op_timeout(g.ctx, s->id, rnd_below(10) * KT_MS);
 		g.timeouts_armed++;
 	} else {
 		rc = kio_op_cancel(g.ctx, s->id);
@@ -514,12 +501,12 @@ static void test_contract_storm(void **state)
 	make_file(dir, "storm", STORM_FILE_SIZE);
 	g.file_fd = open_in(dir, "storm", O_RDONLY);
 	for (int i = 0; i < STORM_PIPES; i++) {
-		pipe_or_fail(g.idle[i]);
-		pipe_or_fail(g.data[i]);
+		kt_pipe(g.idle[i]);
+		kt_pipe(g.data[i]);
 	}
 	g.ctx = kt_ctx_new();
 
-	uint64_t deadline = kt_now_ns() + 120000 * MS;
+	uint64_t deadline = kt_now_ns() + 120000 * KT_MS;
 	while (g.n_started < STORM_TOTAL && kt_now_ns() < deadline) {
 		int batch = 1 + (int)rnd_below(64);
 		for (int i = 0; i < batch && g.n_started < STORM_TOTAL &&
@@ -533,7 +520,7 @@ static void test_contract_storm(void **state)
 			if (write(g.data[p][1], "d", 1) != 1)
 				g.bad_res++;
 		}
-		storm_round(rnd_below(3) == 0 ? (int64_t)MS : 0);
+		storm_round(rnd_below(3) == 0 ? (int64_t)KT_MS : 0);
 	}
 	assert_int_equal(g.n_started, STORM_TOTAL);
 
@@ -550,9 +537,9 @@ static void test_contract_storm(void **state)
 				if (rc != 0 && rc != -ENOENT)
 					g.cancel_bad_rc++;
 			}
-			next_sweep = kt_now_ns() + 50 * MS;
+			next_sweep = kt_now_ns() + 50 * KT_MS;
 		}
-		storm_round((int64_t)(10 * MS));
+		storm_round((int64_t)(10 * KT_MS));
 	}
 	assert_int_equal(g.n_finished, g.n_started);
 	assert_int_equal(kio_ctx_pending(g.ctx), 0);
@@ -588,8 +575,8 @@ static void test_contract_storm(void **state)
 	assert_true(g.ticks > 0);
 
 	for (int i = 0; i < STORM_PIPES; i++) {
-		close_pipe(g.idle[i]);
-		close_pipe(g.data[i]);
+		kt_close_pipe(g.idle[i]);
+		kt_close_pipe(g.data[i]);
 	}
 	close(g.file_fd);
 	free(g.ops);
@@ -618,7 +605,7 @@ static void test_contract_exactly_once_through_stop(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	enum {
 		N = 10
 	};
@@ -629,17 +616,17 @@ static void test_contract_exactly_once_through_stop(void **state)
 	memset(reads, 0, sizeof(reads));
 	for (int i = 0; i < N; i++) {
 		assert_true(kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &polls[i]) >= 0);
-		assert_true(kio_sleep(ctx, 10000 * MS, kt_rec_cb, &sleeps[i]) >= 0);
+		assert_true(kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, &sleeps[i]) >= 0);
 		assert_true(kio_read(ctx, p[0], bufs[i], sizeof(bufs[i]), KIO_OFFSET_CURRENT,
 				     kt_rec_cb, &reads[i]) >= 0);
 	}
-	assert_true(kio_timer_periodic(ctx, 1 * MS, kt_rec_cb, &periodic) >= 0);
+	assert_true(kio_timer_periodic(ctx, 1 * KT_MS, kt_rec_cb, &periodic) >= 0);
 	struct stopper st = {.ctx = ctx};
-	assert_true(kio_sleep(ctx, 5 * MS, stopper_cb, &st) >= 0);
+	assert_true(kio_sleep(ctx, 5 * KT_MS, stopper_cb, &st) >= 0);
 
 	uint64_t t0 = kt_now_ns();
 	assert_int_equal(kio_ctx_run(ctx), 0);
-	assert_true(kt_now_ns() - t0 < 5000 * MS);
+	assert_true(kt_now_ns() - t0 < 5000 * KT_MS);
 	assert_int_equal(st.calls, 1);
 	assert_int_equal(kio_ctx_pending(ctx), 3 * N + 1);
 	for (int i = 0; i < N; i++)
@@ -658,7 +645,7 @@ static void test_contract_exactly_once_through_stop(void **state)
 	assert_int_equal(periodic.finals, 1);
 	assert_int_equal(periodic.res, -ECANCELED);
 	assert_int_equal(periodic.flags & KIO_F_MORE, 0);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 /* ---- errors never call back --------------------------------------------- */
@@ -668,7 +655,7 @@ static void test_contract_error_never_calls_back(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	int p[2];
-	pipe_or_fail(p);
+	kt_pipe(p);
 	struct kt_rec r = {0};
 	char buf[16];
 	struct iovec iov[1] = {{buf, sizeof(buf)}};
@@ -723,7 +710,7 @@ static void test_contract_error_never_calls_back(void **state)
 
 	assert_int_equal(kio_ctx_pending(ctx), 0);
 	assert_int_equal(kio_ctx_run(ctx), 0);
-	assert_int_equal(kio_ctx_run_once(ctx, (int64_t)(20 * MS)), 0);
+	assert_int_equal(kio_ctx_run_once(ctx, (int64_t)(20 * KT_MS)), 0);
 	assert_int_equal(r.calls, 0);
 
 	/* A NULL buffer with length 0 is not an error: it starts and calls back once. */
@@ -734,7 +721,7 @@ static void test_contract_error_never_calls_back(void **state)
 	assert_int_equal(r.res, 0);
 	kt_drain_destroy(ctx);
 	assert_int_equal(r.calls, 1);
-	close_pipe(p);
+	kt_close_pipe(p);
 }
 
 int main(void)

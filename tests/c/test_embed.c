@@ -9,8 +9,6 @@
 #include <fcntl.h>
 #include <poll.h>
 
-#define MS (1000000ull)
-
 /*
  * The host loop: never a blocking kio call. Returns the number of
  * kio_ctx_run_once() rounds it ran; fails the test after timeout_ms.
@@ -19,13 +17,13 @@ static int host_loop_until(kio_ctx *ctx, const volatile int *flag, int64_t timeo
 {
 	int fd = kio_ctx_fd(ctx);
 	assert_true(fd >= 0);
-	uint64_t deadline = kt_now_ns() + (uint64_t)timeout_ms * MS;
+	uint64_t deadline = kt_now_ns() + (uint64_t)timeout_ms * KT_MS;
 	int rounds = 0;
 	while (!*flag) {
 		uint64_t now = kt_now_ns();
 		if (now >= deadline)
 			fail_msg("host loop: not done within %lld ms", (long long)timeout_ms);
-		int wait_ms = (int)((deadline - now) / MS) + 1;
+		int wait_ms = (int)((deadline - now) / KT_MS) + 1;
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		int n = poll(&pfd, 1, wait_ms);
 		if (n < 0 && errno == EINTR)
@@ -61,13 +59,13 @@ static void test_embed_sleep(void **state)
 	(void)kio_ctx_fd(ctx);
 	struct kt_rec r = {0};
 	uint64_t t0 = kt_now_ns();
-	assert_true(kio_sleep(ctx, 20 * MS, kt_rec_cb, &r) >= 0);
+	assert_true(kio_sleep(ctx, 20 * KT_MS, kt_rec_cb, &r) >= 0);
 	host_loop_until(ctx, &r.done, 5000);
 	uint64_t dt = kt_now_ns() - t0;
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(r.res, 0);
-	assert_true(dt >= 20 * MS);
-	assert_true(dt < 2000 * MS);
+	assert_true(dt >= 20 * KT_MS);
+	assert_true(dt < 2000 * KT_MS);
 	kt_drain_destroy(ctx);
 }
 
@@ -78,10 +76,10 @@ static void test_embed_sleep_fd_first(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct kt_rec r = {0};
 	uint64_t t0 = kt_now_ns();
-	assert_true(kio_sleep(ctx, 20 * MS, kt_rec_cb, &r) >= 0);
+	assert_true(kio_sleep(ctx, 20 * KT_MS, kt_rec_cb, &r) >= 0);
 	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
 	host_loop_until(ctx, &r.done, 5000);
-	assert_true(kt_now_ns() - t0 >= 20 * MS);
+	assert_true(kt_now_ns() - t0 >= 20 * KT_MS);
 	assert_int_equal(r.calls, 1);
 	kt_drain_destroy(ctx);
 }

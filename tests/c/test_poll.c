@@ -29,19 +29,6 @@ static int32_t await_op(kio_ctx *ctx, int64_t id, struct kt_rec *r)
 	return r->res;
 }
 
-static void make_pipe(int p[2])
-{
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-}
-
-static void close_pipe(int p[2])
-{
-	if (p[0] >= 0)
-		assert_int_equal(close(p[0]), 0);
-	if (p[1] >= 0)
-		assert_int_equal(close(p[1]), 0);
-}
-
 /* Rounds that do not wait: an idle poll must stay pending through them. */
 static void spin_idle(kio_ctx *ctx, int rounds)
 {
@@ -56,7 +43,7 @@ static void test_poll_readable_after_write(void **state)
 	struct kt_rec r;
 	int p[2];
 	char c;
-	make_pipe(p);
+	kt_pipe(p);
 
 	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, rec(&r));
 	assert_true(id >= 0);
@@ -76,7 +63,7 @@ static void test_poll_readable_after_write(void **state)
 	assert_int_equal(kio_op_cancel(ctx, id), -ENOENT);
 
 	assert_int_equal(read(p[0], &c, 1), 1);
-	close_pipe(p);
+	kt_close_pipe(p);
 	kt_drain_destroy(ctx);
 }
 
@@ -86,7 +73,7 @@ static void test_poll_already_ready(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct kt_rec r;
 	int p[2];
-	make_pipe(p);
+	kt_pipe(p);
 
 	/* Readable before the poll starts: still not reported inline. */
 	assert_int_equal(write(p[1], "x", 1), 1);
@@ -98,7 +85,7 @@ static void test_poll_already_ready(void **state)
 	assert_true(res & POLLOUT);
 	assert_false(res & POLLIN);
 
-	close_pipe(p);
+	kt_close_pipe(p);
 	kt_drain_destroy(ctx);
 }
 
@@ -108,7 +95,7 @@ static void test_poll_hangup(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct kt_rec r;
 	int p[2];
-	make_pipe(p);
+	kt_pipe(p);
 
 	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, rec(&r));
 	assert_true(id >= 0);
@@ -122,7 +109,7 @@ static void test_poll_hangup(void **state)
 	assert_int_equal(r.calls, 1);
 	assert_true(r.res & POLLHUP);
 
-	close_pipe(p);
+	kt_close_pipe(p);
 	kt_drain_destroy(ctx);
 }
 
@@ -132,7 +119,7 @@ static void test_poll_cancel(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct kt_rec r;
 	int p[2];
-	make_pipe(p);
+	kt_pipe(p);
 
 	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, rec(&r));
 	assert_true(id >= 0);
@@ -144,7 +131,7 @@ static void test_poll_cancel(void **state)
 	assert_int_equal(r.res, -ECANCELED);
 	assert_int_equal(kio_op_cancel(ctx, id), -ENOENT);
 
-	close_pipe(p);
+	kt_close_pipe(p);
 	kt_drain_destroy(ctx);
 }
 
@@ -182,7 +169,7 @@ static void test_poll_multishot_more_then_cancel(void **state)
 	struct ms_rec m = { 0 };
 	int p[2];
 	char c;
-	make_pipe(p);
+	kt_pipe(p);
 
 	int64_t id = kio_poll_multishot(ctx, p[0], POLLIN, ms_cb, &m);
 	assert_true(id >= 0);
@@ -223,7 +210,7 @@ static void test_poll_multishot_more_then_cancel(void **state)
 	assert_int_equal(kio_op_cancel(ctx, id), -ENOENT);
 	assert_int_equal(kio_ctx_pending(ctx), 0);
 
-	close_pipe(p);
+	kt_close_pipe(p);
 	kt_drain_destroy(ctx);
 	assert_int_equal(m.finals, 1);
 	assert_int_equal(m.after_final, 0);
@@ -236,7 +223,7 @@ static void test_poll_bad_fd(void **state)
 	struct kt_rec r;
 	struct ms_rec m = { 0 };
 	int p[2];
-	make_pipe(p);
+	kt_pipe(p);
 
 	errno = 0;
 	assert_int_equal(fcntl(CLOSED_FD, F_GETFD), -1);
@@ -264,7 +251,7 @@ static void test_poll_bad_fd(void **state)
 	spin_idle(ctx, 2);
 	assert_int_equal(r.calls, 0);
 
-	close_pipe(p);
+	kt_close_pipe(p);
 	kt_drain_destroy(ctx);
 	assert_int_equal(r.calls, 0);
 	assert_int_equal(m.after_final, 0);

@@ -4,7 +4,6 @@
 
 #include <stdatomic.h>
 
-#define MS (1000000ull)
 #define PER_THREAD 20000
 #define POSTERS 2
 
@@ -94,12 +93,12 @@ static void test_post_two_threads_fifo(void **state)
 	}
 	atomic_store(&ps->go, 1);
 
-	uint64_t deadline = kt_now_ns() + 60000 * MS;
+	uint64_t deadline = kt_now_ns() + 60000 * KT_MS;
 	while (ps->total < POSTERS * PER_THREAD) {
 		uint64_t now = kt_now_ns();
 		if (now >= deadline)
 			break;
-		int rc = kio_ctx_run_once(ps->ctx, (int64_t)(100 * MS));
+		int rc = kio_ctx_run_once(ps->ctx, (int64_t)(100 * KT_MS));
 		if (rc < 0)
 			break;
 	}

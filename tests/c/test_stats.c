@@ -10,7 +10,6 @@
 #include <poll.h>
 
 #define WAIT_MS 5000
-#define MS 1000000ull
 #define SENTINEL 0xA5
 
 static struct kt_rec *rec(struct kt_rec *r)
@@ -119,8 +118,8 @@ static void test_stats_cancels(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct kt_rec a, b, c;
 
-	int64_t ia = kio_sleep(ctx, 10000 * MS, kt_rec_cb, rec(&a));
-	int64_t ib = kio_sleep(ctx, 10000 * MS, kt_rec_cb, rec(&b));
+	int64_t ia = kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, rec(&a));
+	int64_t ib = kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, rec(&b));
 	assert_true(ia >= 0 && ib >= 0);
 	assert_true(kio_nop(ctx, kt_rec_cb, rec(&c)) >= 0);
 	assert_int_equal(kio_op_cancel(ctx, ia), 0);
@@ -150,7 +149,7 @@ static void test_stats_timeouts(void **state)
 	/* Nobody writes: the poll can only end by its timeout. */
 	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, rec(&r));
 	assert_true(id >= 0);
-	assert_int_equal(kio_op_timeout(ctx, id, 10 * MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 10 * KT_MS), 0);
 	kt_run_until(ctx, &r.done, WAIT_MS);
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(r.res, -ETIMEDOUT);

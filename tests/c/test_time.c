@@ -6,8 +6,7 @@
 #include "kio_test.h"
 
 #define WAIT_MS 5000
-#define MS 1000000ull
-#define LATE_BOUND_NS (1000 * MS)
+#define LATE_BOUND_NS (1000 * KT_MS)
 
 static struct kt_rec *rec(struct kt_rec *r)
 {
@@ -54,7 +53,7 @@ static void test_time_sleep_20ms(void **state)
 	struct shot s = { 0 };
 
 	uint64_t t0 = kt_now_ns();
-	int64_t id = kio_sleep(ctx, 20 * MS, shot_cb, &s);
+	int64_t id = kio_sleep(ctx, 20 * KT_MS, shot_cb, &s);
 	assert_true(id >= 0);
 	assert_int_equal(s.calls, 0);
 	assert_int_equal(kio_ctx_pending(ctx), 1);
@@ -63,8 +62,8 @@ static void test_time_sleep_20ms(void **state)
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(s.res, 0);
 	assert_int_equal(s.flags, 0);
-	assert_true(s.at - t0 >= 20 * MS);
-	assert_true(s.at - t0 < 20 * MS + LATE_BOUND_NS);
+	assert_true(s.at - t0 >= 20 * KT_MS);
+	assert_true(s.at - t0 < 20 * KT_MS + LATE_BOUND_NS);
 	assert_int_equal(kio_op_cancel(ctx, id), -ENOENT);
 
 	kt_drain_destroy(ctx);
@@ -92,7 +91,7 @@ static void test_time_sleep_order(void **state)
 
 	for (int i = 0; i < N; i++) {
 		/* 0..50 ms at nanosecond resolution, so ties are rare. */
-		uint64_t d = rng_next(&x) % (50 * MS);
+		uint64_t d = rng_next(&x) % (50 * KT_MS);
 		s[i] = (struct shot){ .index = i, .order = order, .order_len = &order_len };
 		uint64_t before = kt_now_ns();
 		assert_true(kio_sleep(ctx, d, shot_cb, &s[i]) >= 0);
@@ -132,10 +131,10 @@ static void test_time_sleep_until_order(void **state)
 	static int order[N];
 	int order_len = 0;
 	uint64_t x = 0x2545f4914f6cdd1dull;
-	uint64_t base = kt_now_ns() + 5 * MS;
+	uint64_t base = kt_now_ns() + 5 * KT_MS;
 
 	for (int i = 0; i < N; i++) {
-		deadline[i] = base + rng_next(&x) % (20 * MS);
+		deadline[i] = base + rng_next(&x) % (20 * KT_MS);
 		s[i] = (struct shot){ .index = i, .order = order, .order_len = &order_len };
 		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], shot_cb, &s[i]) >= 0);
 	}
@@ -209,7 +208,7 @@ static void test_time_sleep_until_monotonic(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct shot s = { 0 }, past = { 0 }, zero = { 0 };
 
-	uint64_t deadline = kt_now_ns() + 20 * MS;
+	uint64_t deadline = kt_now_ns() + 20 * KT_MS;
 	assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline, shot_cb, &s) >= 0);
 	assert_int_equal(s.calls, 0);
 	kt_run_until(ctx, &s.done, WAIT_MS);
@@ -218,7 +217,7 @@ static void test_time_sleep_until_monotonic(void **state)
 	assert_true(s.at < deadline + LATE_BOUND_NS);
 
 	/* Deadlines in the past fire on the next round, not inline. */
-	assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, kt_now_ns() - 1000 * MS, shot_cb, &past)
+	assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, kt_now_ns() - 1000 * KT_MS, shot_cb, &past)
 		    >= 0);
 	assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, 0, shot_cb, &zero) >= 0);
 	assert_int_equal(past.calls + zero.calls, 0);
@@ -237,17 +236,17 @@ static void test_time_sleep_until_realtime(void **state)
 	struct shot s = { 0 }, past = { 0 }, zero = { 0 };
 
 	uint64_t t0 = kt_now_ns();
-	uint64_t deadline = realtime_ns() + 20 * MS;
+	uint64_t deadline = realtime_ns() + 20 * KT_MS;
 	assert_true(kio_sleep_until(ctx, CLOCK_REALTIME, deadline, shot_cb, &s) >= 0);
 	assert_int_equal(s.calls, 0);
 	kt_run_until(ctx, &s.done, WAIT_MS);
 	assert_int_equal(s.res, 0);
 	/* Converted to a monotonic deadline; allow 1 ms for the two clock reads. */
-	assert_true(realtime_ns() + 1 * MS >= deadline);
-	assert_true(s.at - t0 >= 19 * MS);
-	assert_true(s.at - t0 < 20 * MS + LATE_BOUND_NS);
+	assert_true(realtime_ns() + 1 * KT_MS >= deadline);
+	assert_true(s.at - t0 >= 19 * KT_MS);
+	assert_true(s.at - t0 < 20 * KT_MS + LATE_BOUND_NS);
 
-	assert_true(kio_sleep_until(ctx, CLOCK_REALTIME, realtime_ns() - 1000 * MS, shot_cb, &past)
+	assert_true(kio_sleep_until(ctx, CLOCK_REALTIME, realtime_ns() - 1000 * KT_MS, shot_cb, &past)
 		    >= 0);
 	assert_true(kio_sleep_until(ctx, CLOCK_REALTIME, 0, shot_cb, &zero) >= 0);
 	assert_int_equal(past.calls + zero.calls, 0);
@@ -319,7 +318,7 @@ static void test_time_periodic_ticks_then_cancel(void **state)
 {
 	(void)state;
 	enum { N = 5 };
-	const uint64_t period = 5 * MS;
+	const uint64_t period = 5 * KT_MS;
 	kio_ctx *ctx = kt_ctx_new();
 	struct ticks t = { 0 };
 
@@ -329,7 +328,7 @@ static void test_time_periodic_ticks_then_cancel(void **state)
 	assert_int_equal(t.more + t.finals, 0);
 	assert_int_equal(kio_ctx_pending(ctx), 1);
 
-	uint64_t deadline = t0 + (uint64_t)WAIT_MS * MS;
+	uint64_t deadline = t0 + (uint64_t)WAIT_MS * KT_MS;
 	while (t.more < N && !t.done) {
 		uint64_t now = kt_now_ns();
 		assert_true(now < deadline);
@@ -361,7 +360,7 @@ static void test_time_periodic_cancel_from_callback(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct ticks t = { .ctx = ctx, .cancel_at = 3 };
 
-	t.id = kio_timer_periodic(ctx, 2 * MS, ticks_cb, &t);
+	t.id = kio_timer_periodic(ctx, 2 * KT_MS, ticks_cb, &t);
 	assert_true(t.id >= 0);
 	/* kio_ctx_run returns once the final callback ran: nothing is pending. */
 	assert_int_equal(kio_ctx_run(ctx), 0);
@@ -381,8 +380,8 @@ static void test_time_periodic_bad_args(void **state)
 
 	rec(&r);
 	assert_int_equal(kio_timer_periodic(ctx, 0, kt_rec_cb, &r), -EINVAL);
-	assert_int_equal(kio_timer_periodic(ctx, MS, NULL, &r), -EINVAL);
-	assert_int_equal(kio_timer_periodic(NULL, MS, kt_rec_cb, &r), -EINVAL);
+	assert_int_equal(kio_timer_periodic(ctx, KT_MS, NULL, &r), -EINVAL);
+	assert_int_equal(kio_timer_periodic(NULL, KT_MS, kt_rec_cb, &r), -EINVAL);
 	assert_int_equal(kio_ctx_pending(ctx), 0);
 	assert_int_equal(kio_ctx_run_once(ctx, 0), 0);
 	kt_drain_destroy(ctx);
@@ -396,7 +395,7 @@ static void test_time_sleep_cancel(void **state)
 	struct shot s = { 0 };
 
 	uint64_t t0 = kt_now_ns();
-	int64_t id = kio_sleep(ctx, 10000 * MS, shot_cb, &s);
+	int64_t id = kio_sleep(ctx, 10000 * KT_MS, shot_cb, &s);
 	assert_true(id >= 0);
 	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
 	assert_int_equal(s.calls, 0);
@@ -421,12 +420,12 @@ static void test_time_pending_counts_timers(void **state)
 	struct ticks t = { 0 };
 
 	assert_int_equal(kio_ctx_pending(ctx), 0);
-	assert_true(kio_sleep(ctx, 1 * MS, shot_cb, &a) >= 0);
+	assert_true(kio_sleep(ctx, 1 * KT_MS, shot_cb, &a) >= 0);
 	assert_int_equal(kio_ctx_pending(ctx), 1);
-	assert_true(kio_sleep(ctx, 2 * MS, shot_cb, &b) >= 0);
-	int64_t far_id = kio_sleep(ctx, 10000 * MS, shot_cb, &far);
+	assert_true(kio_sleep(ctx, 2 * KT_MS, shot_cb, &b) >= 0);
+	int64_t far_id = kio_sleep(ctx, 10000 * KT_MS, shot_cb, &far);
 	assert_true(far_id >= 0);
-	int64_t tick_id = kio_timer_periodic(ctx, 1 * MS, ticks_cb, &t);
+	int64_t tick_id = kio_timer_periodic(ctx, 1 * KT_MS, ticks_cb, &t);
 	assert_true(tick_id >= 0);
 	assert_int_equal(kio_ctx_pending(ctx), 4);
 
