@@ -567,6 +567,90 @@ static void test_context_sqpoll(void **state)
 	kt_drain_destroy(ctx);
 }
 
+static int nop_count;
+
+static void count_cb(void *ud, int32_t res, uint32_t flags)
+{
+	(void)ud;
+	(void)flags;
+	assert_int_equal(res, 0);
+	nop_count++;
+}
+
+static void test_context_cq_overflow_drained(void **state)
+{
+	(void)state;
+	/* 10,000 inline completions against a 32-entry CQ: the kernel keeps
+	 * what does not fit on its overflow list, and kio must drain all of it
+	 * (and flush the 16-entry SQ over and over) without losing one. */
+	kio_ctx_opts opts;
+	kio_ctx_opts_init(&opts, sizeof(opts));
+	opts.sq_entries = 16;
+	opts.cq_entries = 32;
+	kio_ctx *ctx = NULL;
+	int rc = kio_ctx_create(&ctx, &opts, sizeof(opts));
+	if (rc == -EPERM || rc == -ENOSYS)
+		exit(KT_SKIP);
+	assert_int_equal(rc, 0);
+	enum { N = 10000 };
+	nop_count = 0;
+	for (int i = 0; i < N; i++)
+		assert_true(kio_nop(ctx, count_cb, NULL) >= 0);
+	assert_int_equal(nop_count, 0);
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(nop_count, N);
+	kio_stats st;
+	assert_int_equal(kio_ctx_stats(ctx, &st, sizeof(st)), 0);
+	assert_int_equal(st.ops_completed, N);
+	kt_drain_destroy(ctx);
+}
+
+static void *write_later(void *arg)
+{
+	int fd = *(int *)arg;
+	assert_int_equal(write(fd, "ping", 4), 4);
+	return NULL;
+}
+
+static void test_context_no_defer_taskrun_mode(void **state)
+{
+	(void)state;
+	/* The fallback ring mode (kernels before 6.1 get it by force): the same
+	 * ops, timers, cross-thread wake-ups and destroy must behave alike. */
+	kio_ctx_opts opts;
+	kio_ctx_opts_init(&opts, sizeof(opts));
+	opts.flags = KIO_CTX_NO_DEFER_TASKRUN;
+	kio_ctx *ctx = NULL;
+	int rc = kio_ctx_create(&ctx, &opts, sizeof(opts));
+	if (rc == -EPERM || rc == -ENOSYS)
+		exit(KT_SKIP);
+	assert_int_equal(rc, 0);
+	int p[2];
+	kt_pipe(p);
+	char buf[8];
+	struct kt_rec nop = {0}, rd = {0}, sl = {0}, post = {0}, pending = {0};
+	assert_true(kio_nop(ctx, kt_rec_cb, &nop) >= 0);
+	assert_true(kio_read(ctx, p[0], buf, sizeof(buf), KIO_OFFSET_CURRENT, kt_rec_cb, &rd) >= 0);
+	assert_true(kio_sleep(ctx, 5 * KT_MS, kt_rec_cb, &sl) >= 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, write_later, &p[1]), 0);
+	kt_run_until(ctx, &rd.done, 5000);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(rd.res, 4);
+	assert_memory_equal(buf, "ping", 4);
+	assert_int_equal(kio_ctx_post(ctx, kt_rec_cb, &post), 0);
+	kt_run_until(ctx, &post.done, 5000);
+	kt_run_until(ctx, &sl.done, 5000);
+	assert_int_equal(nop.res, 0);
+	assert_int_equal(sl.res, 0);
+	/* Destroy with a read pending: cancelled, called back once. */
+	assert_true(kio_read(ctx, p[0], buf, sizeof(buf), KIO_OFFSET_CURRENT, kt_rec_cb, &pending) >= 0);
+	kio_ctx_destroy(ctx);
+	assert_int_equal(pending.calls, 1);
+	assert_int_equal(pending.res, -ECANCELED);
+	kt_close_pipe(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -592,6 +676,8 @@ int main(void)
 		KT_TEST(test_context_destroy_prompt),
 		KT_TEST(test_context_op_from_callback_during_destroy),
 		KT_TEST(test_context_sqpoll),
+		KT_TEST(test_context_cq_overflow_drained),
+		KT_TEST(test_context_no_defer_taskrun_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
