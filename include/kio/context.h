@@ -78,8 +78,9 @@ KIO_API int kio_ctx_run_once(kio_ctx *ctx, int64_t timeout_ns) KIO_NOEXCEPT;
 /*
  * Asks kio_ctx_run() to return after the callbacks of the current round.
  * Thread-safe. A stop issued while kio_ctx_run() is not running makes the
- * next kio_ctx_run() return at once: it is never lost. Pending ops are not
- * cancelled. NULL is ignored.
+ * next kio_ctx_run() return at once: it is never lost. A
+ * kio_ctx_run_once() that is waiting (or the next one) returns early and
+ * uses the stop up instead. Pending ops are not cancelled. NULL is ignored.
  */
 KIO_API void kio_ctx_stop(kio_ctx *ctx) KIO_NOEXCEPT;
 
