@@ -140,6 +140,31 @@ static inline void kt_rec_cb(void *user_data, int32_t res, uint32_t flags)
 	}
 }
 
+/* Resets r and hands it over as user_data. */
+static inline struct kt_rec *kt_rec_reset(struct kt_rec *r)
+{
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+/*
+ * id is what an op call just returned: it must be an op id, and the
+ * callback must not have run inside the call. Runs ctx until the callback
+ * ran once, without KIO_F_MORE, on this thread; returns its res.
+ */
+static inline int32_t kt_await_op(kio_ctx *ctx, int64_t id, struct kt_rec *r)
+{
+	if (id < 0)
+		fail_msg("op did not start: %lld (%s)", (long long)id, kio_strerror((int)id));
+	assert_int_equal(r->calls, 0);
+	kt_run_until(ctx, &r->done, 5000);
+	assert_int_equal(r->calls, 1);
+	assert_int_equal(r->finals, 1);
+	assert_int_equal(r->flags & KIO_F_MORE, 0);
+	assert_true(pthread_equal(r->thread, pthread_self()));
+	return r->res;
+}
+
 /* Leak check around a test: fds and threads must be back where they were. */
 struct kt_leak {
 	int fds;

@@ -19,31 +19,6 @@
 /* A descriptor number these tests never open: the kernel answers -EBADF. */
 #define CLOSED_FD 9999
 
-/* Resets r and hands it over as user_data. */
-static struct kt_rec *rec(struct kt_rec *r)
-{
-	memset(r, 0, sizeof(*r));
-	return r;
-}
-
-/*
- * id is what the op call just returned: it must be an op id and the
- * callback must not have run inside the call. Runs ctx until the callback
- * ran once, without KIO_F_MORE, on this thread; returns its res.
- */
-static int32_t await_op(kio_ctx *ctx, int64_t id, struct kt_rec *r)
-{
-	if (id < 0)
-		fail_msg("op did not start: %lld (%s)", (long long)id, kio_strerror((int)id));
-	assert_int_equal(r->calls, 0);
-	kt_run_until(ctx, &r->done, WAIT_MS);
-	assert_int_equal(r->calls, 1);
-	assert_int_equal(r->finals, 1);
-	assert_int_equal(r->flags & KIO_F_MORE, 0);
-	assert_true(pthread_equal(r->thread, pthread_self()));
-	return r->res;
-}
-
 /* A call that must fail at once with want; its callback must not have run. */
 static void expect_err(int64_t got, int64_t want, const struct kt_rec *r)
 {
@@ -127,7 +102,7 @@ static void test_file_nop_completes(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct kt_rec r;
 
-	assert_int_equal(await_op(ctx, kio_nop(ctx, kt_rec_cb, rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_nop(ctx, kt_rec_cb, kt_rec_reset(&r)), &r), 0);
 	assert_int_equal(r.flags, 0);
 	kt_drain_destroy(ctx);
 }
@@ -141,7 +116,7 @@ static void test_file_nop_many_once_each(void **state)
 	int64_t ids[N];
 
 	for (int i = 0; i < N; i++) {
-		ids[i] = kio_nop(ctx, kt_rec_cb, rec(&r[i]));
+		ids[i] = kio_nop(ctx, kt_rec_cb, kt_rec_reset(&r[i]));
 		assert_true(ids[i] >= 0);
 		assert_int_equal(r[i].calls, 0);
 		for (int j = 0; j < i; j++)
@@ -162,7 +137,7 @@ static void test_file_nop_bad_args(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct kt_rec r;
 
-	expect_err(kio_nop(NULL, kt_rec_cb, rec(&r)), -EINVAL, &r);
+	expect_err(kio_nop(NULL, kt_rec_cb, kt_rec_reset(&r)), -EINVAL, &r);
 	expect_err(kio_nop(ctx, NULL, &r), -EINVAL, &r);
 	assert_quiet(ctx, &r);
 	kt_drain_destroy(ctx);
@@ -182,8 +157,8 @@ static void test_file_openat_create(void **state)
 	char path[512];
 	char c = 0;
 
-	int fd = await_op(ctx, kio_openat(ctx, d.fd, "new", O_CREAT | O_RDWR | O_CLOEXEC, 0600,
-					  kt_rec_cb, rec(&r)), &r);
+	int fd = kt_await_op(ctx, kio_openat(ctx, d.fd, "new", O_CREAT | O_RDWR | O_CLOEXEC, 0600,
+					  kt_rec_cb, kt_rec_reset(&r)), &r);
 	assert_true(fd >= 0);
 	assert_int_equal(fstat(fd, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
@@ -193,14 +168,14 @@ static void test_file_openat_create(void **state)
 	assert_int_equal(close(fd), 0);
 
 	/* The kernel's refusal arrives through the callback. */
-	assert_int_equal(await_op(ctx, kio_openat(ctx, d.fd, "new",
+	assert_int_equal(kt_await_op(ctx, kio_openat(ctx, d.fd, "new",
 						  O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600,
-						  kt_rec_cb, rec(&r)), &r), -EEXIST);
+						  kt_rec_cb, kt_rec_reset(&r)), &r), -EEXIST);
 
 	/* An absolute path with AT_FDCWD opens the same file. */
 	snprintf(path, sizeof(path), "%s/new", d.path);
-	fd = await_op(ctx, kio_openat(ctx, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0, kt_rec_cb,
-				      rec(&r)), &r);
+	fd = kt_await_op(ctx, kio_openat(ctx, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0, kt_rec_cb,
+				      kt_rec_reset(&r)), &r);
 	assert_true(fd >= 0);
 	assert_int_equal(read(fd, &c, 1), 1);
 	assert_int_equal(c, 'x');
@@ -218,14 +193,14 @@ static void test_file_openat_missing(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct kt_rec r;
 
-	assert_int_equal(await_op(ctx, kio_openat(ctx, d.fd, "missing", O_RDONLY | O_CLOEXEC, 0,
-						  kt_rec_cb, rec(&r)), &r), -ENOENT);
-	assert_int_equal(await_op(ctx, kio_openat(ctx, d.fd, "nodir/file",
+	assert_int_equal(kt_await_op(ctx, kio_openat(ctx, d.fd, "missing", O_RDONLY | O_CLOEXEC, 0,
+						  kt_rec_cb, kt_rec_reset(&r)), &r), -ENOENT);
+	assert_int_equal(kt_await_op(ctx, kio_openat(ctx, d.fd, "nodir/file",
 						  O_CREAT | O_RDWR | O_CLOEXEC, 0600, kt_rec_cb,
-						  rec(&r)), &r), -ENOENT);
+						  kt_rec_reset(&r)), &r), -ENOENT);
 	assert_false(exists(&d, "missing"));
-	assert_int_equal(await_op(ctx, kio_openat(ctx, CLOSED_FD, "rel", O_RDONLY | O_CLOEXEC, 0,
-						  kt_rec_cb, rec(&r)), &r), -EBADF);
+	assert_int_equal(kt_await_op(ctx, kio_openat(ctx, CLOSED_FD, "rel", O_RDONLY | O_CLOEXEC, 0,
+						  kt_rec_cb, kt_rec_reset(&r)), &r), -EBADF);
 
 	kt_drain_destroy(ctx);
 	tdir_close(&d);
@@ -237,7 +212,7 @@ static void test_file_openat_bad_args(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct kt_rec r;
 
-	expect_err(kio_openat(ctx, AT_FDCWD, NULL, O_RDONLY, 0, kt_rec_cb, rec(&r)), -EINVAL, &r);
+	expect_err(kio_openat(ctx, AT_FDCWD, NULL, O_RDONLY, 0, kt_rec_cb, kt_rec_reset(&r)), -EINVAL, &r);
 	expect_err(kio_openat(ctx, AT_FDCWD, "/", O_RDONLY, 0, NULL, &r), -EINVAL, &r);
 	expect_err(kio_openat(NULL, AT_FDCWD, "/", O_RDONLY, 0, kt_rec_cb, &r), -EINVAL, &r);
 	assert_quiet(ctx, &r);
@@ -255,7 +230,7 @@ static void test_file_close_ok(void **state)
 	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 
-	assert_int_equal(await_op(ctx, kio_close(ctx, fd, kt_rec_cb, rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_close(ctx, fd, kt_rec_cb, kt_rec_reset(&r)), &r), 0);
 	assert_fd_closed(fd);
 	kt_drain_destroy(ctx);
 }
@@ -267,7 +242,7 @@ static void test_file_close_bad_fd(void **state)
 	struct kt_rec r;
 
 	assert_fd_closed(CLOSED_FD);
-	assert_int_equal(await_op(ctx, kio_close(ctx, CLOSED_FD, kt_rec_cb, rec(&r)), &r), -EBADF);
+	assert_int_equal(kt_await_op(ctx, kio_close(ctx, CLOSED_FD, kt_rec_cb, kt_rec_reset(&r)), &r), -EBADF);
 	kt_drain_destroy(ctx);
 }
 
@@ -280,7 +255,7 @@ static void test_file_close_negative_fd(void **state)
 	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 
-	expect_err(kio_close(ctx, -1, kt_rec_cb, rec(&r)), -EBADF, &r);
+	expect_err(kio_close(ctx, -1, kt_rec_cb, kt_rec_reset(&r)), -EBADF, &r);
 	expect_err(kio_close(ctx, INT_MIN, kt_rec_cb, &r), -EBADF, &r);
 	expect_err(kio_close(ctx, fd, NULL, &r), -EINVAL, &r);
 	expect_err(kio_close(NULL, fd, kt_rec_cb, &r), -EINVAL, &r);
@@ -300,12 +275,12 @@ static void test_file_close_cancels_pending(void **state)
 	int p[2];
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 
-	int64_t poll_id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, rec(&pr));
+	int64_t poll_id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, kt_rec_reset(&pr));
 	assert_true(poll_id >= 0);
 	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
 	assert_int_equal(pr.calls, 0);
 
-	assert_int_equal(await_op(ctx, kio_close(ctx, p[0], kt_rec_cb, rec(&cr)), &cr), 0);
+	assert_int_equal(kt_await_op(ctx, kio_close(ctx, p[0], kt_rec_cb, kt_rec_reset(&cr)), &cr), 0);
 	kt_run_until(ctx, &pr.done, WAIT_MS);
 	assert_int_equal(pr.calls, 1);
 	assert_int_equal(pr.res, -ECANCELED);
@@ -329,18 +304,18 @@ static void test_file_rw_offsets(void **state)
 	static const char zeros[5];
 	int fd = make_file(&d, "f", NULL, 0);
 
-	assert_int_equal(await_op(ctx, kio_write(ctx, fd, "hello", 5, 0, kt_rec_cb, rec(&r)), &r), 5);
-	assert_int_equal(await_op(ctx, kio_write(ctx, fd, "world", 5, 100, kt_rec_cb, rec(&r)), &r),
+	assert_int_equal(kt_await_op(ctx, kio_write(ctx, fd, "hello", 5, 0, kt_rec_cb, kt_rec_reset(&r)), &r), 5);
+	assert_int_equal(kt_await_op(ctx, kio_write(ctx, fd, "world", 5, 100, kt_rec_cb, kt_rec_reset(&r)), &r),
 			 5);
 	assert_int_equal(file_size(fd), 105);
 
 	memset(buf, 0x55, sizeof(buf));
-	assert_int_equal(await_op(ctx, kio_read(ctx, fd, buf, 5, 100, kt_rec_cb, rec(&r)), &r), 5);
+	assert_int_equal(kt_await_op(ctx, kio_read(ctx, fd, buf, 5, 100, kt_rec_cb, kt_rec_reset(&r)), &r), 5);
 	assert_memory_equal(buf, "world", 5);
 	assert_int_equal((unsigned char)buf[5], 0x55);
-	assert_int_equal(await_op(ctx, kio_read(ctx, fd, buf, 5, 0, kt_rec_cb, rec(&r)), &r), 5);
+	assert_int_equal(kt_await_op(ctx, kio_read(ctx, fd, buf, 5, 0, kt_rec_cb, kt_rec_reset(&r)), &r), 5);
 	assert_memory_equal(buf, "hello", 5);
-	assert_int_equal(await_op(ctx, kio_read(ctx, fd, buf, 5, 50, kt_rec_cb, rec(&r)), &r), 5);
+	assert_int_equal(kt_await_op(ctx, kio_read(ctx, fd, buf, 5, 50, kt_rec_cb, kt_rec_reset(&r)), &r), 5);
 	assert_memory_equal(buf, zeros, 5);
 
 	/* Positional ops leave the file position alone. */
@@ -362,27 +337,27 @@ static void test_file_rw_current_position(void **state)
 	int fd = make_file(&d, "f", NULL, 0);
 
 	/* Two writes at the current position land back to back. */
-	assert_int_equal(await_op(ctx, kio_write(ctx, fd, "abc", 3, KIO_OFFSET_CURRENT, kt_rec_cb,
-						 rec(&r)), &r), 3);
+	assert_int_equal(kt_await_op(ctx, kio_write(ctx, fd, "abc", 3, KIO_OFFSET_CURRENT, kt_rec_cb,
+						 kt_rec_reset(&r)), &r), 3);
 	assert_int_equal(file_pos(fd), 3);
-	assert_int_equal(await_op(ctx, kio_write(ctx, fd, "defg", 4, KIO_OFFSET_CURRENT, kt_rec_cb,
-						 rec(&r)), &r), 4);
+	assert_int_equal(kt_await_op(ctx, kio_write(ctx, fd, "defg", 4, KIO_OFFSET_CURRENT, kt_rec_cb,
+						 kt_rec_reset(&r)), &r), 4);
 	assert_int_equal(file_pos(fd), 7);
 	assert_int_equal(pread(fd, buf, sizeof(buf), 0), 7);
 	assert_memory_equal(buf, "abcdefg", 7);
 
 	/* Reads at the current position advance it and end with 0 at EOF. */
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	assert_int_equal(await_op(ctx, kio_read(ctx, fd, buf, 4, KIO_OFFSET_CURRENT, kt_rec_cb,
-						rec(&r)), &r), 4);
+	assert_int_equal(kt_await_op(ctx, kio_read(ctx, fd, buf, 4, KIO_OFFSET_CURRENT, kt_rec_cb,
+						kt_rec_reset(&r)), &r), 4);
 	assert_memory_equal(buf, "abcd", 4);
 	assert_int_equal(file_pos(fd), 4);
-	assert_int_equal(await_op(ctx, kio_read(ctx, fd, buf, sizeof(buf), KIO_OFFSET_CURRENT,
-						kt_rec_cb, rec(&r)), &r), 3);
+	assert_int_equal(kt_await_op(ctx, kio_read(ctx, fd, buf, sizeof(buf), KIO_OFFSET_CURRENT,
+						kt_rec_cb, kt_rec_reset(&r)), &r), 3);
 	assert_memory_equal(buf, "efg", 3);
 	assert_int_equal(file_pos(fd), 7);
-	assert_int_equal(await_op(ctx, kio_read(ctx, fd, buf, sizeof(buf), KIO_OFFSET_CURRENT,
-						kt_rec_cb, rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_read(ctx, fd, buf, sizeof(buf), KIO_OFFSET_CURRENT,
+						kt_rec_cb, kt_rec_reset(&r)), &r), 0);
 
 	assert_int_equal(close(fd), 0);
 	kt_drain_destroy(ctx);
@@ -399,15 +374,15 @@ static void test_file_read_short_at_eof(void **state)
 	char buf[100];
 	int fd = make_file(&d, "f", "0123456789", 10);
 
-	assert_int_equal(await_op(ctx, kio_read(ctx, fd, buf, sizeof(buf), 4, kt_rec_cb, rec(&r)), &r),
+	assert_int_equal(kt_await_op(ctx, kio_read(ctx, fd, buf, sizeof(buf), 4, kt_rec_cb, kt_rec_reset(&r)), &r),
 			 6);
 	assert_memory_equal(buf, "456789", 6);
-	assert_int_equal(await_op(ctx, kio_read(ctx, fd, buf, sizeof(buf), 10, kt_rec_cb, rec(&r)),
+	assert_int_equal(kt_await_op(ctx, kio_read(ctx, fd, buf, sizeof(buf), 10, kt_rec_cb, kt_rec_reset(&r)),
 				  &r), 0);
-	assert_int_equal(await_op(ctx, kio_read(ctx, fd, buf, sizeof(buf), 1ull << 40, kt_rec_cb,
-						rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_read(ctx, fd, buf, sizeof(buf), 1ull << 40, kt_rec_cb,
+						kt_rec_reset(&r)), &r), 0);
 	/* A zero-length read needs no buffer. */
-	assert_int_equal(await_op(ctx, kio_read(ctx, fd, NULL, 0, 0, kt_rec_cb, rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_read(ctx, fd, NULL, 0, 0, kt_rec_cb, kt_rec_reset(&r)), &r), 0);
 
 	assert_int_equal(close(fd), 0);
 	kt_drain_destroy(ctx);
@@ -425,22 +400,22 @@ static void test_file_rw_closed_fd(void **state)
 	struct iovec iov = { buf, sizeof(buf) };
 
 	assert_fd_closed(CLOSED_FD);
-	assert_int_equal(await_op(ctx, kio_read(ctx, CLOSED_FD, buf, sizeof(buf), 0, kt_rec_cb,
-						rec(&r)), &r), -EBADF);
-	assert_int_equal(await_op(ctx, kio_write(ctx, CLOSED_FD, buf, sizeof(buf), 0, kt_rec_cb,
-						 rec(&r)), &r), -EBADF);
-	assert_int_equal(await_op(ctx, kio_read(ctx, CLOSED_FD, buf, sizeof(buf), KIO_OFFSET_CURRENT,
-						kt_rec_cb, rec(&r)), &r), -EBADF);
-	assert_int_equal(await_op(ctx, kio_readv(ctx, CLOSED_FD, &iov, 1, 0, kt_rec_cb, rec(&r)), &r),
+	assert_int_equal(kt_await_op(ctx, kio_read(ctx, CLOSED_FD, buf, sizeof(buf), 0, kt_rec_cb,
+						kt_rec_reset(&r)), &r), -EBADF);
+	assert_int_equal(kt_await_op(ctx, kio_write(ctx, CLOSED_FD, buf, sizeof(buf), 0, kt_rec_cb,
+						 kt_rec_reset(&r)), &r), -EBADF);
+	assert_int_equal(kt_await_op(ctx, kio_read(ctx, CLOSED_FD, buf, sizeof(buf), KIO_OFFSET_CURRENT,
+						kt_rec_cb, kt_rec_reset(&r)), &r), -EBADF);
+	assert_int_equal(kt_await_op(ctx, kio_readv(ctx, CLOSED_FD, &iov, 1, 0, kt_rec_cb, kt_rec_reset(&r)), &r),
 			 -EBADF);
-	assert_int_equal(await_op(ctx, kio_writev(ctx, CLOSED_FD, &iov, 1, 0, kt_rec_cb, rec(&r)), &r),
+	assert_int_equal(kt_await_op(ctx, kio_writev(ctx, CLOSED_FD, &iov, 1, 0, kt_rec_cb, kt_rec_reset(&r)), &r),
 			 -EBADF);
 
 	/* An fd opened for the other direction is refused by the kernel too. */
 	int wo = make_file(&d, "f", "x", 1);
 	int ro = openat(d.fd, "f", O_RDONLY | O_CLOEXEC);
 	assert_true(ro >= 0);
-	assert_int_equal(await_op(ctx, kio_write(ctx, ro, buf, 1, 0, kt_rec_cb, rec(&r)), &r), -EBADF);
+	assert_int_equal(kt_await_op(ctx, kio_write(ctx, ro, buf, 1, 0, kt_rec_cb, kt_rec_reset(&r)), &r), -EBADF);
 	assert_int_equal(close(ro), 0);
 	assert_int_equal(close(wo), 0);
 
@@ -458,7 +433,7 @@ static void test_file_rw_bad_args(void **state)
 	assert_true(fd >= 0);
 	const uint64_t too_far = (uint64_t)INT64_MAX + 1;
 
-	rec(&r);
+	kt_rec_reset(&r);
 	expect_err(kio_read(ctx, -1, buf, sizeof(buf), 0, kt_rec_cb, &r), -EBADF, &r);
 	expect_err(kio_write(ctx, -1, buf, sizeof(buf), 0, kt_rec_cb, &r), -EBADF, &r);
 	expect_err(kio_read(ctx, fd, NULL, 4, 0, kt_rec_cb, &r), -EINVAL, &r);
@@ -497,7 +472,7 @@ static void test_file_readv_writev(void **state)
 	struct iovec rv[3] = { { x, sizeof(x) }, { y, sizeof(y) }, { z, sizeof(z) } };
 	int fd = make_file(&d, "f", NULL, 0);
 
-	assert_int_equal(await_op(ctx, kio_writev(ctx, fd, w, 3, 10, kt_rec_cb, rec(&r)), &r), 17);
+	assert_int_equal(kt_await_op(ctx, kio_writev(ctx, fd, w, 3, 10, kt_rec_cb, kt_rec_reset(&r)), &r), 17);
 	assert_int_equal(file_size(fd), 27);
 	assert_int_equal(pread(fd, buf, sizeof(buf), 10), 17);
 	assert_memory_equal(buf, "abcdefghijklmnopq", 17);
@@ -506,7 +481,7 @@ static void test_file_readv_writev(void **state)
 	memset(x, 0, sizeof(x));
 	memset(y, 0, sizeof(y));
 	memset(z, 0, sizeof(z));
-	assert_int_equal(await_op(ctx, kio_readv(ctx, fd, rv, 3, 10, kt_rec_cb, rec(&r)), &r), 17);
+	assert_int_equal(kt_await_op(ctx, kio_readv(ctx, fd, rv, 3, 10, kt_rec_cb, kt_rec_reset(&r)), &r), 17);
 	assert_memory_equal(x, "abcd", 4);
 	assert_memory_equal(y, "efghij", 6);
 	assert_memory_equal(z, "klmnopq", 7);
@@ -514,19 +489,19 @@ static void test_file_readv_writev(void **state)
 	/* Short at EOF: 7 bytes left from offset 20. */
 	memset(x, 0, sizeof(x));
 	memset(y, 0, sizeof(y));
-	assert_int_equal(await_op(ctx, kio_readv(ctx, fd, rv, 3, 20, kt_rec_cb, rec(&r)), &r), 7);
+	assert_int_equal(kt_await_op(ctx, kio_readv(ctx, fd, rv, 3, 20, kt_rec_cb, kt_rec_reset(&r)), &r), 7);
 	assert_memory_equal(x, "klmn", 4);
 	assert_memory_equal(y, "opq", 3);
 
 	/* At the current position: written from 0, position moves to 17. */
-	assert_int_equal(await_op(ctx, kio_writev(ctx, fd, w, 3, KIO_OFFSET_CURRENT, kt_rec_cb,
-						  rec(&r)), &r), 17);
+	assert_int_equal(kt_await_op(ctx, kio_writev(ctx, fd, w, 3, KIO_OFFSET_CURRENT, kt_rec_cb,
+						  kt_rec_reset(&r)), &r), 17);
 	assert_int_equal(file_pos(fd), 17);
 	assert_int_equal(pread(fd, buf, 17, 0), 17);
 	assert_memory_equal(buf, "abcdefghijklmnopq", 17);
 	assert_int_equal(lseek(fd, 3, SEEK_SET), 3);
-	assert_int_equal(await_op(ctx, kio_readv(ctx, fd, rv, 1, KIO_OFFSET_CURRENT, kt_rec_cb,
-						 rec(&r)), &r), 4);
+	assert_int_equal(kt_await_op(ctx, kio_readv(ctx, fd, rv, 1, KIO_OFFSET_CURRENT, kt_rec_cb,
+						 kt_rec_reset(&r)), &r), 4);
 	assert_memory_equal(x, "defg", 4);
 	assert_int_equal(file_pos(fd), 7);
 
@@ -547,7 +522,7 @@ static void test_file_readv_writev_bad_args(void **state)
 	for (int i = 0; i < IOV_MAX + 1; i++)
 		many[i] = (struct iovec){ &byte, 1 };
 
-	rec(&r);
+	kt_rec_reset(&r);
 	expect_err(kio_readv(ctx, fd, many, 0, 0, kt_rec_cb, &r), -EINVAL, &r);
 	expect_err(kio_writev(ctx, fd, many, 0, 0, kt_rec_cb, &r), -EINVAL, &r);
 	expect_err(kio_readv(ctx, fd, many, -1, 0, kt_rec_cb, &r), -EINVAL, &r);
@@ -567,8 +542,8 @@ static void test_file_readv_writev_bad_args(void **state)
 	assert_quiet(ctx, &r);
 
 	/* IOV_MAX itself is allowed. */
-	assert_int_equal(await_op(ctx, kio_writev(ctx, fd, many, IOV_MAX, KIO_OFFSET_CURRENT,
-						  kt_rec_cb, rec(&r)), &r), IOV_MAX);
+	assert_int_equal(kt_await_op(ctx, kio_writev(ctx, fd, many, IOV_MAX, KIO_OFFSET_CURRENT,
+						  kt_rec_cb, kt_rec_reset(&r)), &r), IOV_MAX);
 
 	assert_int_equal(close(fd), 0);
 	kt_drain_destroy(ctx);
@@ -585,14 +560,14 @@ static void test_file_fsync(void **state)
 	struct kt_rec r;
 	int fd = make_file(&d, "f", "data", 4);
 
-	assert_int_equal(await_op(ctx, kio_fsync(ctx, fd, 0, kt_rec_cb, rec(&r)), &r), 0);
-	assert_int_equal(await_op(ctx, kio_fsync(ctx, fd, KIO_FSYNC_DATASYNC, kt_rec_cb, rec(&r)), &r),
+	assert_int_equal(kt_await_op(ctx, kio_fsync(ctx, fd, 0, kt_rec_cb, kt_rec_reset(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_fsync(ctx, fd, KIO_FSYNC_DATASYNC, kt_rec_cb, kt_rec_reset(&r)), &r),
 			 0);
-	assert_int_equal(await_op(ctx, kio_fsync(ctx, CLOSED_FD, 0, kt_rec_cb, rec(&r)), &r), -EBADF);
-	assert_int_equal(await_op(ctx, kio_fsync(ctx, CLOSED_FD, KIO_FSYNC_DATASYNC, kt_rec_cb,
-						 rec(&r)), &r), -EBADF);
+	assert_int_equal(kt_await_op(ctx, kio_fsync(ctx, CLOSED_FD, 0, kt_rec_cb, kt_rec_reset(&r)), &r), -EBADF);
+	assert_int_equal(kt_await_op(ctx, kio_fsync(ctx, CLOSED_FD, KIO_FSYNC_DATASYNC, kt_rec_cb,
+						 kt_rec_reset(&r)), &r), -EBADF);
 
-	rec(&r);
+	kt_rec_reset(&r);
 	expect_err(kio_fsync(ctx, fd, 1u << 1, kt_rec_cb, &r), -EINVAL, &r);
 	expect_err(kio_fsync(ctx, fd, 1u << 31, kt_rec_cb, &r), -EINVAL, &r);
 	expect_err(kio_fsync(ctx, fd, KIO_FSYNC_DATASYNC | (1u << 7), kt_rec_cb, &r), -EINVAL, &r);
@@ -627,27 +602,27 @@ static void test_file_fallocate(void **state)
 	struct stat st;
 	int fd = make_file(&d, "f", NULL, 0);
 
-	assert_int_equal(await_op(ctx, kio_fallocate(ctx, fd, 0, 0, 65536, kt_rec_cb, rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_fallocate(ctx, fd, 0, 0, 65536, kt_rec_cb, kt_rec_reset(&r)), &r), 0);
 	assert_int_equal(fstat(fd, &st), 0);
 	assert_int_equal(st.st_size, 65536);
 	assert_true((uint64_t)st.st_blocks * 512 >= 65536);
 
 	/* Past the end with an offset: the size becomes offset + len. */
-	assert_int_equal(await_op(ctx, kio_fallocate(ctx, fd, 0, 100000, 10, kt_rec_cb, rec(&r)), &r),
+	assert_int_equal(kt_await_op(ctx, kio_fallocate(ctx, fd, 0, 100000, 10, kt_rec_cb, kt_rec_reset(&r)), &r),
 			 0);
 	assert_int_equal(file_size(fd), 100010);
 
 	/* KEEP_SIZE reserves blocks without growing the file. */
-	assert_int_equal(await_op(ctx, kio_fallocate(ctx, fd, FALLOC_FL_KEEP_SIZE, 200000, 65536,
-						     kt_rec_cb, rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_fallocate(ctx, fd, FALLOC_FL_KEEP_SIZE, 200000, 65536,
+						     kt_rec_cb, kt_rec_reset(&r)), &r), 0);
 	assert_int_equal(file_size(fd), 100010);
 
-	rec(&r);
+	kt_rec_reset(&r);
 	expect_err(kio_fallocate(ctx, -1, 0, 0, 4096, kt_rec_cb, &r), -EBADF, &r);
 	expect_err(kio_fallocate(ctx, fd, 0, 0, 4096, NULL, &r), -EINVAL, &r);
 	expect_err(kio_fallocate(NULL, fd, 0, 0, 4096, kt_rec_cb, &r), -EINVAL, &r);
 	assert_quiet(ctx, &r);
-	assert_int_equal(await_op(ctx, kio_fallocate(ctx, CLOSED_FD, 0, 0, 4096, kt_rec_cb, rec(&r)),
+	assert_int_equal(kt_await_op(ctx, kio_fallocate(ctx, CLOSED_FD, 0, 0, 4096, kt_rec_cb, kt_rec_reset(&r)),
 				  &r), -EBADF);
 
 	assert_int_equal(close(fd), 0);
@@ -667,25 +642,25 @@ static void test_file_ftruncate(void **state)
 	char buf[16];
 	int fd = make_file(&d, "f", "0123456789", 10);
 
-	assert_int_equal(await_op(ctx, kio_ftruncate(ctx, fd, 10000, kt_rec_cb, rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_ftruncate(ctx, fd, 10000, kt_rec_cb, kt_rec_reset(&r)), &r), 0);
 	assert_int_equal(file_size(fd), 10000);
 	assert_int_equal(pread(fd, buf, 10, 0), 10);
 	assert_memory_equal(buf, "0123456789", 10);
 	assert_int_equal(pread(fd, buf, 1, 5000), 1);
 	assert_int_equal(buf[0], 0);
 
-	assert_int_equal(await_op(ctx, kio_ftruncate(ctx, fd, 4, kt_rec_cb, rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_ftruncate(ctx, fd, 4, kt_rec_cb, kt_rec_reset(&r)), &r), 0);
 	assert_int_equal(file_size(fd), 4);
 	assert_int_equal(pread(fd, buf, sizeof(buf), 0), 4);
 	assert_memory_equal(buf, "0123", 4);
 
-	assert_int_equal(await_op(ctx, kio_ftruncate(ctx, fd, 0, kt_rec_cb, rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_ftruncate(ctx, fd, 0, kt_rec_cb, kt_rec_reset(&r)), &r), 0);
 	assert_int_equal(file_size(fd), 0);
 
-	assert_int_equal(await_op(ctx, kio_ftruncate(ctx, CLOSED_FD, 0, kt_rec_cb, rec(&r)), &r),
+	assert_int_equal(kt_await_op(ctx, kio_ftruncate(ctx, CLOSED_FD, 0, kt_rec_cb, kt_rec_reset(&r)), &r),
 			 -EBADF);
 
-	rec(&r);
+	kt_rec_reset(&r);
 	expect_err(kio_ftruncate(ctx, -1, 0, kt_rec_cb, &r), -EBADF, &r);
 	expect_err(kio_ftruncate(ctx, fd, 0, NULL, &r), -EINVAL, &r);
 	expect_err(kio_ftruncate(NULL, fd, 0, kt_rec_cb, &r), -EINVAL, &r);
@@ -712,27 +687,27 @@ static void test_file_statx(void **state)
 	int fd = make_file(&d, "f", data, sizeof(data));
 
 	memset(&stx, 0, sizeof(stx));
-	assert_int_equal(await_op(ctx, kio_statx(ctx, d.fd, "f", 0, STATX_SIZE | STATX_TYPE, &stx,
-						 kt_rec_cb, rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_statx(ctx, d.fd, "f", 0, STATX_SIZE | STATX_TYPE, &stx,
+						 kt_rec_cb, kt_rec_reset(&r)), &r), 0);
 	assert_true(stx.stx_mask & STATX_SIZE);
 	assert_int_equal(stx.stx_size, 1234);
 	assert_true(S_ISREG(stx.stx_mode));
 
 	/* AT_EMPTY_PATH stats the fd itself. */
 	memset(&stx, 0, sizeof(stx));
-	assert_int_equal(await_op(ctx, kio_statx(ctx, fd, "", AT_EMPTY_PATH, STATX_SIZE, &stx,
-						 kt_rec_cb, rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_statx(ctx, fd, "", AT_EMPTY_PATH, STATX_SIZE, &stx,
+						 kt_rec_cb, kt_rec_reset(&r)), &r), 0);
 	assert_int_equal(stx.stx_size, 1234);
 
 	memset(&stx, 0, sizeof(stx));
-	assert_int_equal(await_op(ctx, kio_statx(ctx, AT_FDCWD, d.path, 0, STATX_TYPE, &stx,
-						 kt_rec_cb, rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_statx(ctx, AT_FDCWD, d.path, 0, STATX_TYPE, &stx,
+						 kt_rec_cb, kt_rec_reset(&r)), &r), 0);
 	assert_true(S_ISDIR(stx.stx_mode));
 
-	assert_int_equal(await_op(ctx, kio_statx(ctx, d.fd, "missing", 0, STATX_SIZE, &stx,
-						 kt_rec_cb, rec(&r)), &r), -ENOENT);
+	assert_int_equal(kt_await_op(ctx, kio_statx(ctx, d.fd, "missing", 0, STATX_SIZE, &stx,
+						 kt_rec_cb, kt_rec_reset(&r)), &r), -ENOENT);
 
-	rec(&r);
+	kt_rec_reset(&r);
 	expect_err(kio_statx(ctx, d.fd, "f", 0, STATX_SIZE, NULL, kt_rec_cb, &r), -EINVAL, &r);
 	expect_err(kio_statx(ctx, d.fd, NULL, 0, STATX_SIZE, &stx, kt_rec_cb, &r), -EINVAL, &r);
 	expect_err(kio_statx(ctx, d.fd, "f", 0, STATX_SIZE, &stx, NULL, &r), -EINVAL, &r);
@@ -756,27 +731,27 @@ static void test_file_unlinkat(void **state)
 	struct kt_rec r;
 
 	assert_int_equal(close(make_file(&d, "f", "x", 1)), 0);
-	assert_int_equal(await_op(ctx, kio_unlinkat(ctx, d.fd, "f", 0, kt_rec_cb, rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_unlinkat(ctx, d.fd, "f", 0, kt_rec_cb, kt_rec_reset(&r)), &r), 0);
 	assert_false(exists(&d, "f"));
-	assert_int_equal(await_op(ctx, kio_unlinkat(ctx, d.fd, "f", 0, kt_rec_cb, rec(&r)), &r),
+	assert_int_equal(kt_await_op(ctx, kio_unlinkat(ctx, d.fd, "f", 0, kt_rec_cb, kt_rec_reset(&r)), &r),
 			 -ENOENT);
 
 	/* Directories need AT_REMOVEDIR, and must be empty. */
 	assert_int_equal(mkdirat(d.fd, "sub", 0700), 0);
-	assert_int_equal(await_op(ctx, kio_unlinkat(ctx, d.fd, "sub", 0, kt_rec_cb, rec(&r)), &r),
+	assert_int_equal(kt_await_op(ctx, kio_unlinkat(ctx, d.fd, "sub", 0, kt_rec_cb, kt_rec_reset(&r)), &r),
 			 -EISDIR);
 	assert_true(exists(&d, "sub"));
-	assert_int_equal(await_op(ctx, kio_unlinkat(ctx, d.fd, "sub", AT_REMOVEDIR, kt_rec_cb,
-						    rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_unlinkat(ctx, d.fd, "sub", AT_REMOVEDIR, kt_rec_cb,
+						    kt_rec_reset(&r)), &r), 0);
 	assert_false(exists(&d, "sub"));
 
 	assert_int_equal(mkdirat(d.fd, "full", 0700), 0);
 	assert_int_equal(close(make_file(&d, "full/x", "x", 1)), 0);
-	assert_int_equal(await_op(ctx, kio_unlinkat(ctx, d.fd, "full", AT_REMOVEDIR, kt_rec_cb,
-						    rec(&r)), &r), -ENOTEMPTY);
+	assert_int_equal(kt_await_op(ctx, kio_unlinkat(ctx, d.fd, "full", AT_REMOVEDIR, kt_rec_cb,
+						    kt_rec_reset(&r)), &r), -ENOTEMPTY);
 	assert_true(exists(&d, "full/x"));
 
-	rec(&r);
+	kt_rec_reset(&r);
 	expect_err(kio_unlinkat(ctx, d.fd, NULL, 0, kt_rec_cb, &r), -EINVAL, &r);
 	expect_err(kio_unlinkat(ctx, d.fd, "full/x", 0, NULL, &r), -EINVAL, &r);
 	expect_err(kio_unlinkat(NULL, d.fd, "full/x", 0, kt_rec_cb, &r), -EINVAL, &r);
@@ -801,8 +776,8 @@ static void test_file_renameat(void **state)
 	char dst[512];
 
 	assert_int_equal(close(make_file(&d, "a", "content", 7)), 0);
-	assert_int_equal(await_op(ctx, kio_renameat(ctx, d.fd, "a", d.fd, "b", 0, kt_rec_cb,
-						    rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_renameat(ctx, d.fd, "a", d.fd, "b", 0, kt_rec_cb,
+						    kt_rec_reset(&r)), &r), 0);
 	assert_false(exists(&d, "a"));
 	int fd = openat(d.fd, "b", O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
@@ -810,26 +785,26 @@ static void test_file_renameat(void **state)
 	assert_memory_equal(buf, "content", 7);
 	assert_int_equal(close(fd), 0);
 
-	assert_int_equal(await_op(ctx, kio_renameat(ctx, d.fd, "a", d.fd, "c", 0, kt_rec_cb,
-						    rec(&r)), &r), -ENOENT);
+	assert_int_equal(kt_await_op(ctx, kio_renameat(ctx, d.fd, "a", d.fd, "c", 0, kt_rec_cb,
+						    kt_rec_reset(&r)), &r), -ENOENT);
 	assert_false(exists(&d, "c"));
 
 	/* renameat2 flags reach the kernel. */
 	assert_int_equal(close(make_file(&d, "c", "other", 5)), 0);
-	assert_int_equal(await_op(ctx, kio_renameat(ctx, d.fd, "b", d.fd, "c", RENAME_NOREPLACE,
-						    kt_rec_cb, rec(&r)), &r), -EEXIST);
+	assert_int_equal(kt_await_op(ctx, kio_renameat(ctx, d.fd, "b", d.fd, "c", RENAME_NOREPLACE,
+						    kt_rec_cb, kt_rec_reset(&r)), &r), -EEXIST);
 	assert_true(exists(&d, "b"));
 	assert_true(exists(&d, "c"));
 
 	/* Across directory fds: AT_FDCWD with an absolute new path. */
 	assert_int_equal(mkdirat(d.fd, "sub", 0700), 0);
 	snprintf(dst, sizeof(dst), "%s/sub/b2", d.path);
-	assert_int_equal(await_op(ctx, kio_renameat(ctx, d.fd, "b", AT_FDCWD, dst, 0, kt_rec_cb,
-						    rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_renameat(ctx, d.fd, "b", AT_FDCWD, dst, 0, kt_rec_cb,
+						    kt_rec_reset(&r)), &r), 0);
 	assert_false(exists(&d, "b"));
 	assert_true(exists(&d, "sub/b2"));
 
-	rec(&r);
+	kt_rec_reset(&r);
 	expect_err(kio_renameat(ctx, d.fd, NULL, d.fd, "z", 0, kt_rec_cb, &r), -EINVAL, &r);
 	expect_err(kio_renameat(ctx, d.fd, "c", d.fd, NULL, 0, kt_rec_cb, &r), -EINVAL, &r);
 	expect_err(kio_renameat(ctx, d.fd, "c", d.fd, "z", 0, NULL, &r), -EINVAL, &r);
@@ -854,19 +829,19 @@ static void test_file_mkdirat(void **state)
 	struct kt_rec r;
 	struct stat st;
 
-	assert_int_equal(await_op(ctx, kio_mkdirat(ctx, d.fd, "dir", 0755, kt_rec_cb, rec(&r)), &r),
+	assert_int_equal(kt_await_op(ctx, kio_mkdirat(ctx, d.fd, "dir", 0755, kt_rec_cb, kt_rec_reset(&r)), &r),
 			 0);
 	assert_int_equal(fstatat(d.fd, "dir", &st, 0), 0);
 	assert_true(S_ISDIR(st.st_mode));
-	assert_int_equal(await_op(ctx, kio_mkdirat(ctx, d.fd, "dir", 0755, kt_rec_cb, rec(&r)), &r),
+	assert_int_equal(kt_await_op(ctx, kio_mkdirat(ctx, d.fd, "dir", 0755, kt_rec_cb, kt_rec_reset(&r)), &r),
 			 -EEXIST);
-	assert_int_equal(await_op(ctx, kio_mkdirat(ctx, d.fd, "missing/dir", 0755, kt_rec_cb,
-						   rec(&r)), &r), -ENOENT);
-	assert_int_equal(await_op(ctx, kio_mkdirat(ctx, d.fd, "dir/inner", 0700, kt_rec_cb,
-						   rec(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_mkdirat(ctx, d.fd, "missing/dir", 0755, kt_rec_cb,
+						   kt_rec_reset(&r)), &r), -ENOENT);
+	assert_int_equal(kt_await_op(ctx, kio_mkdirat(ctx, d.fd, "dir/inner", 0700, kt_rec_cb,
+						   kt_rec_reset(&r)), &r), 0);
 	assert_true(exists(&d, "dir/inner"));
 
-	rec(&r);
+	kt_rec_reset(&r);
 	expect_err(kio_mkdirat(ctx, d.fd, NULL, 0755, kt_rec_cb, &r), -EINVAL, &r);
 	expect_err(kio_mkdirat(ctx, d.fd, "x", 0755, NULL, &r), -EINVAL, &r);
 	expect_err(kio_mkdirat(NULL, d.fd, "x", 0755, kt_rec_cb, &r), -EINVAL, &r);
@@ -897,14 +872,14 @@ static void test_file_splice_roundtrip(void **state)
 
 	/* file -> pipe, then pipe -> file: every byte arrives, in order. */
 	for (int64_t done = 0; done < N;) {
-		int32_t res = await_op(ctx, kio_splice(ctx, in, done, p[1], -1, (uint32_t)(N - done),
-						       0, kt_rec_cb, rec(&r)), &r);
+		int32_t res = kt_await_op(ctx, kio_splice(ctx, in, done, p[1], -1, (uint32_t)(N - done),
+						       0, kt_rec_cb, kt_rec_reset(&r)), &r);
 		assert_true(res > 0);
 		done += res;
 	}
 	for (int64_t done = 0; done < N;) {
-		int32_t res = await_op(ctx, kio_splice(ctx, p[0], -1, out, done, (uint32_t)(N - done),
-						       0, kt_rec_cb, rec(&r)), &r);
+		int32_t res = kt_await_op(ctx, kio_splice(ctx, p[0], -1, out, done, (uint32_t)(N - done),
+						       0, kt_rec_cb, kt_rec_reset(&r)), &r);
 		assert_true(res > 0);
 		done += res;
 	}
@@ -916,16 +891,16 @@ static void test_file_splice_roundtrip(void **state)
 	assert_int_equal(file_pos(out), 0);
 
 	/* Offsets are honoured: src[1000..1100) lands at out[5000..5100). */
-	assert_int_equal(await_op(ctx, kio_splice(ctx, in, 1000, p[1], -1, 100, 0, kt_rec_cb,
-						  rec(&r)), &r), 100);
-	assert_int_equal(await_op(ctx, kio_splice(ctx, p[0], -1, out, 5000, 100, 0, kt_rec_cb,
-						  rec(&r)), &r), 100);
+	assert_int_equal(kt_await_op(ctx, kio_splice(ctx, in, 1000, p[1], -1, 100, 0, kt_rec_cb,
+						  kt_rec_reset(&r)), &r), 100);
+	assert_int_equal(kt_await_op(ctx, kio_splice(ctx, p[0], -1, out, 5000, 100, 0, kt_rec_cb,
+						  kt_rec_reset(&r)), &r), 100);
 	assert_int_equal(pread(out, got, 100, 5000), 100);
 	assert_memory_equal(got, src + 1000, 100);
 
 	/* off_in -1 on a file uses and moves its position. */
 	assert_int_equal(lseek(in, 20, SEEK_SET), 20);
-	assert_int_equal(await_op(ctx, kio_splice(ctx, in, -1, p[1], -1, 10, 0, kt_rec_cb, rec(&r)),
+	assert_int_equal(kt_await_op(ctx, kio_splice(ctx, in, -1, p[1], -1, 10, 0, kt_rec_cb, kt_rec_reset(&r)),
 				  &r), 10);
 	assert_int_equal(file_pos(in), 30);
 	assert_int_equal(read(p[0], got, sizeof(got)), 10);
@@ -949,12 +924,12 @@ static void test_file_splice_bad_fd(void **state)
 	int in = open("/dev/zero", O_RDONLY | O_CLOEXEC);
 	assert_true(in >= 0);
 
-	assert_int_equal(await_op(ctx, kio_splice(ctx, CLOSED_FD, 0, p[1], -1, 10, 0, kt_rec_cb,
-						  rec(&r)), &r), -EBADF);
-	assert_int_equal(await_op(ctx, kio_splice(ctx, p[0], -1, CLOSED_FD, 0, 10, 0, kt_rec_cb,
-						  rec(&r)), &r), -EBADF);
+	assert_int_equal(kt_await_op(ctx, kio_splice(ctx, CLOSED_FD, 0, p[1], -1, 10, 0, kt_rec_cb,
+						  kt_rec_reset(&r)), &r), -EBADF);
+	assert_int_equal(kt_await_op(ctx, kio_splice(ctx, p[0], -1, CLOSED_FD, 0, 10, 0, kt_rec_cb,
+						  kt_rec_reset(&r)), &r), -EBADF);
 
-	rec(&r);
+	kt_rec_reset(&r);
 	expect_err(kio_splice(ctx, -1, 0, p[1], -1, 10, 0, kt_rec_cb, &r), -EBADF, &r);
 	expect_err(kio_splice(ctx, in, -1, -1, -1, 10, 0, kt_rec_cb, &r), -EBADF, &r);
 	expect_err(kio_splice(ctx, in, -1, p[1], -1, 10, 0, NULL, &r), -EINVAL, &r);

@@ -12,23 +12,6 @@
 #define WAIT_MS 5000
 #define CLOSED_FD 9999
 
-static struct kt_rec *rec(struct kt_rec *r)
-{
-	memset(r, 0, sizeof(*r));
-	return r;
-}
-
-static int32_t await_op(kio_ctx *ctx, int64_t id, struct kt_rec *r)
-{
-	if (id < 0)
-		fail_msg("op did not start: %lld (%s)", (long long)id, kio_strerror((int)id));
-	assert_int_equal(r->calls, 0);
-	kt_run_until(ctx, &r->done, WAIT_MS);
-	assert_int_equal(r->calls, 1);
-	assert_int_equal(r->flags & KIO_F_MORE, 0);
-	return r->res;
-}
-
 /* Rounds that do not wait: an idle poll must stay pending through them. */
 static void spin_idle(kio_ctx *ctx, int rounds)
 {
@@ -45,7 +28,7 @@ static void test_poll_readable_after_write(void **state)
 	char c;
 	kt_pipe(p);
 
-	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, rec(&r));
+	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, kt_rec_reset(&r));
 	assert_true(id >= 0);
 	assert_int_equal(r.calls, 0);
 	assert_int_equal(kio_ctx_pending(ctx), 1);
@@ -77,11 +60,11 @@ static void test_poll_already_ready(void **state)
 
 	/* Readable before the poll starts: still not reported inline. */
 	assert_int_equal(write(p[1], "x", 1), 1);
-	int32_t res = await_op(ctx, kio_poll(ctx, p[0], POLLIN, kt_rec_cb, rec(&r)), &r);
+	int32_t res = kt_await_op(ctx, kio_poll(ctx, p[0], POLLIN, kt_rec_cb, kt_rec_reset(&r)), &r);
 	assert_true(res & POLLIN);
 
 	/* An empty pipe's write end is writable. */
-	res = await_op(ctx, kio_poll(ctx, p[1], POLLOUT, kt_rec_cb, rec(&r)), &r);
+	res = kt_await_op(ctx, kio_poll(ctx, p[1], POLLOUT, kt_rec_cb, kt_rec_reset(&r)), &r);
 	assert_true(res & POLLOUT);
 	assert_false(res & POLLIN);
 
@@ -97,7 +80,7 @@ static void test_poll_hangup(void **state)
 	int p[2];
 	kt_pipe(p);
 
-	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, rec(&r));
+	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, kt_rec_reset(&r));
 	assert_true(id >= 0);
 	spin_idle(ctx, 2);
 	assert_int_equal(r.calls, 0);
@@ -121,7 +104,7 @@ static void test_poll_cancel(void **state)
 	int p[2];
 	kt_pipe(p);
 
-	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, rec(&r));
+	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, kt_rec_reset(&r));
 	assert_true(id >= 0);
 	spin_idle(ctx, 2);
 	assert_int_equal(kio_op_cancel(ctx, id), 0);
@@ -228,7 +211,7 @@ static void test_poll_bad_fd(void **state)
 	errno = 0;
 	assert_int_equal(fcntl(CLOSED_FD, F_GETFD), -1);
 	assert_int_equal(errno, EBADF);
-	assert_int_equal(await_op(ctx, kio_poll(ctx, CLOSED_FD, POLLIN, kt_rec_cb, rec(&r)), &r),
+	assert_int_equal(kt_await_op(ctx, kio_poll(ctx, CLOSED_FD, POLLIN, kt_rec_cb, kt_rec_reset(&r)), &r),
 			 -EBADF);
 
 	/* A multishot poll that cannot start ends with one final callback. */
@@ -240,7 +223,7 @@ static void test_poll_bad_fd(void **state)
 	assert_int_equal(m.more, 0);
 	assert_int_equal(m.final_res, -EBADF);
 
-	rec(&r);
+	kt_rec_reset(&r);
 	assert_int_equal(kio_poll(ctx, -1, POLLIN, kt_rec_cb, &r), -EBADF);
 	assert_int_equal(kio_poll_multishot(ctx, -1, POLLIN, kt_rec_cb, &r), -EBADF);
 	assert_int_equal(kio_poll(ctx, p[0], POLLIN, NULL, &r), -EINVAL);

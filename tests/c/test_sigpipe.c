@@ -13,12 +13,6 @@
 
 #define WAIT_MS 5000
 
-static struct kt_rec *rec(struct kt_rec *r)
-{
-	memset(r, 0, sizeof(*r));
-	return r;
-}
-
 static void assert_sigpipe_default(void)
 {
 	struct sigaction sa;
@@ -69,10 +63,10 @@ static void test_sigpipe_write(void **state)
 	int w = dead_pipe();
 
 	assert_int_equal(run_to_end(ctx, kio_write(ctx, w, "x", 1, KIO_OFFSET_CURRENT, kt_rec_cb,
-						   rec(&r)), &r), -EPIPE);
+						   kt_rec_reset(&r)), &r), -EPIPE);
 	/* Again, with a larger buffer and an explicit offset of 0. */
 	static char big[65536];
-	assert_int_equal(run_to_end(ctx, kio_write(ctx, w, big, sizeof(big), 0, kt_rec_cb, rec(&r)),
+	assert_int_equal(run_to_end(ctx, kio_write(ctx, w, big, sizeof(big), 0, kt_rec_cb, kt_rec_reset(&r)),
 				    &r), -EPIPE);
 
 	assert_int_equal(close(w), 0);
@@ -91,7 +85,7 @@ static void test_sigpipe_writev(void **state)
 	int w = dead_pipe();
 
 	assert_int_equal(run_to_end(ctx, kio_writev(ctx, w, iov, 3, KIO_OFFSET_CURRENT, kt_rec_cb,
-						    rec(&r)), &r), -EPIPE);
+						    kt_rec_reset(&r)), &r), -EPIPE);
 
 	assert_int_equal(close(w), 0);
 	kt_drain_destroy(ctx);
@@ -116,7 +110,7 @@ static void test_sigpipe_splice_from_file(void **state)
 	int w = dead_pipe();
 
 	assert_int_equal(run_to_end(ctx, kio_splice(ctx, in, 0, w, -1, sizeof(data), 0, kt_rec_cb,
-						    rec(&r)), &r), -EPIPE);
+						    kt_rec_reset(&r)), &r), -EPIPE);
 
 	assert_int_equal(close(w), 0);
 	assert_int_equal(close(in), 0);
@@ -137,7 +131,7 @@ static void test_sigpipe_splice_from_pipe(void **state)
 	int w = dead_pipe();
 
 	assert_int_equal(run_to_end(ctx, kio_splice(ctx, src[0], -1, w, -1, 7, 0, kt_rec_cb,
-						    rec(&r)), &r), -EPIPE);
+						    kt_rec_reset(&r)), &r), -EPIPE);
 
 	assert_int_equal(close(src[0]), 0);
 	assert_int_equal(close(src[1]), 0);
@@ -171,7 +165,7 @@ static void test_sigpipe_reader_closes_while_blocked(void **state)
 	assert_int_equal(fcntl(p[1], F_SETFL, 0), 0);
 
 	int64_t id = kio_write(ctx, p[1], chunk, sizeof(chunk), KIO_OFFSET_CURRENT, kt_rec_cb,
-			       rec(&r));
+			       kt_rec_reset(&r));
 	assert_true(id >= 0);
 	for (int i = 0; i < 5; i++)
 		assert_true(kio_ctx_run_once(ctx, 0) >= 0);
@@ -195,7 +189,7 @@ static void test_sigpipe_many_writes(void **state)
 	int w = dead_pipe();
 
 	for (int i = 0; i < N; i++)
-		assert_true(kio_write(ctx, w, "x", 1, KIO_OFFSET_CURRENT, kt_rec_cb, rec(&r[i])) >= 0);
+		assert_true(kio_write(ctx, w, "x", 1, KIO_OFFSET_CURRENT, kt_rec_cb, kt_rec_reset(&r[i])) >= 0);
 	assert_int_equal(kio_ctx_run(ctx), 0);
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(r[i].calls, 1);

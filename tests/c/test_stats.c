@@ -12,12 +12,6 @@
 #define WAIT_MS 5000
 #define SENTINEL 0xA5
 
-static struct kt_rec *rec(struct kt_rec *r)
-{
-	memset(r, 0, sizeof(*r));
-	return r;
-}
-
 static kio_stats stats_of(kio_ctx *ctx)
 {
 	kio_stats s;
@@ -48,7 +42,7 @@ static void test_stats_nops(void **state)
 	static struct kt_rec r[N];
 
 	for (int i = 0; i < N; i++)
-		assert_true(kio_nop(ctx, kt_rec_cb, rec(&r[i])) >= 0);
+		assert_true(kio_nop(ctx, kt_rec_cb, kt_rec_reset(&r[i])) >= 0);
 	kio_stats s = stats_of(ctx);
 	assert_int_equal(s.ops_submitted, N);
 	assert_int_equal(s.ops_completed, 0);
@@ -74,7 +68,7 @@ static void test_stats_nops(void **state)
 	/* Later rounds add to the loop counters, never take away. */
 	uint64_t loops = s.loop_iterations, enters = s.enter_calls;
 	struct kt_rec one;
-	assert_true(kio_nop(ctx, kt_rec_cb, rec(&one)) >= 0);
+	assert_true(kio_nop(ctx, kt_rec_cb, kt_rec_reset(&one)) >= 0);
 	kt_run_until(ctx, &one.done, WAIT_MS);
 	s = stats_of(ctx);
 	assert_int_equal(s.ops_submitted, N + 1);
@@ -98,7 +92,7 @@ static void test_stats_errors(void **state)
 	assert_int_equal(fcntl(9999, F_GETFD), -1);
 	assert_int_equal(errno, EBADF);
 	for (int i = 0; i < N; i++)
-		assert_true(kio_close(ctx, 9999, kt_rec_cb, rec(&r[i])) >= 0);
+		assert_true(kio_close(ctx, 9999, kt_rec_cb, kt_rec_reset(&r[i])) >= 0);
 	assert_int_equal(kio_ctx_run(ctx), 0);
 	for (int i = 0; i < N; i++)
 		assert_int_equal(r[i].res, -EBADF);
@@ -118,10 +112,10 @@ static void test_stats_cancels(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct kt_rec a, b, c;
 
-	int64_t ia = kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, rec(&a));
-	int64_t ib = kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, rec(&b));
+	int64_t ia = kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, kt_rec_reset(&a));
+	int64_t ib = kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, kt_rec_reset(&b));
 	assert_true(ia >= 0 && ib >= 0);
-	assert_true(kio_nop(ctx, kt_rec_cb, rec(&c)) >= 0);
+	assert_true(kio_nop(ctx, kt_rec_cb, kt_rec_reset(&c)) >= 0);
 	assert_int_equal(kio_op_cancel(ctx, ia), 0);
 	assert_int_equal(kio_op_cancel(ctx, ib), 0);
 	assert_int_equal(kio_ctx_run(ctx), 0);
@@ -147,7 +141,7 @@ static void test_stats_timeouts(void **state)
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 
 	/* Nobody writes: the poll can only end by its timeout. */
-	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, rec(&r));
+	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, kt_rec_reset(&r));
 	assert_true(id >= 0);
 	assert_int_equal(kio_op_timeout(ctx, id, 10 * KT_MS), 0);
 	kt_run_until(ctx, &r.done, WAIT_MS);
@@ -171,8 +165,8 @@ static void make_traffic(kio_ctx *ctx)
 {
 	struct kt_rec r[5];
 	for (int i = 0; i < 4; i++)
-		assert_true(kio_nop(ctx, kt_rec_cb, rec(&r[i])) >= 0);
-	assert_true(kio_close(ctx, 9999, kt_rec_cb, rec(&r[4])) >= 0);
+		assert_true(kio_nop(ctx, kt_rec_cb, kt_rec_reset(&r[i])) >= 0);
+	assert_true(kio_close(ctx, 9999, kt_rec_cb, kt_rec_reset(&r[4])) >= 0);
 	assert_int_equal(kio_ctx_run(ctx), 0);
 	assert_int_equal(r[4].res, -EBADF);
 }

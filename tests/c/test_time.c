@@ -8,12 +8,6 @@
 #define WAIT_MS 5000
 #define LATE_BOUND_NS (1000 * KT_MS)
 
-static struct kt_rec *rec(struct kt_rec *r)
-{
-	memset(r, 0, sizeof(*r));
-	return r;
-}
-
 static uint64_t realtime_ns(void)
 {
 	struct timespec ts;
@@ -267,7 +261,7 @@ static void test_time_sleep_until_bad_clock(void **state)
 				   CLOCK_THREAD_CPUTIME_ID, CLOCK_MONOTONIC_RAW, CLOCK_TAI,
 				   -1, 12345 };
 
-	rec(&r);
+	kt_rec_reset(&r);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(kio_sleep_until(ctx, bad[i], 0, kt_rec_cb, &r), -EINVAL);
 	assert_int_equal(kio_sleep_until(ctx, CLOCK_MONOTONIC, 0, NULL, &r), -EINVAL);
@@ -378,7 +372,7 @@ static void test_time_periodic_bad_args(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct kt_rec r;
 
-	rec(&r);
+	kt_rec_reset(&r);
 	assert_int_equal(kio_timer_periodic(ctx, 0, kt_rec_cb, &r), -EINVAL);
 	assert_int_equal(kio_timer_periodic(ctx, KT_MS, NULL, &r), -EINVAL);
 	assert_int_equal(kio_timer_periodic(NULL, KT_MS, kt_rec_cb, &r), -EINVAL);
