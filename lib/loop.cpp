@@ -59,7 +59,6 @@ void finish(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 
 namespace {
 
-
 [[gnu::always_inline]] inline void deliver(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 {
 	if (flags & KIO_F_MORE) {
@@ -72,7 +71,6 @@ namespace {
 	}
 	finish_op(c, idx, res, flags);
 }
-
 
 void push_ready(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags) noexcept
 {
@@ -115,26 +113,24 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	return 1;
 }
 
-// Consumes every CQE in the ring. A batch is copied out and the head
-// advanced once before any callback runs: a callback may flush the SQ, and
-// that flush may park (reap) CQEs itself, so the ring must never hold
-// entries this loop still means to deliver.
+// Consumes every CQE in the ring, advancing the head before each callback
+// runs: a callback may flush the SQ, that flush may park (reap) CQEs
+// itself, and those must all be newer than the ones delivered here, or a
+// multishot op's final CQE could overtake its earlier ones.
 int reap(kio_ctx *c)
 {
 	io_uring_cq &cq = c->ring.cq();
-	io_uring_cqe batch[32];
 	int n = 0;
 	for (;;) {
 		unsigned head = *cq.khead;
-		unsigned avail = io_uring_smp_load_acquire(cq.ktail) - head;
-		if (!avail)
+		if (head == io_uring_smp_load_acquire(cq.ktail))
 			break;
-		unsigned take = avail < 32 ? avail : 32;
-		for (unsigned i = 0; i < take; i++)
-			batch[i] = cq.cqes[(head + i) & cq.ring_mask];
-		io_uring_smp_store_release(cq.khead, head + take);
-		for (unsigned i = 0; i < take; i++)
-			n += on_cqe(c, batch[i].user_data, batch[i].res, batch[i].flags);
+		const io_uring_cqe &cqe = cq.cqes[head & cq.ring_mask];
+		uint64_t ud = cqe.user_data;
+		int32_t res = cqe.res;
+		uint32_t f = cqe.flags;
+		io_uring_smp_store_release(cq.khead, head + 1);
+		n += on_cqe(c, ud, res, f);
 	}
 	return n;
 }
