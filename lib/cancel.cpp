@@ -28,8 +28,7 @@ KIO_API int kio_op_cancel(kio_ctx *ctx, int64_t op_id) noexcept
 		ctx->timers.remove(ctx->ops, idx);
 		op->state |= kCancelReq | kCompleting;
 		ctx->ready.push_back(Ready{idx, -ECANCELED, 0}); // room reserved at start
-		if (!ctx->in_run)
-			embed_kick(ctx);
+		embed_kick(ctx);
 		return 0;
 	default:
 		return 0;
@@ -49,8 +48,7 @@ KIO_API int kio_op_timeout(kio_ctx *ctx, int64_t op_id, uint64_t timeout_ns) noe
 	return guard<int>([&] {
 		op->timeout_at = timeout_ns ? deadline_after(mono_ns(), timeout_ns) : 0;
 		rekey(ctx, idx);
-		if (!ctx->in_run)
-			embed_kick(ctx);
+		embed_kick(ctx);
 		return 0;
 	});
 }
@@ -64,12 +62,12 @@ KIO_API int kio_cancel_fd(kio_ctx *ctx, int fd) noexcept
 	uint32_t count = size_t(fd) < ctx->fd_inflight.size() ? ctx->fd_inflight[size_t(fd)] : 0;
 	if (!count)
 		return 0;
-	io_uring_sqe *sqe = get_sqe(ctx);
+	int err = 0;
+	io_uring_sqe *sqe = get_sqe(ctx, &err);
 	if (!sqe)
-		return -EAGAIN;
+		return err;
 	io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
 	sqe->user_data = kUdIgnore;
-	if (!ctx->in_run)
-		embed_kick(ctx);
+	embed_kick(ctx);
 	return int(count);
 }

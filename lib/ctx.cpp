@@ -147,7 +147,8 @@ void shut_down(kio_ctx *c)
 	for (int round = 0; round < 1000; round++) {
 		bool kernel_busy = c->in_kernel > 0 || c->wake_armed;
 		if (kernel_busy) {
-			io_uring_sqe *sqe = get_sqe(c);
+			int err = 0;
+			io_uring_sqe *sqe = get_sqe(c, &err);
 			if (sqe) {
 				io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
 				sqe->user_data = kUdIgnore;

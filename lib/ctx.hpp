@@ -96,22 +96,13 @@ namespace kio {
 // One round of the loop; from_run: called by kio_ctx_run(), which consumes
 // stop requests itself.
 int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run);
-void finish(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags);
-io_uring_sqe *get_sqe(kio_ctx *c) noexcept;
 int arm_wake(kio_ctx *c);
 int issue_cancel(kio_ctx *c, uint32_t idx) noexcept;
 void rekey(kio_ctx *c, uint32_t idx);
 void expire_timers(kio_ctx *c, uint64_t now);
 int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period);
 
-// Starting an op. begin() reserves a slot (may throw std::bad_alloc), the
-// op's code fills in the rest, commit() makes it live. Nothing can fail
-// after get_sqe(): an SQE taken is an SQE submitted.
-struct Start {
-	uint32_t idx;
-	int64_t id;
-};
-
+// The checks every op makes before anything else.
 inline int begin_check(kio_ctx *c, kio_cb cb) noexcept
 {
 	if (!c || !cb)
@@ -151,7 +142,7 @@ inline void note_started(kio_ctx *c) noexcept
 	c->stats.ops_submitted++;
 	if (c->live > c->stats.ops_max_inflight)
 		c->stats.ops_max_inflight = c->live;
-	if (__builtin_expect(c->epoll_fd >= 0 && !c->in_run, 0))
+	if (__builtin_expect(c->epoll_fd >= 0, 0))
 		embed_kick(c);
 }
 

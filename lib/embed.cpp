@@ -31,9 +31,11 @@ static void arm_timer(kio_ctx *c, uint64_t deadline) noexcept
 	c->timer_armed = deadline;
 }
 
+// Work queued from inside run_once() is picked up by that same round, so
+// only work queued from outside needs the host loop woken.
 void embed_kick(kio_ctx *c) noexcept
 {
-	if (c->epoll_fd < 0 || c->kicked)
+	if (c->epoll_fd < 0 || c->kicked || c->in_run)
 		return;
 	c->kicked = true;
 	arm_timer(c, 1); // long past: readable at once

@@ -20,7 +20,7 @@ static void count_error(kio_ctx *c, int32_t res) noexcept
 }
 
 // What only some ops need at the end: a timeout to disarm, a cancel to
-// translate, counters to drop. Kept out of finish() so a plain op skips it.
+// translate, counters to drop. Kept out of finish_op() so a plain op skips it.
 static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
 {
 	if ((*res == -ECANCELED || *res == -EINTR) && (op.state & kTimedOut))
@@ -50,11 +50,6 @@ static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
 	c->ops.release(idx);
 	c->live--;
 	cb(ud, res, flags & ~KIO_F_MORE);
-}
-
-void finish(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
-{
-	finish_op(c, idx, res, flags);
 }
 
 namespace {
@@ -275,12 +270,6 @@ io_uring_sqe *get_sqe_slow(kio_ctx *c, uint32_t idx, int *err)
 	if (!sqe)
 		c->ops.release(idx);
 	return sqe;
-}
-
-io_uring_sqe *get_sqe(kio_ctx *c) noexcept
-{
-	int err = 0;
-	return get_sqe(c, &err);
 }
 
 int arm_wake(kio_ctx *c)

@@ -96,8 +96,6 @@ public:
 
 	static uint32_t index_of(int64_t id) noexcept { return uint32_t(uint64_t(id) & 0xffffffffu); }
 
-	size_t capacity() const noexcept { return slots_.size(); }
-
 private:
 	[[gnu::noinline, gnu::cold]] void grow()
 	{
