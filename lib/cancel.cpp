@@ -22,7 +22,8 @@ KIO_API int kio_op_cancel(kio_ctx *ctx, int64_t op_id) noexcept
 	uint32_t idx = OpTable::index_of(op_id);
 	switch (op->kind) {
 	case Kind::Kernel:
-		return issue_cancel(ctx, idx);
+	case Kind::External:
+		return cancel_op(ctx, idx);
 	case Kind::Timer:
 	case Kind::Periodic:
 		ctx->timers.remove(ctx->ops, idx);

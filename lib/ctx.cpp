@@ -4,6 +4,7 @@
 #include <cstring>
 #include <new>
 
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -124,6 +125,20 @@ KIO_API int kio_ctx_create(kio_ctx **out, const kio_ctx_opts *opts, size_t opts_
 
 namespace {
 
+// Blocks until another thread posts to c (the wake eventfd turns readable),
+// for destroy, whose ring read on that eventfd was cancelled.
+void wait_for_posts(kio_ctx *c)
+{
+	if (c->posts_queued.load(std::memory_order_acquire) != 0)
+		return;
+	pollfd p{c->wake_fd, POLLIN, 0};
+	while (poll(&p, 1, 1000) < 0 && errno == EINTR) {
+	}
+	uint64_t v;
+	while (read(c->wake_fd, &v, sizeof(v)) < 0 && errno == EINTR) {
+	}
+}
+
 // Cancels everything the ctx still has and runs the loop until the kernel
 // has handed back every op, so no buffer is touched after destroy returns.
 void shut_down(kio_ctx *c)
@@ -144,7 +159,14 @@ void shut_down(kio_ctx *c)
 			c->ready.push_back(Ready{idx, -ECANCELED, 0});
 		}
 	}
-	for (int round = 0; round < 1000; round++) {
+	// Jobs running outside the ring (pool threads) are asked to stop; the
+	// running ones finish, and their results arrive as posts.
+	for (uint32_t i = 0; i < c->ops.slots(); i++) {
+		Op &op = c->ops.at(i);
+		if (op.kind == Kind::External && !(op.state & (kCompleting | kCancelReq)))
+			cancel_op(c, i);
+	}
+	for (int round = 0;; round++) {
 		bool kernel_busy = c->in_kernel > 0 || c->wake_armed;
 		if (kernel_busy) {
 			int err = 0;
@@ -160,11 +182,17 @@ void shut_down(kio_ctx *c)
 			c->timers.remove(c->ops, c->timers.top().idx);
 		int rc = run_once(c, kernel_busy ? 1000000000 : 0, true);
 		run_posts(c, -ECANCELED);
-		if (rc < 0 && rc != -EBUSY)
-			break; // the kernel refuses us (wrong thread?): nothing left to wait for
 		if (c->in_kernel == 0 && !c->wake_armed && c->ready.empty() && c->live == 0 &&
 		    c->posts_queued.load() == 0)
 			break;
+		bool kernel_gone = (rc < 0 && rc != -EBUSY) || round >= 1000;
+		if (c->in_kernel == 0 && !c->wake_armed && c->ready.empty() && c->in_external > 0) {
+			// Only jobs on other threads are left: sleep until one posts.
+			wait_for_posts(c);
+			continue;
+		}
+		if (kernel_gone && c->in_external == 0)
+			break; // the kernel refuses us (wrong thread?): nothing left to wait for
 	}
 	run_posts(c, -ECANCELED);
 }
@@ -188,6 +216,7 @@ KIO_API void kio_ctx_destroy(kio_ctx *ctx) noexcept
 		// Only allocation can throw; the ring teardown below still cancels
 		// and reaps whatever the kernel holds.
 	}
+	kio::net_teardown(ctx);
 	kio::embed_close(ctx);
 	int wake_fd = ctx->wake_fd;
 	delete ctx; // closes the ring: nothing of ours is left in the kernel

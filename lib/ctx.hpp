@@ -37,6 +37,16 @@ struct Post {
 	void *user_data;
 };
 
+// An internal cross-thread completion (a pool job's result): intrusive, so
+// handing it to the loop can never fail for lack of memory.
+struct PostNode {
+	PostNode *next;
+	kio_cb cb;
+	void *user_data;
+};
+
+struct NetState; // defined by the networking code
+
 } // namespace kio
 
 struct kio_ctx {
@@ -58,6 +68,7 @@ struct kio_ctx {
 	uint32_t live = 0;        // user ops whose final callback has not run
 	uint32_t ready_room = 0;  // live may grow to this before reserve_ready()
 	uint32_t in_kernel = 0;   // user ops of Kind::Kernel
+	uint32_t in_external = 0; // user ops of Kind::External (pool jobs)
 	uint32_t pipe_writes = 0; // of those, ops that could raise SIGPIPE
 	bool sigpipe_was_blocked = false; // the caller had SIGPIPE blocked already
 	bool in_run = false;
@@ -75,6 +86,8 @@ struct kio_ctx {
 	std::mutex post_mu;
 	std::vector<kio::Post> posts;      // guarded by post_mu
 	std::vector<kio::Post> posts_work; // loop thread only
+	kio::PostNode *nodes_head = nullptr; // guarded by post_mu
+	kio::PostNode *nodes_tail = nullptr; // guarded by post_mu
 	bool wake_signalled = false;       // guarded by post_mu: eventfd already written
 	bool posts_closed = false;         // guarded by post_mu
 	std::atomic<uint32_t> posts_queued{0};
@@ -88,6 +101,10 @@ struct kio_ctx {
 	bool kicked = false;
 
 	kio_stats stats{};
+
+	// Networking state (buffer rings, the pipe pool of kio_sendfile()),
+	// created on first use by net code; freed by net_teardown().
+	kio::NetState *net = nullptr;
 };
 
 namespace kio {
@@ -117,6 +134,33 @@ void reserve_ready(kio_ctx *c);
 void grow_fd_table(kio_ctx *c, int fd);
 io_uring_sqe *get_sqe(kio_ctx *c, int *err);
 int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res);
+
+// Ops with a Hook (see op_table.hpp).
+// Delivers a completion of op idx to its user callback: the final one
+// (flags without KIO_F_MORE) ends the op and frees its slot.
+void complete_op(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags);
+// An SQE for the next step of a Kernel op that is already started: tagged
+// with its id, so cancel and timeout reach whichever step is in flight.
+// nullptr with *err set when the kernel refuses more work.
+io_uring_sqe *step_sqe(kio_ctx *c, uint32_t idx, int *err);
+// Asks op idx to end (kio_op_cancel(), an expired timeout, destroy).
+int cancel_op(kio_ctx *c, uint32_t idx) noexcept;
+// Starts a Kernel op with a hook and returns its id; the caller fills sqe.
+// Same checks as start_kernel(). May throw std::bad_alloc.
+int64_t start_hooked(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd, bool pipe_write,
+		     const Hook *hook, void *ext, io_uring_sqe **sqe_out);
+// Starts an External op (runs outside the ring, e.g. on a pool thread).
+// Its hook ends it with complete_op() on the ctx thread. May throw.
+int64_t start_external(kio_ctx *c, kio_cb cb, void *user_data, const Hook *hook, void *ext);
+// Thread-safe: queues n->cb(n->user_data, res, 0) to run on the ctx
+// thread, even while the ctx is being destroyed (res is then -ECANCELED: a
+// completion that carries its own result ignores res). Never fails; n stays
+// the caller's and must live until its callback ran. One eventfd write per
+// batch of posts.
+void post_node(kio_ctx *c, PostNode *n) noexcept;
+
+// net code: frees c->net (rings, pipes) at destroy, after every op ended.
+void net_teardown(kio_ctx *c) noexcept;
 
 // sigpipe.cpp
 void sigpipe_hold(kio_ctx *c) noexcept;

@@ -42,6 +42,8 @@ static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
 		settle(c, op, idx, &res);
 	if (op.kind == Kind::Kernel)
 		c->in_kernel--;
+	else if (op.kind == Kind::External)
+		c->in_external--;
 	c->stats.ops_completed++;
 	if (__builtin_expect(res < 0, 0))
 		count_error(c, res);
@@ -49,13 +51,17 @@ static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
 	void *ud = op.user_data;
 	c->ops.release(idx);
 	c->live--;
-	cb(ud, res, flags & ~KIO_F_MORE);
+	cb(ud, res, flags & ~(KIO_F_MORE | kFlagNotif));
 }
 
 namespace {
 
 [[gnu::always_inline]] inline void deliver(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 {
+	if (const Hook *hook = c->ops.at(idx).hook; __builtin_expect(hook != nullptr, 0)) {
+		hook->step(c, idx, res, flags);
+		return;
+	}
 	if (flags & KIO_F_MORE) {
 		Op &op = c->ops.at(idx);
 		// Copy out first: the callback may grow the table and move op.
@@ -86,6 +92,8 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		k |= KIO_F_MORE;
 	if (f & IORING_CQE_F_BUFFER)
 		k |= KIO_F_BUFFER | ((f >> IORING_CQE_BUFFER_SHIFT) << 16);
+	if (__builtin_expect(f & IORING_CQE_F_NOTIF, 0))
+		k |= kFlagNotif;
 	return k;
 }
 
@@ -219,9 +227,9 @@ void expire_timers(kio_ctx *c, uint64_t now)
 		if (op.timeout_at && op.timeout_at <= now) {
 			op.timeout_at = 0;
 			op.state |= kTimedOut;
-			if (op.kind == Kind::Kernel) {
+			if (op.kind == Kind::Kernel || op.kind == Kind::External) {
 				if (!(op.state & kCancelReq))
-					issue_cancel(c, idx);
+					cancel_op(c, idx);
 			} else {
 				op.state |= kCompleting;
 				push_ready(c, idx, -ETIMEDOUT, 0);
@@ -296,6 +304,54 @@ int issue_cancel(kio_ctx *c, uint32_t idx) noexcept
 	return 0;
 }
 
+int cancel_op(kio_ctx *c, uint32_t idx) noexcept
+{
+	Op &op = c->ops.at(idx);
+	if (op.hook && op.hook->cancel) {
+		op.state |= kCancelReq;
+		return op.hook->cancel(c, idx);
+	}
+	if (op.kind == Kind::Kernel)
+		return issue_cancel(c, idx);
+	return 0;
+}
+
+void complete_op(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	if (flags & KIO_F_MORE) {
+		Op &op = c->ops.at(idx);
+		kio_cb cb = op.cb;
+		void *ud = op.user_data;
+		cb(ud, res, flags & ~kFlagNotif);
+		return;
+	}
+	finish_op(c, idx, res, flags);
+}
+
+io_uring_sqe *step_sqe(kio_ctx *c, uint32_t idx, int *err)
+{
+	io_uring_sqe *sqe = get_sqe(c, err);
+	if (sqe) {
+		// get_sqe() never runs callbacks, so the slot is still ours.
+		sqe->user_data = uint64_t(c->ops.id_of(idx));
+	}
+	return sqe;
+}
+
+int64_t start_hooked(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd, bool pipe_write,
+		     const Hook *hook, void *ext, io_uring_sqe **sqe_out)
+{
+	int64_t id = start_kernel(c, cb, user_data, opcode, track_fd, pipe_write, sqe_out);
+	if (id >= 0) {
+		Op &op = c->ops.at(OpTable::index_of(id));
+		op.hook = hook;
+		op.ext = ext;
+		op.aux = 0;
+		(*sqe_out)->user_data = uint64_t(id);
+	}
+	return id;
+}
+
 // Reserves a slot and room for its completion for a user-space op.
 // May throw std::bad_alloc.
 static uint32_t alloc_user_op(kio_ctx *c, kio_cb cb, void *user_data, Kind kind)
@@ -317,6 +373,20 @@ int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res)
 	uint32_t idx = alloc_user_op(c, cb, user_data, Kind::Deferred);
 	c->ops.at(idx).state |= kCompleting;
 	c->ready.push_back(Ready{idx, res, 0}); // room reserved above
+	note_started(c);
+	return c->ops.id_of(idx);
+}
+
+int64_t start_external(kio_ctx *c, kio_cb cb, void *user_data, const Hook *hook, void *ext)
+{
+	if (int rc = begin_check(c, cb))
+		return rc;
+	uint32_t idx = alloc_user_op(c, cb, user_data, Kind::External);
+	Op &op = c->ops.at(idx);
+	op.hook = hook;
+	op.ext = ext;
+	op.aux = 0;
+	c->in_external++;
 	note_started(c);
 	return c->ops.id_of(idx);
 }

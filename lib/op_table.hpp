@@ -19,7 +19,24 @@ enum class Kind : uint8_t {
 	Timer,    // one-shot user-space timer
 	Periodic, // multishot user-space timer
 	Deferred, // result already known (a fallback ran); waits in the ready queue
+	External, // runs outside the ring (a pool job); its Hook ends it
 };
+
+// Ops made of several steps, or whose completions need translating
+// (send_zc, sendfile, signal waits, pool jobs), carry a Hook. The loop hands
+// each of their completions to step() instead of the user's callback; the
+// hook decides when the op ends (kio::complete_op()).
+struct Hook {
+	// A completion of the op: res and kio flags (KIO_F_* plus kFlagNotif).
+	void (*step)(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags);
+	// kio_op_cancel() or an expired timeout asks the op to end soon.
+	// nullptr: cancel the op's SQE in the kernel (its user_data is the op
+	// id). The op's final completion must still follow exactly once.
+	int (*cancel)(kio_ctx *c, uint32_t idx);
+};
+
+// An internal completion flag: IORING_CQE_F_NOTIF (zero-copy buffer free).
+inline constexpr uint32_t kFlagNotif = 1u << 2;
 
 // Op::state bits.
 enum : uint8_t {
@@ -36,15 +53,23 @@ inline constexpr uint32_t kNotInHeap = UINT32_MAX;
 struct alignas(64) Op {
 	kio_cb cb;
 	void *user_data;
-	uint64_t fire_at;    // Timer/Periodic: next expiry (monotonic ns)
+	union {
+		uint64_t fire_at; // Timer/Periodic: next expiry (monotonic ns)
+		void *ext;        // ops with a Hook: their own state
+	};
 	uint64_t timeout_at; // kio_op_timeout() deadline; 0: none
-	uint64_t period;     // Periodic only
+	union {
+		uint64_t period; // Periodic only
+		int64_t aux;     // ops with a Hook: free for them to use
+	};
 	uint32_t gen;
 	uint32_t heap_pos; // index in TimerHeap, or kNotInHeap
 	int32_t fd;        // the fd counted in fd_inflight (kTracksFd)
 	Kind kind;
 	uint8_t state;
+	const Hook *hook; // nullptr for plain ops
 };
+static_assert(sizeof(Op) == 64, "an op record is one cache line");
 
 class OpTable {
 public:
@@ -67,6 +92,7 @@ public:
 		op.kind = Kind::Free;
 		op.state = 0;
 		op.timeout_at = 0;
+		op.hook = nullptr;
 		op.gen = op.gen == 0x7fffffffu ? 1 : op.gen + 1;
 		free_[nfree_++] = idx; // sized in grow(): never allocates
 	}
@@ -96,6 +122,9 @@ public:
 
 	static uint32_t index_of(int64_t id) noexcept { return uint32_t(uint64_t(id) & 0xffffffffu); }
 
+	// Slots ever created (live or free): for walks over every op.
+	uint32_t slots() const noexcept { return uint32_t(slots_.size()); }
+
 private:
 	[[gnu::noinline, gnu::cold]] void grow()
 	{
@@ -104,7 +133,7 @@ private:
 		if (next > 0xffffffffu)
 			throw std::bad_alloc();
 		free_.resize(next);
-		slots_.resize(next, Op{nullptr, nullptr, 0, 0, 0, 1, kNotInHeap, -1, Kind::Free, 0});
+		slots_.resize(next, Op{nullptr, nullptr, {0}, 0, {0}, 1, kNotInHeap, -1, Kind::Free, 0, nullptr});
 		// Highest index first so low slots are handed out first: warmer cache.
 		for (size_t i = next; i > old; i--)
 			free_[nfree_++] = uint32_t(i - 1);

@@ -46,15 +46,25 @@ void signal_wake(kio_ctx *c) noexcept
 // Runs the posts queued so far with res (0, or -ECANCELED during destroy).
 int run_posts(kio_ctx *c, int32_t res)
 {
+	PostNode *nodes;
 	{
 		std::lock_guard<std::mutex> lock(c->post_mu);
 		c->wake_signalled = false;
-		if (c->posts.empty())
+		nodes = c->nodes_head;
+		c->nodes_head = c->nodes_tail = nullptr;
+		if (c->posts.empty() && !nodes)
 			return 0;
 		std::swap(c->posts, c->posts_work);
 		c->posts_queued.store(0, std::memory_order_release);
 	}
 	int n = 0;
+	// Internal completions first: they finish ops the user waits on.
+	while (nodes) {
+		PostNode *next = nodes->next; // the callback may reuse the node
+		nodes->cb(nodes->user_data, res, 0);
+		nodes = next;
+		n++;
+	}
 	for (const Post &p : c->posts_work) {
 		p.cb(p.user_data, res, 0);
 		n++;
@@ -63,26 +73,49 @@ int run_posts(kio_ctx *c, int32_t res)
 	return n;
 }
 
-} // namespace kio
-
-KIO_API int kio_ctx_post(kio_ctx *ctx, kio_cb cb, void *user_data) noexcept
+static int post(kio_ctx *ctx, kio_cb cb, void *user_data) noexcept
 {
-	if (!ctx || !cb)
-		return -EINVAL;
 	return kio::guard<int>([&] {
 		bool need;
 		{
 			std::lock_guard<std::mutex> lock(ctx->post_mu);
 			if (ctx->posts_closed)
 				return -ESHUTDOWN;
-			ctx->posts.push_back(kio::Post{cb, user_data});
+			ctx->posts.push_back(Post{cb, user_data});
 			ctx->posts_queued.fetch_add(1, std::memory_order_release);
-			need = kio::claim_wake(ctx);
+			need = claim_wake(ctx);
 		}
 		if (need)
-			kio::write_wake(ctx);
+			write_wake(ctx);
 		return 0;
 	});
+}
+
+void post_node(kio_ctx *c, PostNode *n) noexcept
+{
+	n->next = nullptr;
+	bool need;
+	{
+		std::lock_guard<std::mutex> lock(c->post_mu);
+		if (c->nodes_tail)
+			c->nodes_tail->next = n;
+		else
+			c->nodes_head = n;
+		c->nodes_tail = n;
+		c->posts_queued.fetch_add(1, std::memory_order_release);
+		need = claim_wake(c);
+	}
+	if (need)
+		write_wake(c);
+}
+
+} // namespace kio
+
+KIO_API int kio_ctx_post(kio_ctx *ctx, kio_cb cb, void *user_data) noexcept
+{
+	if (!ctx || !cb)
+		return -EINVAL;
+	return kio::post(ctx, cb, user_data);
 }
 
 KIO_API int kio_ctx_wake(kio_ctx *ctx) noexcept

@@ -30,13 +30,19 @@
 #endif
 
 #define KIO_VERSION_MAJOR 0
-#define KIO_VERSION_MINOR 1
+#define KIO_VERSION_MINOR 2
 #define KIO_VERSION_PATCH 0
 
 KIO_EXTERN_C_BEGIN
 
 /* An event loop over one io_uring instance. Opaque; see kio/context.h. */
 typedef struct kio_ctx kio_ctx;
+/* A ring of provided buffers for kio_recv_multishot(); see kio/buf.h. */
+typedef struct kio_buf_ring kio_buf_ring;
+/* A fixed set of threads for blocking work; see kio/pool.h. */
+typedef struct kio_pool kio_pool;
+/* A set of signals read through a signalfd; see kio/signal.h. */
+typedef struct kio_signal_set kio_signal_set;
 
 /*
  * The completion callback of every asynchronous operation.

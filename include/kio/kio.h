@@ -8,5 +8,10 @@
 #include <kio/ops.h>
 #include <kio/time.h>
 #include <kio/stats.h>
+#include <kio/net.h>
+#include <kio/buf.h>
+#include <kio/pool.h>
+#include <kio/signal.h>
+#include <kio/log.h>
 
 #endif /* KIO_KIO_H */
