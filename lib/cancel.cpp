@@ -22,8 +22,13 @@ KIO_API int kio_op_cancel(kio_ctx *ctx, int64_t op_id) noexcept
 	uint32_t idx = OpTable::index_of(op_id);
 	switch (op->kind) {
 	case Kind::Kernel:
-	case Kind::External:
-		return cancel_op(ctx, idx);
+	case Kind::External: {
+		// The cancel SQE waits in the SQ: a host loop watching
+		// kio_ctx_fd() must be told to run a round that submits it.
+		int rc = cancel_op(ctx, idx);
+		embed_kick(ctx);
+		return rc;
+	}
 	case Kind::Timer:
 	case Kind::Periodic:
 		ctx->timers.remove(ctx->ops, idx);

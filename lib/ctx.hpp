@@ -101,6 +101,7 @@ struct kio_ctx {
 	bool kicked = false;
 
 	kio_stats stats{};
+	uint64_t cq_overflow_logged = 0; // mono_ns() of the last CQ overflow warning
 
 	// Networking state (buffer rings, the pipe pool of kio_sendfile()),
 	// created on first use by net code; freed by net_teardown().

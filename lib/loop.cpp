@@ -6,6 +6,7 @@
 
 #include "ctx.hpp"
 #include "guard.hpp"
+#include "log.hpp"
 
 namespace kio {
 
@@ -153,6 +154,8 @@ int drain_cq(kio_ctx *c, bool entered_with_events)
 	bool embedded = c->epoll_fd >= 0;
 	bool ask = c->ring.kernel_has_more() || (embedded && got >= 16) ||
 		   (!c->ring.taskrun_flag() && !entered_with_events);
+	if (ask && (IO_URING_READ_ONCE(*c->ring.raw()->sq.kflags) & IORING_SQ_CQ_OVERFLOW))
+		log_cq_overflow(c);
 	for (int i = 0; i < 64 && ask; i++) {
 		c->ring.enter(false, 0, true);
 		got = reap(c);
@@ -164,7 +167,8 @@ int drain_cq(kio_ctx *c, bool entered_with_events)
 
 uint64_t heap_key(const Op &op) noexcept
 {
-	uint64_t key = op.kind == Kind::Kernel ? kNever : op.fire_at;
+	bool timer = op.kind == Kind::Timer || op.kind == Kind::Periodic;
+	uint64_t key = timer ? op.fire_at : kNever; // others keep ext in fire_at
 	if (op.timeout_at && op.timeout_at < key)
 		key = op.timeout_at;
 	return key;

@@ -94,18 +94,18 @@ static int post(kio_ctx *ctx, kio_cb cb, void *user_data) noexcept
 void post_node(kio_ctx *c, PostNode *n) noexcept
 {
 	n->next = nullptr;
-	bool need;
-	{
-		std::lock_guard<std::mutex> lock(c->post_mu);
-		if (c->nodes_tail)
-			c->nodes_tail->next = n;
-		else
-			c->nodes_head = n;
-		c->nodes_tail = n;
-		c->posts_queued.fetch_add(1, std::memory_order_release);
-		need = claim_wake(c);
-	}
-	if (need)
+	// Unlike kio_ctx_post(), whose caller promises the ctx outlives the
+	// call, the poster here (a pool thread) cannot know when c dies: once
+	// the loop sees n it may complete the op and destroy c. So the eventfd
+	// is written before the lock is released, and c is not touched after.
+	std::lock_guard<std::mutex> lock(c->post_mu);
+	if (c->nodes_tail)
+		c->nodes_tail->next = n;
+	else
+		c->nodes_head = n;
+	c->nodes_tail = n;
+	c->posts_queued.fetch_add(1, std::memory_order_release);
+	if (claim_wake(c))
 		write_wake(c);
 }
 

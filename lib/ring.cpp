@@ -8,6 +8,7 @@
 
 #include "clock.hpp"
 #include "guard.hpp"
+#include "log.hpp"
 
 namespace kio {
 
@@ -39,6 +40,7 @@ int Ring::setup(const kio_ctx_opts &opts) noexcept
 	}
 
 	int rc = -EINVAL;
+	unsigned refused = 0;
 	for (int i = 0; i < n; i++) {
 		io_uring_params p;
 		memset(&p, 0, sizeof(p));
@@ -53,6 +55,7 @@ int Ring::setup(const kio_ctx_opts &opts) noexcept
 			p.flags &= ~IORING_SETUP_SUBMIT_ALL;
 			memset(&ring_, 0, sizeof(ring_));
 			rc = io_uring_queue_init_params(opts.sq_entries, &ring_, &p);
+			refused |= IORING_SETUP_SUBMIT_ALL;
 		}
 		if (rc == 0) {
 			setup_flags_ = p.flags;
@@ -66,9 +69,15 @@ int Ring::setup(const kio_ctx_opts &opts) noexcept
 		memset(&ring_, 0, sizeof(ring_));
 		if (rc != -EINVAL)
 			break; // EPERM, ENOMEM, ENOSYS...: a weaker mode will not help
+		refused |= candidates[i];
 	}
 	if (rc < 0)
 		return rc;
+	refused &= ~setup_flags_;
+	bool declined = (opts.flags & (KIO_CTX_SQPOLL | KIO_CTX_NO_DEFER_TASKRUN)) ==
+			KIO_CTX_NO_DEFER_TASKRUN;
+	if (refused || declined)
+		log_ring_setup(refused, setup_flags_);
 	inited_ = true;
 	disabled_ = setup_flags_ & IORING_SETUP_R_DISABLED;
 

@@ -9,8 +9,8 @@
 # Runs apt-get as root, or through sudo when the caller is not root.
 set -eu
 
-build="build-essential pkg-config meson ninja-build liburing-dev libssl-dev"
-test="libcmocka-dev libcriterion-dev clang-19 libclang-rt-19-dev llvm-19 mandoc python3 valgrind"
+build="build-essential pkg-config meson ninja-build liburing-dev libssl-dev python3"
+test="libcmocka-dev libcriterion-dev clang-19 libclang-rt-19-dev llvm-19 mandoc valgrind"
 bench="libuv1-dev libboost1.81-dev fio wrk gnuplot-nox linux-perf"
 
 case "${1:-all}" in

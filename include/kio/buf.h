@@ -20,16 +20,16 @@ KIO_EXTERN_C_BEGIN
  * Creates a ring of count buffers of size bytes each (count a power of two,
  * 1..32768; size 1..2^31) registered with ctx under buffer group id group
  * (unique per ctx: -EEXIST otherwise). All buffers start in the ring.
- * Returns 0 with *out set, -EINVAL, -ENOMEM, -EEXIST, or -EOPNOTSUPP when
- * the kernel has no buffer rings.
+ * Returns 0 with *out set, -EINVAL, -ENOMEM, -EEXIST, -ESHUTDOWN (ctx is
+ * being destroyed), or -EOPNOTSUPP when the kernel has no buffer rings.
  */
 KIO_API int kio_buf_ring_create(kio_buf_ring **out, kio_ctx *ctx, uint16_t group, uint32_t count,
 				uint32_t size) KIO_NOEXCEPT;
 
 /*
- * Unregisters and frees ring; NULL is a no-op. Ops still using it must have
- * ended (their final callback ran). If its ctx was destroyed first, this
- * only frees the memory.
+ * Unregisters and frees ring; NULL is a no-op. Ops still using it are
+ * cancelled, and the memory is freed once the last one's final callback
+ * returned. If its ctx was destroyed first, this only frees the memory.
  */
 KIO_API void kio_buf_ring_destroy(kio_buf_ring *ring) KIO_NOEXCEPT;
 
@@ -38,7 +38,8 @@ KIO_API void *kio_buf_ring_data(kio_buf_ring *ring, uint16_t id) KIO_NOEXCEPT;
 
 /*
  * Gives buffer id back to the kernel for reuse. Returns 0, -EINVAL (bad
- * ring or id), -EALREADY (id is already in the ring).
+ * ring or id, a destroyed ring, or one whose ctx is gone), -EALREADY (id
+ * is already in the ring).
  */
 KIO_API int kio_buf_ring_release(kio_buf_ring *ring, uint16_t id) KIO_NOEXCEPT;
 

@@ -6,7 +6,9 @@
  * messages to the handler in order. When the queue is full the message is
  * dropped and counted. kio itself logs rare events here: the ring features
  * it fell back from, CQ overflow, a pipe it had to throw away.
- * Every function here is thread-safe.
+ * Every function here is thread-safe. The queue is drained at exit(); the
+ * child of fork() starts with an empty queue and no log thread, which its
+ * first message starts.
  */
 #ifndef KIO_LOG_H
 #define KIO_LOG_H
@@ -57,7 +59,7 @@ KIO_API uint64_t kio_log_dropped(void) KIO_NOEXCEPT;
 /*
  * Waits until every message queued before the call was handed to the
  * handler, or timeout_ns passed (0: do not wait). Returns 0, or -ETIMEDOUT.
- * Useful before exit and in tests.
+ * Useful before _exit() and in tests. From the handler it does not wait.
  */
 KIO_API int kio_log_flush(uint64_t timeout_ns) KIO_NOEXCEPT;
 

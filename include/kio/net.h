@@ -76,7 +76,10 @@ KIO_API int64_t kio_recvmsg(kio_ctx *ctx, int fd, struct msghdr *msg, int flags,
  * Zero-copy send (IORING_OP_SEND_ZC, Linux 6.0): ONE callback, after the
  * kernel's notification says it no longer reads buf; res is the bytes sent
  * or a negated errno. buf must stay untouched until then. Kernels without
- * it: -EOPNOTSUPP (use kio_send()).
+ * it: -EOPNOTSUPP (use kio_send()); sockets that cannot send without
+ * copying (Unix): -EOPNOTSUPP in the callback. kio_ctx_destroy() does not
+ * wait for a notice that a stalled peer holds back: it calls back with the
+ * byte count, and the kernel keeps buf's pages until the socket closes.
  */
 KIO_API int64_t kio_send_zc(kio_ctx *ctx, int fd, const void *buf, size_t len, int flags,
 			    kio_cb cb, void *user_data) KIO_NOEXCEPT;
@@ -87,7 +90,8 @@ KIO_API int64_t kio_send_zc(kio_ctx *ctx, int fd, const void *buf, size_t len, i
  * are at kio_buf_ring_data(ring, id), which the caller hands back with
  * kio_buf_ring_release() when done. res 0 (end of stream, final), an error,
  * or -ENOBUFS (every buffer is held by the caller) ends the op; release
- * buffers and start it again. ring must belong to ctx.
+ * buffers and start it again. ring must belong to ctx; flags must be 0.
+ * Kernels before 6.0: -EOPNOTSUPP.
  */
 KIO_API int64_t kio_recv_multishot(kio_ctx *ctx, int fd, kio_buf_ring *ring, int flags, kio_cb cb,
 				   void *user_data) KIO_NOEXCEPT;
@@ -101,19 +105,23 @@ KIO_API int64_t kio_shutdown(kio_ctx *ctx, int fd, int how, kio_cb cb,
  * out_fd with splice(2) through a pipe from a pool the ctx owns. One
  * callback with the total moved; on an error or cancel after some bytes
  * moved, res is that partial count. A pipe left holding bytes is closed,
- * never reused. count 0 calls back with 0.
+ * never reused. count 0 calls back with 0; at most 0x7ffff000 bytes move
+ * per call, as with sendfile(2). offset KIO_OFFSET_CURRENT uses and moves
+ * the file position. For kio_cancel_fd()/kio_close() it is an op on out_fd.
  */
 KIO_API int64_t kio_sendfile(kio_ctx *ctx, int out_fd, int in_fd, uint64_t offset, size_t count,
 			     kio_cb cb, void *user_data) KIO_NOEXCEPT;
 
 /*
- * getaddrinfo(3) on a thread of pool. host, service, hints are borrowed
- * until the callback (either host or service may be NULL, not both). res 0:
+ * getaddrinfo(3) on a thread of pool. host, service, hints are copied at
+ * the call (either host or service may be NULL, not both); out is borrowed
+ * until the callback and set to NULL at the call. res 0:
  * *out holds the list, the caller frees it with freeaddrinfo(3). Otherwise
  * *out is NULL and res is: -ENOENT (EAI_NONAME, EAI_NODATA), -EAGAIN
  * (EAI_AGAIN), -EINVAL (EAI_BADFLAGS, EAI_SERVICE, EAI_SOCKTYPE),
  * -EAFNOSUPPORT (EAI_FAMILY, EAI_ADDRFAMILY), -ENOMEM (EAI_MEMORY), -EIO
- * (EAI_FAIL), the errno for EAI_SYSTEM, -ECANCELED (cancelled while queued).
+ * (EAI_FAIL), the errno for EAI_SYSTEM, -ECANCELED or -ETIMEDOUT (while
+ * queued; a lookup already running finishes and reports its result).
  */
 KIO_API int64_t kio_resolve(kio_ctx *ctx, kio_pool *pool, const char *host, const char *service,
 			    const struct addrinfo *hints, struct addrinfo **out, kio_cb cb,

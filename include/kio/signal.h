@@ -28,11 +28,12 @@ KIO_API void kio_signal_set_destroy(kio_signal_set *set) KIO_NOEXCEPT;
 
 /*
  * Calls back with res = the number of the next signal of set delivered to
- * the process. Each delivered signal completes one wait; with several waits
- * pending, one of them gets it and the others keep waiting. A signal that
- * arrives with no wait pending stays pending (standard signals do not
- * queue: two SIGUSR1 before a wait give one completion). A multishot loop
- * starts a new wait from the callback.
+ * the process or to ctx's thread (with KIO_CTX_SQPOLL, to the process
+ * only: the kernel polls from its own thread). Each delivered signal
+ * completes one wait; with several waits pending, one of them gets it and
+ * the others keep waiting. A signal that arrives with no wait pending stays
+ * pending (standard signals do not queue: two SIGUSR1 before a wait give
+ * one completion). A multishot loop starts a new wait from the callback.
  */
 KIO_API int64_t kio_signal_wait(kio_ctx *ctx, kio_signal_set *set, kio_cb cb,
 				void *user_data) KIO_NOEXCEPT;

@@ -172,6 +172,32 @@ static void test_embed_pipe_read(void **state)
 	close(p[1]);
 }
 
+static void test_embed_cancel_kernel_op(void **state)
+{
+	(void)state;
+	/* A cancel asked between rounds must make the fd readable by itself. */
+	kio_ctx *ctx = kt_ctx_new();
+	int fd = kio_ctx_fd(ctx);
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	char buf[16];
+	struct kt_rec r = {0};
+	int64_t id = kio_read(ctx, p[0], buf, sizeof(buf), KIO_OFFSET_CURRENT, kt_rec_cb, &r);
+	assert_true(id >= 0);
+	/* Hand the read to the kernel, then run until the host loop is idle. */
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	while (poll(&pfd, 1, 0) == 1)
+		assert_true(kio_ctx_run_once(ctx, 0) >= 0);
+	assert_int_equal(r.calls, 0);
+
+	assert_int_equal(kio_op_cancel(ctx, id), 0);
+	host_loop_until(ctx, &r.done, 5000);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.res, -ECANCELED);
+	kt_drain_destroy(ctx);
+	kt_close_pipe(p);
+}
+
 static void test_embed_fd_quiet_when_idle(void **state)
 {
 	(void)state;
@@ -194,7 +220,7 @@ int main(void)
 		KT_TEST(test_embed_fd_owned_and_stable), KT_TEST(test_embed_sleep),
 		KT_TEST(test_embed_sleep_fd_first),      KT_TEST(test_embed_nop),
 		KT_TEST(test_embed_post_from_thread),    KT_TEST(test_embed_pipe_read),
-		KT_TEST(test_embed_fd_quiet_when_idle),
+		KT_TEST(test_embed_fd_quiet_when_idle), KT_TEST(test_embed_cancel_kernel_op),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
