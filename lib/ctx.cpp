@@ -10,6 +10,7 @@
 
 #include "ctx.hpp"
 #include "guard.hpp"
+#include "log.hpp"
 
 namespace {
 
@@ -125,6 +126,11 @@ KIO_API int kio_ctx_create(kio_ctx **out, const kio_ctx_opts *opts, size_t opts_
 
 namespace {
 
+// Destroy re-sends its cancel this often, and gives up on ops that make no
+// progress for this long (the kernel keeps their buffers: logged as ERROR).
+constexpr uint64_t kDestroyRetryNs = 100000000;
+constexpr uint64_t kDestroyGiveUpNs = 30000000000;
+
 // Blocks until another thread posts to c (the wake eventfd turns readable),
 // for destroy, whose ring read on that eventfd was cancelled.
 void wait_for_posts(kio_ctx *c)
@@ -166,33 +172,53 @@ void shut_down(kio_ctx *c)
 		if (op.kind == Kind::External && !(op.state & (kCompleting | kCancelReq)))
 			cancel_op(c, i);
 	}
-	for (int round = 0;; round++) {
+	uint64_t cancel_sent_at = 0;
+	uint64_t cancelled_upto = UINT64_MAX; // ops_submitted when it was sent
+	uint64_t completed = c->stats.ops_completed;
+	uint64_t progress_at = mono_ns();
+	for (;;) {
 		bool kernel_busy = c->in_kernel > 0 || c->wake_armed;
-		if (kernel_busy) {
+		uint64_t now = mono_ns();
+		// One cancel-everything SQE per batch of new kernel work, repeated
+		// every 100 ms for ops a kernel worker notices late. Sending one
+		// every round would end each round's wait at once on its own CQE.
+		if (kernel_busy && (c->stats.ops_submitted != cancelled_upto ||
+				    now - cancel_sent_at >= kDestroyRetryNs)) {
 			int err = 0;
 			io_uring_sqe *sqe = get_sqe(c, &err);
 			if (sqe) {
 				io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
 				sqe->user_data = kUdIgnore;
 			}
+			cancelled_upto = c->stats.ops_submitted;
+			cancel_sent_at = now;
 		}
 		// Timers armed by callbacks meanwhile (op timeouts) would only
 		// cancel what is being cancelled: drop them.
 		while (!c->timers.empty())
 			c->timers.remove(c->ops, c->timers.top().idx);
-		int rc = run_once(c, kernel_busy ? 1000000000 : 0, true);
+		int rc = run_once(c, kernel_busy ? int64_t(kDestroyRetryNs) : 0, true);
 		run_posts(c, -ECANCELED);
 		if (c->in_kernel == 0 && !c->wake_armed && c->ready.empty() && c->live == 0 &&
 		    c->posts_queued.load() == 0)
 			break;
-		bool kernel_gone = (rc < 0 && rc != -EBUSY) || round >= 1000;
+		if (c->stats.ops_completed != completed) {
+			completed = c->stats.ops_completed;
+			progress_at = mono_ns();
+		}
 		if (c->in_kernel == 0 && !c->wake_armed && c->ready.empty() && c->in_external > 0) {
 			// Only jobs on other threads are left: sleep until one posts.
 			wait_for_posts(c);
 			continue;
 		}
-		if (kernel_gone && c->in_external == 0)
+		if (rc < 0 && rc != -EBUSY && c->in_external == 0)
 			break; // the kernel refuses us (wrong thread?): nothing left to wait for
+		if (mono_ns() - progress_at > kDestroyGiveUpNs) {
+			log_printf(KIO_LOG_ERROR,
+				   "kio_ctx_destroy: %u ops ignored their cancel for %llu s; closing the ring anyway",
+				   c->live, (unsigned long long)(kDestroyGiveUpNs / 1000000000));
+			break;
+		}
 	}
 	run_posts(c, -ECANCELED);
 }
