@@ -109,6 +109,10 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		return 0;
 	}
 	uint32_t idx = OpTable::index_of(int64_t(ud));
+	// Destroy may end an op before its last CQE (a zero-copy send whose
+	// notice waits for the peer): drop CQEs of ops that are gone.
+	if (__builtin_expect(c->destroying, 0) && !c->ops.lookup(int64_t(ud)))
+		return 0;
 	if (c->parking) {
 		push_ready(c, idx, res, cqe_flags(f));
 		return 0;

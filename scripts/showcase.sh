@@ -1,7 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Builds kio and shows it doing real work: a verified file copy, a cat, the
-# timers demo and a short NOP benchmark against plain liburing.
+# timers demo, a TCP echo server and client, the C++ coroutine examples, the
+# Python bindings under asyncio, and a short NOP benchmark against plain
+# liburing.
 #
 #   scripts/showcase.sh
 #
@@ -45,14 +47,14 @@ else
 fi
 echo "ninja -C $build"
 quietly ninja -C "$build"
-if [ ! -f "$build/examples/kio-copy" ] || [ ! -f "$build/bench/kio-bench-nop" ]; then
+if [ ! -f "$build/examples/echo-server" ] || [ ! -f "$build/bench/kio-bench-nop" ]; then
   # An earlier configuration of this directory left these parts out.
   echo "meson configure $build -Dexamples=true -Dbench=true"
   quietly meson configure "$build" -Dexamples=true -Dbench=true
   quietly ninja -C "$build"
 fi
 rm -f "$log"
-echo "built: libkio.so, examples/kio-copy, examples/timers, bench/kio-bench-nop"
+echo "built: libkio.so, examples/kio-copy, examples/timers, examples/echo-server, examples/echo-client, bench/kio-bench-nop"
 
 copy=$build/examples/kio-copy
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kio-showcase.XXXXXX")
@@ -85,6 +87,53 @@ echo "exit status: $status"
 step "Timers: sleep, wall-clock deadline, periodic + cancel, op timeout"
 "$build/examples/timers"
 
+# Starts SERVER --port 0 in the background, waits for the line
+# "NAME: listening on ADDR:PORT" it prints, and sets $server_pid, $port.
+start_server() { # NAME OUTFILE SERVER [ARG...]
+  name=$1 out=$2
+  shift 2
+  "$@" --port 0 > "$out" 2>&1 &
+  server_pid=$!
+  port=
+  i=0
+  while [ $i -lt 200 ] && [ -z "$port" ]; do
+    port=$(sed -n "s/^$name: listening on .*:\([0-9][0-9]*\)\$/\1/p" "$out" | head -n 1)
+    [ -n "$port" ] || sleep 0.05
+    i=$((i + 1))
+  done
+  if [ -z "$port" ]; then
+    cat "$out" >&2
+    echo "showcase: $name did not start" >&2
+    exit 1
+  fi
+  sed 's/^/  /' "$out"
+}
+
+# Sends SIGINT to $server_pid, waits for it and shows what it printed.
+stop_server() { # OUTFILE
+  kill -INT "$server_pid"
+  status=0
+  wait "$server_pid" || status=$?
+  tail -n +2 "$1" | sed 's/^/  /'
+  echo "  server exit status: $status"
+  [ "$status" -eq 0 ]
+}
+
+step "Echo over TCP: echo-server (multishot accept + multishot recv into a buffer ring)"
+start_server echo-server "$tmp/echo-server.out" "$build/examples/echo-server"
+"$build/examples/echo-client" --port "$port" --conns 16 --msgs 200 --size 4096
+"$build/examples/echo-client" --port "$port" --conns 2 --msgs 4 --size 1000000
+stop_server "$tmp/echo-server.out"
+
+if command -v python3 >/dev/null 2>&1; then
+  step "Python: the same libkio.so driven from asyncio through ctypes"
+  KIO_LIBRARY="$build/lib/libkio.so.0" PYTHONPATH=bindings/python \
+    python3 examples/python/kio_demo.py copy "$tmp/random.bin" "$tmp/copy-py.bin"
+  cmp "$tmp/random.bin" "$tmp/copy-py.bin" && echo "cmp: the Python copy is identical"
+  KIO_LIBRARY="$build/lib/libkio.so.0" PYTHONPATH=bindings/python \
+    python3 examples/python/kio_demo.py echo --port 0 --once
+fi
+
 step "NOP round trips: kio against plain liburing (quick run)"
 if command -v taskset >/dev/null 2>&1; then
   cpu=$(($(nproc) - 1))
@@ -95,4 +144,5 @@ else
 fi
 
 step "Done"
-echo "Sources of what ran: examples/kio-copy.c, examples/timers.c, bench/nop.c"
+echo "Sources of what ran: examples/kio-copy.c, examples/timers.c, examples/echo-server.c,"
+echo "examples/echo-client.c, examples/python/kio_demo.py, bench/nop.c"
