@@ -32,14 +32,13 @@ static void write_wake(kio_ctx *c) noexcept
 	}
 }
 
+// The eventfd is written with post_mu held, everywhere: once the lock is
+// released the loop may run the post, and its owner may destroy the ctx
+// (destroy takes post_mu first, so it waits for a write in progress).
 void signal_wake(kio_ctx *c) noexcept
 {
-	bool need;
-	{
-		std::lock_guard<std::mutex> lock(c->post_mu);
-		need = claim_wake(c);
-	}
-	if (need)
+	std::lock_guard<std::mutex> lock(c->post_mu);
+	if (claim_wake(c))
 		write_wake(c);
 }
 
@@ -76,16 +75,12 @@ int run_posts(kio_ctx *c, int32_t res)
 static int post(kio_ctx *ctx, kio_cb cb, void *user_data) noexcept
 {
 	return kio::guard<int>([&] {
-		bool need;
-		{
-			std::lock_guard<std::mutex> lock(ctx->post_mu);
-			if (ctx->posts_closed)
-				return -ESHUTDOWN;
-			ctx->posts.push_back(Post{cb, user_data});
-			ctx->posts_queued.fetch_add(1, std::memory_order_release);
-			need = claim_wake(ctx);
-		}
-		if (need)
+		std::lock_guard<std::mutex> lock(ctx->post_mu);
+		if (ctx->posts_closed)
+			return -ESHUTDOWN;
+		ctx->posts.push_back(Post{cb, user_data});
+		ctx->posts_queued.fetch_add(1, std::memory_order_release);
+		if (claim_wake(ctx))
 			write_wake(ctx);
 		return 0;
 	});
@@ -94,10 +89,10 @@ static int post(kio_ctx *ctx, kio_cb cb, void *user_data) noexcept
 void post_node(kio_ctx *c, PostNode *n) noexcept
 {
 	n->next = nullptr;
-	// Unlike kio_ctx_post(), whose caller promises the ctx outlives the
-	// call, the poster here (a pool thread) cannot know when c dies: once
-	// the loop sees n it may complete the op and destroy c. So the eventfd
-	// is written before the lock is released, and c is not touched after.
+	// The poster (a pool thread) cannot know when c dies: once the loop
+	// sees n it may complete the op and destroy c. So, as everywhere here,
+	// the eventfd is written before the lock is released, and c is not
+	// touched after.
 	std::lock_guard<std::mutex> lock(c->post_mu);
 	if (c->nodes_tail)
 		c->nodes_tail->next = n;

@@ -240,12 +240,72 @@ static void test_post_null_args(void **state)
 	kt_drain_destroy(ctx);
 }
 
+/*
+ * The loop may run a post, and its owner destroy the ctx, while the posting
+ * thread is still inside kio_ctx_post(): nothing it does after queueing may
+ * touch the ctx unguarded (TSan checks this in the threads suite).
+ */
+struct handoff {
+	kio_ctx *ctx;
+	atomic_int ran;
+	int rc;
+};
+
+static void handoff_cb(void *ud, int32_t res, uint32_t flags)
+{
+	(void)res;
+	(void)flags;
+	struct handoff *h = ud;
+	atomic_store(&h->ran, 1);
+}
+
+static void *handoff_main(void *arg)
+{
+	struct handoff *h = arg;
+	h->rc = kio_ctx_post(h->ctx, handoff_cb, h);
+	return NULL;
+}
+
+static void *handoff_stop_main(void *arg)
+{
+	struct handoff *h = arg;
+	kio_ctx_stop(h->ctx);
+	return NULL;
+}
+
+static void test_post_destroy_right_after(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 200; i++) {
+		struct handoff h = {.ctx = kt_ctx_new()};
+		atomic_init(&h.ran, 0);
+		pthread_t th;
+		int stop = i & 1;
+		assert_int_equal(pthread_create(&th, NULL, stop ? handoff_stop_main : handoff_main, &h), 0);
+		struct kt_rec r = {0};
+		if (stop) {
+			/* Only the stop can end this run: a 10 s sleep is pending. */
+			assert_true(kio_sleep(h.ctx, 10000 * KT_MS, kt_rec_cb, &r) >= 0);
+			assert_int_equal(kio_ctx_run(h.ctx), 0);
+		} else {
+			while (!atomic_load(&h.ran))
+				assert_true(kio_ctx_run_once(h.ctx, 1000 * (int64_t)KT_MS) >= 0);
+		}
+		/* The poster may still be inside kio_ctx_post()/stop() here. */
+		kio_ctx_destroy(h.ctx);
+		pthread_join(th, NULL);
+		assert_int_equal(h.rc, 0);
+		if (stop)
+			assert_int_equal(r.res, -ECANCELED);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		KT_TEST(test_post_two_threads_fifo), KT_TEST(test_post_before_run),
 		KT_TEST(test_post_never_inline),     KT_TEST(test_post_pending_at_destroy),
-		KT_TEST(test_post_null_args),
+		KT_TEST(test_post_null_args),        KT_TEST(test_post_destroy_right_after),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
