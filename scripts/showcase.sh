@@ -87,17 +87,17 @@ echo "exit status: $status"
 step "Timers: sleep, wall-clock deadline, periodic + cancel, op timeout"
 "$build/examples/timers"
 
-# Starts SERVER --port 0 in the background, waits for the line
-# "NAME: listening on ADDR:PORT" it prints, and sets $server_pid, $port.
+# Starts SERVER (told to use port 0) in the background, waits for the line
+# "NAME: ... listening on ADDR:PORT" it prints, and sets $server_pid, $port.
 start_server() { # NAME OUTFILE SERVER [ARG...]
   name=$1 out=$2
   shift 2
-  "$@" --port 0 > "$out" 2>&1 &
+  "$@" > "$out" 2>&1 &
   server_pid=$!
   port=
   i=0
   while [ $i -lt 200 ] && [ -z "$port" ]; do
-    port=$(sed -n "s/^$name: listening on .*:\([0-9][0-9]*\)\$/\1/p" "$out" | head -n 1)
+    port=$(sed -n "s/^$name: .*listening on .*:\([0-9][0-9]*\)\$/\1/p" "$out" | head -n 1)
     [ -n "$port" ] || sleep 0.05
     i=$((i + 1))
   done
@@ -120,10 +120,28 @@ stop_server() { # OUTFILE
 }
 
 step "Echo over TCP: echo-server (multishot accept + multishot recv into a buffer ring)"
-start_server echo-server "$tmp/echo-server.out" "$build/examples/echo-server"
+start_server echo-server "$tmp/echo-server.out" "$build/examples/echo-server" --port 0
 "$build/examples/echo-client" --port "$port" --conns 16 --msgs 200 --size 4096
 "$build/examples/echo-client" --port "$port" --conns 2 --msgs 4 --size 1000000
 stop_server "$tmp/echo-server.out"
+
+if [ -x "$build/examples/multicore-echo" ]; then
+  step "C++20 coroutines: the reference-style echo server, one coroutine per connection"
+  start_server cxx-echo-server "$tmp/cxx-echo.out" "$build/examples/cxx-echo-server" 0
+  "$build/examples/echo-client" --port "$port" --conns 8 --msgs 100 --size 1000
+  kill -TERM "$server_pid"
+  wait "$server_pid" || true
+  echo "  (stopped with SIGTERM: like the reference program it has no shutdown path)"
+
+  step "C++20: one Worker per core, SO_REUSEPORT, SIGINT/SIGTERM through a SignalSet"
+  start_server multicore-echo "$tmp/multicore.out" "$build/examples/multicore-echo" 0
+  "$build/examples/echo-client" --port "$port" --conns 16 --msgs 100 --size 4096
+  stop_server "$tmp/multicore.out"
+
+  step "C++20: kio-cp, a reader and a writer coroutine joined by channels"
+  "$build/examples/kio-cp" "$tmp/random.bin" "$tmp/copy-cxx.bin"
+  cmp "$tmp/random.bin" "$tmp/copy-cxx.bin" && echo "cmp: the C++ copy is identical"
+fi
 
 if command -v python3 >/dev/null 2>&1; then
   step "Python: the same libkio.so driven from asyncio through ctypes"
@@ -145,4 +163,5 @@ fi
 
 step "Done"
 echo "Sources of what ran: examples/kio-copy.c, examples/timers.c, examples/echo-server.c,"
-echo "examples/echo-client.c, examples/python/kio_demo.py, bench/nop.c"
+echo "examples/echo-client.c, examples/cxx-echo-server.cpp, examples/multicore-echo.cpp,"
+echo "examples/kio-cp.cpp, examples/python/kio_demo.py, bench/nop.c"
