@@ -92,6 +92,7 @@ step "Timers: sleep, wall-clock deadline, periodic + cancel, op timeout"
 start_server() { # NAME OUTFILE SERVER [ARG...]
   name=$1 out=$2
   shift 2
+  : > "$out"
   "$@" > "$out" 2>&1 &
   server_pid=$!
   port=
