@@ -22,45 +22,15 @@ mode=$1
 server=$2
 client=$3
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/kio-cxx-echo.XXXXXX") || exit 1
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  sed 's/^/server out: /' "$tmp/out" >&2
-  sed 's/^/server err: /' "$tmp/err" >&2
-  exit 1
-}
+# shellcheck source=echo-test-lib.sh
+. "$(dirname "$0")/echo-test-lib.sh"
 
 case $mode in
-  single) "$server" 0 > "$tmp/out" 2> "$tmp/err" & ;;
-  multicore) "$server" 0 2 > "$tmp/out" 2> "$tmp/err" & ;;
+  single) start_server "$server" 0 ;;
+  multicore) start_server "$server" 0 2 ;;
   *) echo "unknown mode $mode" >&2; exit 1 ;;
 esac
-pid=$!
-
-# The port line, within 10 s.
-port=
-i=0
-while [ $i -lt 200 ]; do
-  port=$(sed -n 's/^.* listening on 0\.0\.0\.0:\([0-9][0-9]*\)$/\1/p' "$tmp/out")
-  [ -n "$port" ] && break
-  if ! kill -0 "$pid" 2>/dev/null; then
-    wait "$pid"
-    status=$?
-    pid=
-    [ $status -eq 77 ] && { cat "$tmp/err" >&2; exit 77; }
-    fail "server exited with $status before listening"
-  fi
-  sleep 0.05
-  i=$((i + 1))
-done
-[ -n "$port" ] || fail "server did not print its port"
+wait_port '^.* listening on 0\.0\.0\.0:\([0-9][0-9]*\)$'
 [ "$port" -gt 0 ] || fail "port 0 printed"
 
 # 8 connections x 100 messages x 1000 bytes, every byte checked.
@@ -72,20 +42,11 @@ cat "$tmp/client.out"
 [ $status -eq 0 ] || { cat "$tmp/client.err" >&2; fail "echo-client exited $status"; }
 grep -q ": 800 of 800 echoes verified" "$tmp/client.out" || fail "client summary wrong"
 
-case $mode in
-  single) kill -TERM "$pid" ;;
-  multicore) kill -INT "$pid" ;;
-esac
 # At most 10 s to end.
-i=0
-while kill -0 "$pid" 2>/dev/null && [ $i -lt 200 ]; do
-  sleep 0.05
-  i=$((i + 1))
-done
-kill -0 "$pid" 2>/dev/null && fail "server still running 10 s after the signal"
-wait "$pid"
-status=$?
-pid=
+case $mode in
+  single) stop_server TERM 10 ;;
+  multicore) stop_server INT 10 ;;
+esac
 
 case $mode in
   single)
@@ -93,12 +54,12 @@ case $mode in
     ;;
   multicore)
     [ $status -eq 0 ] || fail "exit status $status after SIGINT"
-    grep -q "^multicore-echo: 2 workers listening on 0\.0\.0\.0:$port\$" "$tmp/out" ||
+    grep -q "^multicore-echo: 2 workers listening on 0\.0\.0\.0:$port\$" "$tmp/server.out" ||
       fail "listening line wrong"
-    grep -q "^multicore-echo: signal 2, stopping\$" "$tmp/out" || fail "no signal line"
-    grep -q "^multicore-echo: served 8 connections, 800000 bytes\$" "$tmp/out" ||
+    grep -q "^multicore-echo: signal 2, stopping\$" "$tmp/server.out" || fail "no signal line"
+    grep -q "^multicore-echo: served 8 connections, 800000 bytes\$" "$tmp/server.out" ||
       fail "summary wrong"
     ;;
 esac
-cat "$tmp/out"
+cat "$tmp/server.out"
 exit 0

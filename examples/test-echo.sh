@@ -12,20 +12,8 @@ server=$1
 client=$2
 case_name=$3
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/kio-echo-test.XXXXXX") || exit 1
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  [ -f "$tmp/server.out" ] && sed 's/^/server: /' "$tmp/server.out" >&2
-  [ -f "$tmp/server.err" ] && sed 's/^/server: /' "$tmp/server.err" >&2
-  exit 1
-}
+# shellcheck source=echo-test-lib.sh
+. "$(dirname "$0")/echo-test-lib.sh"
 
 # Server options per case: a small ring makes receives run dry (-ENOBUFS)
 # and start again.
@@ -34,28 +22,9 @@ case $case_name in
   starved) server_opts="--bufs 4 --size 512" ;;
 esac
 
-: > "$tmp/server.out"
 # shellcheck disable=SC2086
-"$server" --port 0 $server_opts > "$tmp/server.out" 2> "$tmp/server.err" &
-pid=$!
-
-# Wait (at most 10 s) for the line with the port.
-port=
-i=0
-while [ $i -lt 200 ]; do
-  port=$(sed -n 's/^echo-server: listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$tmp/server.out")
-  [ -n "$port" ] && break
-  if ! kill -0 "$pid" 2>/dev/null; then
-    wait "$pid"
-    status=$?
-    pid=
-    [ $status -eq 77 ] && { cat "$tmp/server.err" >&2; exit 77; }
-    fail "server exited with $status before listening"
-  fi
-  sleep 0.05
-  i=$((i + 1))
-done
-[ -n "$port" ] || fail "server did not print its port"
+start_server "$server" --port 0 $server_opts
+wait_port '^echo-server: listening on 127\.0\.0\.1:\([0-9][0-9]*\)$'
 
 run_client() {
   "$client" --port "$port" "$@" > "$tmp/client.out" 2> "$tmp/client.err"
@@ -103,16 +72,7 @@ esac
   > /dev/null 2>&1 &
 idle=$!
 sleep 0.2
-kill -INT "$pid" || fail "cannot signal the server"
-i=0
-while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-  sleep 0.05
-  i=$((i + 1))
-done
-kill -0 "$pid" 2>/dev/null && fail "server still running 5 s after SIGINT"
-wait "$pid"
-status=$?
-pid=
+stop_server INT 5
 kill "$idle" 2>/dev/null
 wait "$idle" 2>/dev/null
 [ $status -eq 0 ] || fail "server exited with $status after SIGINT"

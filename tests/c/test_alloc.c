@@ -2,77 +2,12 @@
 /*
  * Steady state allocates nothing per op (DESIGN.md section 4, rule 7).
  *
- * malloc and friends are interposed by this executable (libkio.so and
- * libstdc++ resolve them here first) and forwarded to glibc's __libc_*
- * entry points; while the switch is on, every allocation by any thread of
- * the process is counted. Built only without sanitizers.
+ * malloc and friends are interposed by this executable (kt_malloc_count.h)
+ * and counted while the switch is on, whichever thread allocates. Built
+ * only without sanitizers.
  */
 #include "kio_test.h"
-
-#include <malloc.h>
-#include <stdatomic.h>
-
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t size);
-extern void *__libc_memalign(size_t align, size_t size);
-extern void __libc_free(void *p);
-
-static atomic_int counting;
-static atomic_ulong allocs;
-
-static inline void note_alloc(void)
-{
-	if (atomic_load_explicit(&counting, memory_order_relaxed))
-		atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
-}
-
-void *malloc(size_t size)
-{
-	note_alloc();
-	return __libc_malloc(size);
-}
-
-void *calloc(size_t n, size_t size)
-{
-	note_alloc();
-	return __libc_calloc(n, size);
-}
-
-void *realloc(void *p, size_t size)
-{
-	note_alloc();
-	return __libc_realloc(p, size);
-}
-
-void *memalign(size_t align, size_t size)
-{
-	note_alloc();
-	return __libc_memalign(align, size);
-}
-
-void *aligned_alloc(size_t align, size_t size)
-{
-	note_alloc();
-	return __libc_memalign(align, size);
-}
-
-int posix_memalign(void **out, size_t align, size_t size)
-{
-	note_alloc();
-	if (align < sizeof(void *) || (align & (align - 1)) != 0)
-		return EINVAL;
-	void *p = __libc_memalign(align, size);
-	if (!p)
-		return ENOMEM;
-	*out = p;
-	return 0;
-}
-
-void free(void *p)
-{
-	__libc_free(p);
-}
+#include "kt_malloc_count.h"
 
 #define BATCH 100
 #define WARMUP 1000

@@ -4,76 +4,11 @@
  * section 4, rule 7): send/recv, send_zc, multishot receives through a
  * buffer ring, and kio_sendfile() with its pooled pipes and job records.
  *
- * malloc and friends are interposed by this executable, as in
- * test_alloc.c, and counted while the switch is on. Built only without
- * sanitizers.
+ * malloc and friends are interposed by this executable (kt_malloc_count.h)
+ * and counted while the switch is on. Built only without sanitizers.
  */
 #include "kt_net.h"
-
-#include <malloc.h>
-#include <stdatomic.h>
-
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t size);
-extern void *__libc_memalign(size_t align, size_t size);
-extern void __libc_free(void *p);
-
-static atomic_int counting;
-static atomic_ulong allocs;
-
-static inline void note_alloc(void)
-{
-	if (atomic_load_explicit(&counting, memory_order_relaxed))
-		atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
-}
-
-void *malloc(size_t size)
-{
-	note_alloc();
-	return __libc_malloc(size);
-}
-
-void *calloc(size_t n, size_t size)
-{
-	note_alloc();
-	return __libc_calloc(n, size);
-}
-
-void *realloc(void *p, size_t size)
-{
-	note_alloc();
-	return __libc_realloc(p, size);
-}
-
-void *memalign(size_t align, size_t size)
-{
-	note_alloc();
-	return __libc_memalign(align, size);
-}
-
-void *aligned_alloc(size_t align, size_t size)
-{
-	note_alloc();
-	return __libc_memalign(align, size);
-}
-
-int posix_memalign(void **out, size_t align, size_t size)
-{
-	note_alloc();
-	if (align < sizeof(void *) || (align & (align - 1)) != 0)
-		return EINVAL;
-	void *p = __libc_memalign(align, size);
-	if (!p)
-		return ENOMEM;
-	*out = p;
-	return 0;
-}
-
-void free(void *p)
-{
-	__libc_free(p);
-}
+#include "kt_malloc_count.h"
 
 #define WAIT_MS 5000
 

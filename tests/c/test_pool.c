@@ -108,6 +108,22 @@ static void job_init(struct job *j, int ret, struct gate *g)
 	j->gate = g;
 }
 
+/*
+ * Submits blocker (a job of blocking_fn that returns ret, held by g) and
+ * waits until it holds a pool thread: on a one-thread pool, jobs submitted
+ * next queue behind it until sem_post(&g->release).
+ */
+static int64_t submit_blocker(kio_ctx *ctx, kio_pool *pool, struct gate *g, struct job *blocker,
+			      int ret)
+{
+	gate_init(g);
+	job_init(blocker, ret, g);
+	int64_t id = kio_pool_submit(ctx, pool, blocking_fn, job_cb, blocker);
+	assert_true(id >= 0);
+	gate_wait_started(g);
+	return id;
+}
+
 static void test_pool_many_jobs(void **state)
 {
 	(void)state;
@@ -205,14 +221,10 @@ static void test_pool_cancel_queued(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	kio_pool *pool = pool_new(1);
 	struct gate g;
-	gate_init(&g);
 	struct job blocker, queued;
-	job_init(&blocker, 11, &g);
 	job_init(&queued, 22, NULL);
 	expect_callbacks(1);
-	int64_t b = kio_pool_submit(ctx, pool, blocking_fn, job_cb, &blocker);
-	assert_true(b >= 0);
-	gate_wait_started(&g);
+	submit_blocker(ctx, pool, &g, &blocker, 11);
 	int64_t q = kio_pool_submit(ctx, pool, plain_fn, job_cb, &queued);
 	assert_true(q >= 0);
 	assert_int_equal(kio_op_cancel(ctx, q), 0);
@@ -242,13 +254,9 @@ static void test_pool_cancel_running(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	kio_pool *pool = pool_new(1);
 	struct gate g;
-	gate_init(&g);
 	struct job blocker;
-	job_init(&blocker, 33, &g);
 	expect_callbacks(1);
-	int64_t b = kio_pool_submit(ctx, pool, blocking_fn, job_cb, &blocker);
-	assert_true(b >= 0);
-	gate_wait_started(&g);
+	int64_t b = submit_blocker(ctx, pool, &g, &blocker, 33);
 	assert_int_equal(kio_op_cancel(ctx, b), 0);
 	/* Run a while: the cancel alone must not complete a running job. */
 	kt_run_for(ctx, 20);
@@ -334,13 +342,9 @@ static void test_pool_timeout_queued(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	kio_pool *pool = pool_new(1);
 	struct gate g;
-	gate_init(&g);
 	struct job blocker, queued;
-	job_init(&blocker, 44, &g);
 	job_init(&queued, 55, NULL);
-	int64_t b = kio_pool_submit(ctx, pool, blocking_fn, job_cb, &blocker);
-	assert_true(b >= 0);
-	gate_wait_started(&g);
+	submit_blocker(ctx, pool, &g, &blocker, 44);
 	int64_t q = kio_pool_submit(ctx, pool, plain_fn, job_cb, &queued);
 	assert_true(q >= 0);
 	assert_int_equal(kio_op_timeout(ctx, q, 2 * KT_MS), 0);
@@ -366,12 +370,8 @@ static void test_pool_timeout_running(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	kio_pool *pool = pool_new(1);
 	struct gate g;
-	gate_init(&g);
 	struct job blocker;
-	job_init(&blocker, 66, &g);
-	int64_t b = kio_pool_submit(ctx, pool, blocking_fn, job_cb, &blocker);
-	assert_true(b >= 0);
-	gate_wait_started(&g);
+	int64_t b = submit_blocker(ctx, pool, &g, &blocker, 66);
 	assert_int_equal(kio_op_timeout(ctx, b, 1 * KT_MS), 0);
 	run_past(ctx, 20); /* the timeout expired while fn ran */
 	assert_int_equal(blocker.calls, 0);
@@ -497,11 +497,8 @@ static void test_pool_ctx_destroy_with_jobs(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	kio_pool *pool = pool_new(1);
 	struct gate g;
-	gate_init(&g);
 	struct job blocker, queued[QUEUED];
-	job_init(&blocker, 77, &g);
-	assert_true(kio_pool_submit(ctx, pool, blocking_fn, job_cb, &blocker) >= 0);
-	gate_wait_started(&g);
+	submit_blocker(ctx, pool, &g, &blocker, 77);
 	for (int i = 0; i < QUEUED; i++) {
 		job_init(&queued[i], i, NULL);
 		queued[i].ctx = ctx;
@@ -549,12 +546,9 @@ static void test_pool_destroyed_before_ctx(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	kio_pool *pool = pool_new(1);
 	struct gate g;
-	gate_init(&g);
 	struct job blocker, marker, queued[QUEUED];
-	job_init(&blocker, 9, &g);
 	job_init(&marker, 10, NULL);
-	assert_true(kio_pool_submit(ctx, pool, blocking_fn, job_cb, &blocker) >= 0);
-	gate_wait_started(&g);
+	submit_blocker(ctx, pool, &g, &blocker, 9);
 	for (int i = 0; i < QUEUED; i++) {
 		job_init(&queued[i], i, NULL);
 		assert_true(kio_pool_submit(idle_ctx, pool, plain_fn, job_cb, &queued[i]) >= 0);
@@ -618,12 +612,9 @@ static void test_pool_embedded(void **state)
 	int fd = kio_ctx_fd(ctx);
 	assert_true(fd >= 0);
 	struct gate g;
-	gate_init(&g);
 	struct job j;
-	job_init(&j, 42, &g);
 	expect_callbacks(1);
-	assert_true(kio_pool_submit(ctx, pool, blocking_fn, job_cb, &j) >= 0);
-	gate_wait_started(&g);
+	submit_blocker(ctx, pool, &g, &j, 42);
 	assert_true(kio_ctx_run_once(ctx, 0) >= 0); /* the host's first round */
 	sem_post(&g.release);
 	uint64_t deadline = kt_now_ns() + 5000 * KT_MS;

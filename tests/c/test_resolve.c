@@ -18,6 +18,17 @@ static kio_pool *pool_new(uint32_t threads)
 	return pool;
 }
 
+/* Hints with only these fields set, the rest zero as getaddrinfo wants. */
+static struct addrinfo hints_of(int family, int socktype, int flags)
+{
+	struct addrinfo hints;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = socktype;
+	hints.ai_flags = flags;
+	return hints;
+}
+
 static int is_loopback(const struct addrinfo *ai)
 {
 	if (ai->ai_family == AF_INET) {
@@ -43,11 +54,8 @@ static void test_resolve_localhost(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	kio_pool *pool = pool_new(2);
-	struct addrinfo hints, *list = (struct addrinfo *)&hints;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
+	struct addrinfo hints = hints_of(AF_UNSPEC, SOCK_STREAM, AI_NUMERICSERV);
+	struct addrinfo *list = (struct addrinfo *)&hints;
 	struct kt_rec r;
 	int64_t id = kio_resolve(ctx, pool, "localhost", "8080", &hints, &list, kt_rec_cb,
 				 kt_rec_reset(&r));
@@ -73,11 +81,8 @@ static void test_resolve_copies_arguments(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	kio_pool *pool = pool_new(1);
 	char host[32], service[8];
-	struct addrinfo hints, *list = NULL;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_INET;
-	hints.ai_socktype = SOCK_DGRAM;
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	struct addrinfo hints = hints_of(AF_INET, SOCK_DGRAM, AI_NUMERICHOST | AI_NUMERICSERV);
+	struct addrinfo *list = NULL;
 	strcpy(host, "127.0.0.2");
 	strcpy(service, "53");
 	struct kt_rec r;
@@ -106,11 +111,8 @@ static void test_resolve_service_only(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	kio_pool *pool = pool_new(1);
-	struct addrinfo hints, *list = NULL;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_INET;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	struct addrinfo hints = hints_of(AF_INET, SOCK_STREAM, AI_PASSIVE | AI_NUMERICSERV);
+	struct addrinfo *list = NULL;
 	struct kt_rec r;
 	int64_t id =
 		kio_resolve(ctx, pool, NULL, "4242", &hints, &list, kt_rec_cb, kt_rec_reset(&r));
@@ -170,11 +172,8 @@ static void test_resolve_error_mapping(void **state)
 	struct addrinfo *lists[N];
 	int64_t ids[N];
 	for (int i = 0; i < N; i++) {
-		struct addrinfo hints;
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_flags = cases[i].flags;
-		hints.ai_family = cases[i].family;
-		hints.ai_socktype = cases[i].socktype;
+		struct addrinfo hints =
+			hints_of(cases[i].family, cases[i].socktype, cases[i].flags);
 		lists[i] = (struct addrinfo *)&hints; /* must be cleared */
 		ids[i] = kio_resolve(ctx, pool, cases[i].host, cases[i].service, &hints, &lists[i],
 				     kt_rec_cb, kt_rec_reset(&r[i]));
@@ -230,19 +229,25 @@ static int hold_fn(void *ud)
 	return 0;
 }
 
+/* Starts a hold_fn job and waits until it occupies a pool thread. */
+static void hold_start(kio_ctx *ctx, kio_pool *pool, struct hold *h)
+{
+	assert_int_equal(sem_init(&h->started, 0, 0), 0);
+	assert_int_equal(sem_init(&h->release, 0, 0), 0);
+	kt_rec_reset(&h->rec);
+	assert_true(kio_pool_submit(ctx, pool, hold_fn, kt_rec_cb, h) >= 0);
+	while (sem_wait(&h->started) != 0) {
+	}
+}
+
 static void test_resolve_cancel_queued(void **state)
 {
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	kio_pool *pool = pool_new(1);
 	struct hold h;
-	assert_int_equal(sem_init(&h.started, 0, 0), 0);
-	assert_int_equal(sem_init(&h.release, 0, 0), 0);
 	struct kt_rec r;
-	kt_rec_reset(&h.rec);
-	assert_true(kio_pool_submit(ctx, pool, hold_fn, kt_rec_cb, &h) >= 0);
-	while (sem_wait(&h.started) != 0) {
-	}
+	hold_start(ctx, pool, &h);
 	struct addrinfo *list = (struct addrinfo *)&list;
 	int64_t id =
 		kio_resolve(ctx, pool, "localhost", NULL, NULL, &list, kt_rec_cb, kt_rec_reset(&r));
@@ -276,13 +281,8 @@ static void test_resolve_ctx_destroy_queued(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	kio_pool *pool = pool_new(1);
 	struct hold h;
-	assert_int_equal(sem_init(&h.started, 0, 0), 0);
-	assert_int_equal(sem_init(&h.release, 0, 0), 0);
 	g_hold = &h;
-	kt_rec_reset(&h.rec);
-	assert_true(kio_pool_submit(ctx, pool, hold_fn, kt_rec_cb, &h) >= 0);
-	while (sem_wait(&h.started) != 0) {
-	}
+	hold_start(ctx, pool, &h);
 	struct addrinfo *list = (struct addrinfo *)&list;
 	assert_true(kio_resolve(ctx, pool, "localhost", "80", NULL, &list, release_cb,
 				kt_rec_reset(&g_resolve_rec)) >= 0);

@@ -4,55 +4,12 @@
 // the calls made on the test's thread, and 100,000 awaits of each kind of
 // op (a timer, a pipe read, one with a timeout, one with a stop token that
 // is never stopped) must make none once warmed up.
+#include "count_new.hpp"
 #include "kio_cxx_test.hpp"
 
 #include <cstdlib>
 #include <new>
 #include <stop_token>
-
-namespace {
-thread_local bool t_counting = false;
-thread_local unsigned long t_news = 0;
-} // namespace
-
-void *operator new(std::size_t n)
-{
-	if (t_counting)
-		t_news++;
-	if (void *p = std::malloc(n ? n : 1))
-		return p;
-	throw std::bad_alloc();
-}
-void *operator new[](std::size_t n)
-{
-	return ::operator new(n);
-}
-void *operator new(std::size_t n, const std::nothrow_t &) noexcept
-{
-	if (t_counting)
-		t_news++;
-	return std::malloc(n ? n : 1);
-}
-void *operator new[](std::size_t n, const std::nothrow_t &t) noexcept
-{
-	return ::operator new(n, t);
-}
-void operator delete(void *p) noexcept
-{
-	std::free(p);
-}
-void operator delete[](void *p) noexcept
-{
-	std::free(p);
-}
-void operator delete(void *p, std::size_t) noexcept
-{
-	std::free(p);
-}
-void operator delete[](void *p, std::size_t) noexcept
-{
-	std::free(p);
-}
 
 using namespace kio;
 using namespace std::chrono_literals;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <coroutine>
 #include <memory>
 #include <system_error>
 
@@ -97,6 +98,35 @@ inline std::unique_ptr<kio::IoContext> NewCtx(uint32_t sq = 256)
 inline void Pipe(int p[2])
 {
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+}
+
+// Suspends once and comes back through the loop (a post), so other
+// coroutines run in between: co_await kxt::YieldTo(ctx).
+struct Yield {
+	kio_ctx *ctx;
+	std::coroutine_handle<> h;
+	bool await_ready() const noexcept
+	{
+		return false;
+	}
+	bool await_suspend(std::coroutine_handle<> awaiting) noexcept
+	{
+		h = awaiting;
+		return kio_ctx_post(ctx, &Resume, this) == 0;
+	}
+	void await_resume() const noexcept
+	{
+	}
+	static void Resume(void *ud, int32_t res, uint32_t) noexcept
+	{
+		if (res == 0)
+			static_cast<Yield *>(ud)->h.resume();
+	}
+};
+
+inline Yield YieldTo(kio::IoContext &ctx)
+{
+	return Yield{ctx.Native(), {}};
 }
 
 // A C function the layer may still lack (-ENOSYS stubs): skip, not fail.

@@ -2,6 +2,7 @@
 // AsyncMutex: mutual exclusion across suspensions, FIFO hand-off, no
 // barging, stop tokens, long hand-off chains on a flat stack, and sharing
 // one mutex between loops on two threads.
+#include "count_new.hpp"
 #include "kio_cxx_test.hpp"
 
 #include <atomic>
@@ -12,109 +13,12 @@
 #include <thread>
 #include <vector>
 
-// Global operator new counts the calls made on a thread while it counts:
-// the no-allocation tests below switch it on once warmed up. TSan's runtime
-// defines operator new itself: there the replacement (and the test) is left
-// out.
-#if defined(__SANITIZE_THREAD__)
-#define KXT_COUNT_NEW 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KXT_COUNT_NEW 0
-#endif
-#endif
-#ifndef KXT_COUNT_NEW
-#define KXT_COUNT_NEW 1
-#endif
-
-namespace {
-thread_local bool t_counting = false;
-thread_local unsigned long t_news = 0;
-} // namespace
-
-// g++ sees malloc in new and free in delete and warns of a mismatch that
-// is not one (both sides are replaced together).
-#if KXT_COUNT_NEW
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void *operator new(std::size_t n)
-{
-	if (t_counting)
-		t_news++;
-	if (void *p = std::malloc(n ? n : 1))
-		return p;
-	throw std::bad_alloc();
-}
-void *operator new[](std::size_t n)
-{
-	return ::operator new(n);
-}
-void *operator new(std::size_t n, const std::nothrow_t &) noexcept
-{
-	if (t_counting)
-		t_news++;
-	return std::malloc(n ? n : 1);
-}
-void *operator new[](std::size_t n, const std::nothrow_t &t) noexcept
-{
-	return ::operator new(n, t);
-}
-void operator delete(void *p) noexcept
-{
-	std::free(p);
-}
-void operator delete[](void *p) noexcept
-{
-	std::free(p);
-}
-void operator delete(void *p, std::size_t) noexcept
-{
-	std::free(p);
-}
-void operator delete[](void *p, std::size_t) noexcept
-{
-	std::free(p);
-}
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-#endif // KXT_COUNT_NEW
-
 using namespace kio;
 using namespace std::chrono_literals;
 
 namespace {
 
-// Suspends once and comes back through the loop (a post), so other
-// coroutines run in between.
-struct Yield {
-	kio_ctx *ctx;
-	std::coroutine_handle<> h;
-	bool await_ready() const noexcept
-	{
-		return false;
-	}
-	bool await_suspend(std::coroutine_handle<> awaiting) noexcept
-	{
-		h = awaiting;
-		return kio_ctx_post(ctx, &Resume, this) == 0;
-	}
-	void await_resume() const noexcept
-	{
-	}
-	static void Resume(void *ud, int32_t res, uint32_t) noexcept
-	{
-		if (res == 0)
-			static_cast<Yield *>(ud)->h.resume();
-	}
-};
-
-Yield YieldTo(IoContext &ctx)
-{
-	return Yield{ctx.Native(), {}};
-}
+using kxt::YieldTo;
 
 struct Shared {
 	AsyncMutex mutex;
