@@ -55,6 +55,20 @@ static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
 	cb(ud, res, flags & ~(KIO_F_MORE | kFlagNotif));
 }
 
+// A completion that keeps the op alive (KIO_F_MORE), or its final one.
+[[gnu::always_inline]] inline void to_user(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	if (flags & KIO_F_MORE) {
+		Op &op = c->ops.at(idx);
+		// Copy out first: the callback may grow the table and move op.
+		kio_cb cb = op.cb;
+		void *ud = op.user_data;
+		cb(ud, res, flags & ~kFlagNotif);
+		return;
+	}
+	finish_op(c, idx, res, flags);
+}
+
 namespace {
 
 [[gnu::always_inline]] inline void deliver(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
@@ -63,15 +77,7 @@ namespace {
 		hook->step(c, idx, res, flags);
 		return;
 	}
-	if (flags & KIO_F_MORE) {
-		Op &op = c->ops.at(idx);
-		// Copy out first: the callback may grow the table and move op.
-		kio_cb cb = op.cb;
-		void *ud = op.user_data;
-		cb(ud, res, flags);
-		return;
-	}
-	finish_op(c, idx, res, flags);
+	to_user(c, idx, res, flags);
 }
 
 void push_ready(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags) noexcept
@@ -326,14 +332,7 @@ int cancel_op(kio_ctx *c, uint32_t idx) noexcept
 
 void complete_op(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 {
-	if (flags & KIO_F_MORE) {
-		Op &op = c->ops.at(idx);
-		kio_cb cb = op.cb;
-		void *ud = op.user_data;
-		cb(ud, res, flags & ~kFlagNotif);
-		return;
-	}
-	finish_op(c, idx, res, flags);
+	to_user(c, idx, res, flags);
 }
 
 io_uring_sqe *step_sqe(kio_ctx *c, uint32_t idx, int *err)
