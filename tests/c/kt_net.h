@@ -124,4 +124,19 @@ static inline void kt_assert_sigpipe_default(void)
 	assert_int_equal(sigismember(&pending, SIGPIPE), 0);
 }
 
+/* A buffer ring of count buffers of size bytes; skips the test (after
+ * destroying ctx) when the kernel has no buffer rings. */
+static inline kio_buf_ring *kt_make_ring(kio_ctx *ctx, uint16_t group, uint32_t count, uint32_t size)
+{
+	kio_buf_ring *ring = NULL;
+	int rc = kio_buf_ring_create(&ring, ctx, group, count, size);
+	if (rc == -EOPNOTSUPP) {
+		kio_ctx_destroy(ctx);
+		skip();
+	}
+	assert_int_equal(rc, 0);
+	assert_non_null(ring);
+	return ring;
+}
+
 #endif /* KIO_TEST_NET_H */

@@ -9,19 +9,6 @@
 
 #define WAIT_MS 5000
 
-static kio_buf_ring *make_ring(kio_ctx *ctx, uint16_t group, uint32_t count, uint32_t size)
-{
-	kio_buf_ring *ring = NULL;
-	int rc = kio_buf_ring_create(&ring, ctx, group, count, size);
-	if (rc == -EOPNOTSUPP) {
-		kio_ctx_destroy(ctx);
-		skip();
-	}
-	assert_int_equal(rc, 0);
-	assert_non_null(ring);
-	return ring;
-}
-
 /* One buffer received through a multishot recv: its id and length. */
 struct one {
 	int calls, finals;
@@ -70,8 +57,8 @@ static void test_bufring_create_limits(void **state)
 	assert_null(ring);
 
 	/* The smallest and a large ring. */
-	kio_buf_ring *small = make_ring(ctx, 0, 1, 1);
-	kio_buf_ring *large = make_ring(ctx, 1, 32768, 16);
+	kio_buf_ring *small = kt_make_ring(ctx, 0, 1, 1);
+	kio_buf_ring *large = kt_make_ring(ctx, 1, 32768, 16);
 	assert_non_null(kio_buf_ring_data(small, 0));
 	assert_null(kio_buf_ring_data(small, 1));
 	assert_non_null(kio_buf_ring_data(large, 32767));
@@ -89,7 +76,7 @@ static void test_bufring_data_and_release(void **state)
 	(void)state;
 	enum { COUNT = 8, SIZE = 100 };
 	kio_ctx *ctx = kt_ctx_new();
-	kio_buf_ring *ring = make_ring(ctx, 5, COUNT, SIZE);
+	kio_buf_ring *ring = kt_make_ring(ctx, 5, COUNT, SIZE);
 
 	/* Each buffer is SIZE writable bytes of its own. */
 	for (uint16_t i = 0; i < COUNT; i++) {
@@ -155,16 +142,16 @@ static void test_bufring_duplicate_group(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	kio_ctx *other = kt_ctx_new();
-	kio_buf_ring *a = make_ring(ctx, 9, 4, 64);
+	kio_buf_ring *a = kt_make_ring(ctx, 9, 4, 64);
 	kio_buf_ring *b = (kio_buf_ring *)&b;
 
 	assert_int_equal(kio_buf_ring_create(&b, ctx, 9, 4, 64), -EEXIST);
 	assert_null(b);
 	/* Groups are per ctx. */
-	kio_buf_ring *c = make_ring(other, 9, 4, 64);
+	kio_buf_ring *c = kt_make_ring(other, 9, 4, 64);
 	/* After a destroy the group is free again. */
 	kio_buf_ring_destroy(a);
-	a = make_ring(ctx, 9, 8, 32);
+	a = kt_make_ring(ctx, 9, 8, 32);
 
 	kio_buf_ring_destroy(a);
 	kio_buf_ring_destroy(c);
@@ -177,8 +164,8 @@ static void test_bufring_two_rings(void **state)
 {
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
-	kio_buf_ring *r1 = make_ring(ctx, 1, 4, 64);
-	kio_buf_ring *r2 = make_ring(ctx, 2, 4, 64);
+	kio_buf_ring *r1 = kt_make_ring(ctx, 1, 4, 64);
+	kio_buf_ring *r2 = kt_make_ring(ctx, 2, 4, 64);
 	int c1, s1, c2, s2;
 	kt_tcp_pair(&c1, &s1);
 	kt_tcp_pair(&c2, &s2);
@@ -236,7 +223,7 @@ static void test_bufring_destroy_while_in_use(void **state)
 {
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
-	kio_buf_ring *ring = make_ring(ctx, 3, 4, 64);
+	kio_buf_ring *ring = kt_make_ring(ctx, 3, 4, 64);
 	int cfd, sfd;
 	kt_tcp_pair(&cfd, &sfd);
 	struct doomed d = {ring, 0, 0, 0};
@@ -253,7 +240,7 @@ static void test_bufring_destroy_while_in_use(void **state)
 	assert_int_equal(r.calls, 0);
 
 	/* ...and its group can be used again once the receive ended. */
-	ring = make_ring(ctx, 3, 4, 64);
+	ring = kt_make_ring(ctx, 3, 4, 64);
 	/* Destroying it from the final callback of its last receive works too. */
 	d.ring = ring;
 	d.finals = 0;
@@ -273,8 +260,8 @@ static void test_bufring_outlives_ctx(void **state)
 {
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
-	kio_buf_ring *ring = make_ring(ctx, 0, 4, 128);
-	kio_buf_ring *held = make_ring(ctx, 1, 4, 128);
+	kio_buf_ring *ring = kt_make_ring(ctx, 0, 4, 128);
+	kio_buf_ring *held = kt_make_ring(ctx, 1, 4, 128);
 	int cfd, sfd;
 	kt_tcp_pair(&cfd, &sfd);
 	struct one o;

@@ -314,25 +314,12 @@ static void rx_init(struct rx *x, kio_ctx *ctx, kio_buf_ring *ring, uint32_t siz
 	assert_non_null(x->got);
 }
 
-static kio_buf_ring *make_ring(kio_ctx *ctx, uint16_t group, uint32_t count, uint32_t size)
-{
-	kio_buf_ring *ring = NULL;
-	int rc = kio_buf_ring_create(&ring, ctx, group, count, size);
-	if (rc == -EOPNOTSUPP) {
-		kio_ctx_destroy(ctx);
-		skip();
-	}
-	assert_int_equal(rc, 0);
-	assert_non_null(ring);
-	return ring;
-}
-
 static void test_ms_recv_40k_16_buffers(void **state)
 {
 	(void)state;
 	enum { TOTAL = 40 * 1024, CHUNK = 4000, BUFSZ = 1024 };
 	kio_ctx *ctx = kt_ctx_new();
-	kio_buf_ring *ring = make_ring(ctx, 7, 16, BUFSZ);
+	kio_buf_ring *ring = kt_make_ring(ctx, 7, 16, BUFSZ);
 	int cfd, sfd;
 	kt_tcp_pair(&cfd, &sfd);
 	static unsigned char out[TOTAL];
@@ -389,7 +376,7 @@ static void test_ms_recv_enobufs(void **state)
 	(void)state;
 	enum { TOTAL = 1000, BUFSZ = 64, COUNT = 4 };
 	kio_ctx *ctx = kt_ctx_new();
-	kio_buf_ring *ring = make_ring(ctx, 1, COUNT, BUFSZ);
+	kio_buf_ring *ring = kt_make_ring(ctx, 1, COUNT, BUFSZ);
 	int cfd, sfd;
 	kt_tcp_pair(&cfd, &sfd);
 	static unsigned char out[TOTAL];
@@ -442,7 +429,7 @@ static void test_ms_recv_cancel_timeout_close(void **state)
 {
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
-	kio_buf_ring *ring = make_ring(ctx, 2, 8, 256);
+	kio_buf_ring *ring = kt_make_ring(ctx, 2, 8, 256);
 	int cfd, sfd;
 	kt_tcp_pair(&cfd, &sfd);
 	struct rx x;
@@ -498,8 +485,8 @@ static void test_ms_recv_bad_args(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	kio_ctx *other = kt_ctx_new();
-	kio_buf_ring *ring = make_ring(ctx, 3, 4, 64);
-	kio_buf_ring *foreign = make_ring(other, 3, 4, 64);
+	kio_buf_ring *ring = kt_make_ring(ctx, 3, 4, 64);
+	kio_buf_ring *foreign = kt_make_ring(other, 3, 4, 64);
 	struct kt_rec r;
 	int sv[2];
 	kt_unix_pair(sv);
@@ -536,7 +523,7 @@ static void test_ms_destroy_in_flight(void **state)
 {
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
-	kio_buf_ring *ring = make_ring(ctx, 4, 8, 256);
+	kio_buf_ring *ring = kt_make_ring(ctx, 4, 8, 256);
 	struct sockaddr_in addr;
 	int lfd = kt_tcp_listener(&addr);
 	int cfd, sfd;
