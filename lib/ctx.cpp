@@ -223,6 +223,26 @@ void shut_down(kio_ctx *c)
 	run_posts(c, -ECANCELED);
 }
 
+// Ops the kernel still had when shut_down() gave up on it (or could not
+// reach it) still get their one callback: the ring is about to close, and
+// their CQEs will never be reaped. Networking ended its own first, with
+// better results (partial counts); pool jobs are never abandoned, since a
+// pool thread still holds them.
+void abandon_ops(kio_ctx *c) noexcept
+{
+	using namespace kio;
+	for (uint32_t i = 0; i < c->ops.slots(); i++) {
+		Kind kind = c->ops.at(i).kind;
+		if (kind == Kind::Free || kind == Kind::External)
+			continue;
+		try {
+			complete_op(c, i, -ECANCELED, 0);
+		} catch (...) {
+			// Only a user callback could throw; the others still run.
+		}
+	}
+}
+
 } // namespace
 
 KIO_API void kio_ctx_destroy(kio_ctx *ctx) noexcept
@@ -243,6 +263,7 @@ KIO_API void kio_ctx_destroy(kio_ctx *ctx) noexcept
 		// and reaps whatever the kernel holds.
 	}
 	kio::net_teardown(ctx);
+	abandon_ops(ctx);
 	kio::embed_close(ctx);
 	int wake_fd = ctx->wake_fd;
 	delete ctx; // closes the ring: nothing of ours is left in the kernel
