@@ -13,5 +13,6 @@
 #include <kio/pool.h>
 #include <kio/signal.h>
 #include <kio/log.h>
+#include <kio/tls.h>
 
 #endif /* KIO_KIO_H */
