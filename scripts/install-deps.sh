@@ -5,19 +5,23 @@
 #   scripts/install-deps.sh            build + tests + sanitizers + benchmarks
 #   scripts/install-deps.sh build      only what building libkio and the examples needs
 #   scripts/install-deps.sh test       build + test runners + sanitizer runtimes
+#   scripts/install-deps.sh bench      build + every peer and tool bench/run.sh uses
 #
 # Runs apt-get as root, or through sudo when the caller is not root.
 set -eu
 
 build="build-essential pkg-config meson ninja-build liburing-dev libssl-dev python3"
-test="libcmocka-dev libcriterion-dev clang-19 libclang-rt-19-dev llvm-19 mandoc valgrind"
-bench="libuv1-dev libboost1.81-dev fio wrk gnuplot-nox linux-perf"
+test="openssl libcmocka-dev libcriterion-dev clang-19 libclang-rt-19-dev llvm-19 mandoc valgrind"
+# bench/run.sh: peers (libuv, Boost.Asio, fio, wrk), the chart (gnuplot), pinning (taskset
+# from util-linux), profilers (perf, valgrind); its report is plain Python 3.
+bench="libuv1-dev libboost1.81-dev fio wrk gnuplot-nox linux-perf valgrind util-linux python3"
 
 case "${1:-all}" in
   build) pkgs="$build" ;;
   test)  pkgs="$build $test" ;;
+  bench) pkgs="$build $bench" ;;
   all)   pkgs="$build $test $bench" ;;
-  *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
 esac
 
 SUDO=""

@@ -1,9 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Builds kio and shows it doing real work: a verified file copy, a cat, the
-# timers demo, a TCP echo server and client, the C++ coroutine examples, the
-# Python bindings under asyncio, and a short NOP benchmark against plain
-# liburing.
+# timers demo, a TCP echo server and client, the C++ coroutine examples, a
+# TLS echo server and client, the Python bindings under asyncio, and a short
+# NOP benchmark against plain liburing.
 #
 #   scripts/showcase.sh
 #
@@ -144,6 +144,38 @@ if [ -x "$build/examples/multicore-echo" ]; then
   cmp "$tmp/random.bin" "$tmp/copy-cxx.bin" && echo "cmp: the C++ copy is identical"
 fi
 
+if [ -x "$build/examples/kio-tls-echo" ] && command -v openssl >/dev/null 2>&1; then
+  step "TLS: kio-tls-echo (C++, tls::Stream) and kio-tls-get (C), throw-away certificates"
+  pki=$tmp/pki
+  mkdir "$pki"
+  ossl() { # openssl's chatter goes to a log, shown if it fails
+    openssl "$@" 2>> "$pki/openssl.log" ||
+      { cat "$pki/openssl.log" >&2; echo "showcase: openssl $1 failed" >&2; exit 1; }
+  }
+  ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+  # shellcheck disable=SC2086 # $ec is several options
+  ossl req -x509 $ec -days 1 -subj /CN=kio-showcase-ca -keyout "$pki/ca.key" -out "$pki/ca.pem"
+  # shellcheck disable=SC2086
+  ossl req $ec -subj /CN=localhost -keyout "$pki/server.key" -out "$pki/server.csr"
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$pki/leaf.ext"
+  ossl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+    -CAcreateserial -days 1 -extfile "$pki/leaf.ext" -out "$pki/server.pem"
+  echo "openssl req: a CA, and a certificate it signed for localhost"
+  start_server kio-tls-echo "$tmp/tls-echo.out" "$build/examples/kio-tls-echo" \
+    --port 0 --cert "$pki/server.pem" --key "$pki/server.key"
+  reply=$("$build/examples/kio-tls-get" --ca "$pki/ca.pem" --host localhost --port "$port" \
+    --line "hello over TLS")
+  echo "reply: $reply"
+  [ "$reply" = "hello over TLS" ] || { echo "showcase: wrong TLS reply" >&2; exit 1; }
+  echo "Now a name the certificate does not carry: the client must refuse it."
+  status=0
+  "$build/examples/kio-tls-get" --ca "$pki/ca.pem" --host wrong.example --port "$port" ||
+    status=$?
+  echo "exit status: $status"
+  [ "$status" -eq 1 ]
+  stop_server "$tmp/tls-echo.out"
+fi
+
 if command -v python3 >/dev/null 2>&1; then
   step "Python: the same libkio.so driven from asyncio through ctypes"
   KIO_LIBRARY="$build/lib/libkio.so.0" PYTHONPATH=bindings/python \
@@ -165,4 +197,5 @@ fi
 step "Done"
 echo "Sources of what ran: examples/kio-copy.c, examples/timers.c, examples/echo-server.c,"
 echo "examples/echo-client.c, examples/cxx-echo-server.cpp, examples/multicore-echo.cpp,"
-echo "examples/kio-cp.cpp, examples/python/kio_demo.py, bench/nop.c"
+echo "examples/kio-cp.cpp, examples/kio-tls-echo.cpp, examples/kio-tls-get.c,"
+echo "examples/python/kio_demo.py, bench/nop.c"

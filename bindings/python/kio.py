@@ -85,6 +85,14 @@ class kio_signal_set(_Opaque):
     pass
 
 
+class kio_tls_config(_Opaque):
+    pass
+
+
+class kio_tls(_Opaque):
+    pass
+
+
 class kio_buf_ring(_Opaque):
     pass
 
@@ -136,6 +144,7 @@ _i64, _u64, _sz, _vp = ctypes.c_int64, ctypes.c_uint64, ctypes.c_size_t, ctypes.
 _path, _ctx, _cb = ctypes.c_char_p, ctypes.POINTER(kio_ctx), KIO_CB
 _pool, _sig = ctypes.POINTER(kio_pool), ctypes.POINTER(kio_signal_set)
 _ring, _socklen_p = ctypes.POINTER(kio_buf_ring), ctypes.POINTER(ctypes.c_uint32)
+_tcfg, _tls = ctypes.POINTER(kio_tls_config), ctypes.POINTER(kio_tls)
 
 # Every function of include/kio/*.h: name -> (restype, argtypes). A test
 # checks this set against the library's exports and the headers.
@@ -217,6 +226,32 @@ PROTOTYPES = {
     'kio_log_write': (None, [_i, ctypes.c_char_p, _sz]),
     'kio_log_dropped': (_u64, []),
     'kio_log_flush': (_i, [_u64]),
+    # tls.h
+    'kio_tls_config_create': (_i, [ctypes.POINTER(_tcfg)]),
+    'kio_tls_config_destroy': (None, [_tcfg]),
+    'kio_tls_config_set_cert_file': (_i, [_tcfg, _path, _path]),
+    'kio_tls_config_set_cert_mem': (_i, [_tcfg, _vp, _sz, _vp, _sz]),
+    'kio_tls_config_add_sni_cert_file': (_i, [_tcfg, _path, _path, _path]),
+    'kio_tls_config_set_ca_file': (_i, [_tcfg, _path, _path]),
+    'kio_tls_config_set_ca_mem': (_i, [_tcfg, _vp, _sz]),
+    'kio_tls_config_set_min_version': (_i, [_tcfg, _i]),
+    'kio_tls_config_set_alpn': (_i, [_tcfg, ctypes.POINTER(_path), _sz]),
+    'kio_tls_config_set_server_name': (_i, [_tcfg, _path]),
+    'kio_tls_config_set_verify': (_i, [_tcfg, _i]),
+    'kio_tls_config_set_ktls': (_i, [_tcfg, _i]),
+    'kio_tls_config_last_error': (ctypes.c_char_p, [_tcfg]),
+    'kio_tls_create': (_i, [ctypes.POINTER(_tls), _ctx, _tcfg, _i, _u32]),
+    'kio_tls_destroy': (None, [_tls]),
+    'kio_tls_set_server_name': (_i, [_tls, _path]),
+    'kio_tls_handshake': (_i64, [_tls, _cb, _vp]),
+    'kio_tls_read': (_i64, [_tls, _vp, _sz, _cb, _vp]),
+    'kio_tls_write': (_i64, [_tls, _vp, _sz, _cb, _vp]),
+    'kio_tls_shutdown': (_i64, [_tls, _cb, _vp]),
+    'kio_tls_version': (_i, [_tls]),
+    'kio_tls_alpn': (ctypes.c_char_p, [_tls]),
+    'kio_tls_server_name': (ctypes.c_char_p, [_tls]),
+    'kio_tls_ktls': (_u32, [_tls]),
+    'kio_tls_last_error': (ctypes.c_char_p, [_tls]),
 }
 
 lib = _load()

@@ -21,6 +21,7 @@
 //   net.hpp         net::Socket, net::SocketAddress, net::TcpListener,
 //                   net::Resolve, net::ResolveAsync
 //   worker.hpp      Worker
+//   tls.hpp         tls::Context, tls::Stream (AsyncHandshake/Read/Write/Shutdown)
 //
 // Every op awaitable takes .WithTimeout(d) (std::errc::timed_out) and
 // .WithStopToken(st) (std::errc::operation_canceled); see
@@ -59,6 +60,9 @@
 #endif
 #if __has_include("worker.hpp")
 #include "worker.hpp"
+#endif
+#if __has_include("tls.hpp")
+#include "tls.hpp"
 #endif
 
 #endif // KIO_CXX_KIO_HPP

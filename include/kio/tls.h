@@ -33,6 +33,10 @@
  * KIO_TLS_KTLS_TX set, kio_send(), kio_sendfile() and kio_send_zc() on the
  * socket send encrypted records directly. Otherwise the session stays in
  * user space, silently; every call below works the same on both paths.
+ * So that OpenSSL can install the keys in the kernel, the handshake of
+ * such a session (a TCP socket, the kernel module present) runs on the
+ * socket itself, which is non-blocking meanwhile: its file status flags
+ * are the caller's again when the handshake ends.
  *
  * Threads: a session belongs to its ctx's thread. A config may be shared
  * by sessions of several ctxs once it is no longer being changed.
@@ -144,13 +148,15 @@ KIO_API const char *kio_tls_config_last_error(const kio_tls_config *config) KIO_
  * Returns 0 with *out set, -EINVAL, -EBADF, -ENOMEM, or -EPROTO.
  */
 KIO_API int kio_tls_create(kio_tls **out, kio_ctx *ctx, kio_tls_config *config, int fd,
-			   unsigned flags) KIO_NOEXCEPT;
+			   uint32_t flags) KIO_NOEXCEPT;
 
 /*
  * Cancels the session's ops in flight (their callbacks run, with
  * -ECANCELED, from the ctx's loop as usual) and frees the session once
  * the kernel let go of its buffers. Sends nothing: call kio_tls_shutdown()
- * first for a clean close. The fd stays open. NULL is a no-op.
+ * first for a clean close. The fd stays open. NULL is a no-op. It may
+ * also be called after kio_ctx_destroy() of the session's ctx (which ended
+ * the session's ops with -ECANCELED); the session is then only freed.
  */
 KIO_API void kio_tls_destroy(kio_tls *tls) KIO_NOEXCEPT;
 
@@ -160,7 +166,10 @@ KIO_API int kio_tls_set_server_name(kio_tls *tls, const char *name) KIO_NOEXCEPT
 /*
  * Runs the handshake: res 0 when it is done and the peer verified, or an
  * error above. A session whose handshake failed, timed out or was
- * cancelled can only be destroyed.
+ * cancelled can only be destroyed (later calls give -EPIPE).
+ * Returns the op id, or -EINVAL (also: a client verifying the server
+ * with no server name set), -EBUSY (a handshake or shutdown in flight),
+ * -EISCONN (already done), -EPIPE.
  */
 KIO_API int64_t kio_tls_handshake(kio_tls *tls, kio_cb cb, void *user_data) KIO_NOEXCEPT;
 
@@ -170,6 +179,8 @@ KIO_API int64_t kio_tls_handshake(kio_tls *tls, kio_cb cb, void *user_data) KIO_
  * (-ECONNABORTED for a truncation). One read at a time per session
  * (-EBUSY otherwise); a read may run alongside a write. A cancelled read
  * loses no data: what arrived stays for the next read.
+ * Reads, writes and shutdowns before the handshake succeeded give
+ * -ENOTCONN; len 0 gives -EINVAL.
  */
 KIO_API int64_t kio_tls_read(kio_tls *tls, void *buf, size_t len, kio_cb cb,
 			     void *user_data) KIO_NOEXCEPT;
@@ -179,7 +190,8 @@ KIO_API int64_t kio_tls_read(kio_tls *tls, void *buf, size_t len, kio_cb cb,
  * res is len once the kernel has taken every record, or an error. One
  * write at a time per session (-EBUSY otherwise). A write cancelled or
  * timed out part way leaves a record half sent: the session then fails
- * every later op with -EPIPE.
+ * every later op with -EPIPE. After kio_tls_shutdown(): -EPIPE.
+ * len is at most INT32_MAX (-EINVAL).
  */
 KIO_API int64_t kio_tls_write(kio_tls *tls, const void *buf, size_t len, kio_cb cb,
 			      void *user_data) KIO_NOEXCEPT;
@@ -196,11 +208,11 @@ KIO_API int kio_tls_version(const kio_tls *tls) KIO_NOEXCEPT;
 /* After the handshake: the ALPN protocol agreed on, or NULL. Valid while tls lives. */
 KIO_API const char *kio_tls_alpn(const kio_tls *tls) KIO_NOEXCEPT;
 
-/* Servers: the host name the client asked for through SNI, or NULL. */
+/* Servers: the host name the client asked for through SNI, or NULL (always for clients). */
 KIO_API const char *kio_tls_server_name(const kio_tls *tls) KIO_NOEXCEPT;
 
 /* After the handshake: KIO_TLS_KTLS_* bits for what the kernel took over; 0 in user space. */
-KIO_API unsigned kio_tls_ktls(const kio_tls *tls) KIO_NOEXCEPT;
+KIO_API uint32_t kio_tls_ktls(const kio_tls *tls) KIO_NOEXCEPT;
 
 /* OpenSSL's reason for the session's last failure; "" if none. Never NULL. */
 KIO_API const char *kio_tls_last_error(const kio_tls *tls) KIO_NOEXCEPT;
