@@ -1,30 +1,95 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Builds the benchmarks (release build, own build directory) and runs them,
-# pinned to one CPU so the scheduler does not move the loop mid-run.
+# Builds the benchmarks (release build, own build directory), runs every workload in
+# bench/workloads/ with the measured program pinned to one CPU and load generators to
+# another, and writes DIR/results.json, DIR/results.md and DIR/results.png.
 #
-#   bench/run.sh [kio-bench-nop options...]     e.g. bench/run.sh --quick --json
+#   bench/run.sh [--quick] [--out DIR] [--only NAME[,NAME...]]
 #
-# Environment: BUILD_DIR (default build-bench), BENCH_CPU (default: the last
-# CPU, usually the quietest; CPU 0 takes most interrupts).
+# --quick: 3 repetitions per point and short runs (under 3 minutes); the full run does 5
+# (under 20 minutes). --only runs just the named workloads (nop, fileread, ...).
+# Environment: BUILD_DIR (default build-bench), BENCH_SERVER_CPU / BENCH_CLIENT_CPU
+# (default 1 and 0; both 0 on a single-CPU machine), BENCH_TMPDIR (big temporary files).
+# See bench/README.md for the result format and what each workload measures.
 set -eu
 
+usage() {
+  echo "usage: bench/run.sh [--quick] [--out DIR] [--only NAME[,NAME...]]" >&2
+  exit 2
+}
+
+quick=0
+out=""
+only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --out) [ $# -ge 2 ] || usage; out=$2; shift ;;
+    --only) [ $# -ge 2 ] || usage; only=$2; shift ;;
+    -h|--help) usage ;;
+    *) usage ;;
+  esac
+  shift
+done
+
 cd "$(dirname "$0")/.."
+src=$(pwd)
 build_dir=${BUILD_DIR:-build-bench}
+out=${out:-bench/results}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+start=$(date +%s)
 
 if [ ! -f "$build_dir/build.ninja" ]; then
-  # Only the library and the benchmarks: no test runners or man tools needed.
+  # Only the library, the C++ layer and the benchmarks: no tests, examples or man pages.
   meson setup "$build_dir" --buildtype=release -Dbench=true -Dtests=false \
     -Dexamples=false -Dman=false >/dev/null
 fi
-ninja -C "$build_dir" bench/kio-bench-nop >/dev/null
-
-bin="$build_dir/bench/kio-bench-nop"
-if command -v taskset >/dev/null 2>&1; then
-  cpus=$(nproc)
-  cpu=${BENCH_CPU:-$((cpus - 1))}
-  echo "pinned to CPU $cpu with taskset" >&2
-  exec taskset -c "$cpu" "$bin" "$@"
+echo "building $build_dir..." >&2
+if ! build_log=$(ninja -C "$build_dir" 2>&1); then
+  printf '%s\n' "$build_log" >&2
+  echo "bench/run.sh: the build failed" >&2
+  exit 1
 fi
-echo "taskset not found: running unpinned" >&2
-exec "$bin" "$@"
+build=$(cd "$build_dir" && pwd)
+
+ncpu=$(nproc 2>/dev/null || echo 1)
+if [ "$ncpu" -ge 2 ]; then
+  server_cpu=${BENCH_SERVER_CPU:-1}
+  client_cpu=${BENCH_CLIENT_CPU:-0}
+else
+  server_cpu=${BENCH_SERVER_CPU:-0}
+  client_cpu=${BENCH_CLIENT_CPU:-0}
+fi
+command -v taskset >/dev/null 2>&1 || echo "taskset not found (util-linux): running unpinned" >&2
+if [ "$quick" = 1 ]; then reps=3; else reps=5; fi
+
+lines="$out/results.jsonl"
+: >"$lines"
+export BENCH_OUT="$lines" BENCH_QUICK="$quick" BENCH_REPS="$reps"
+export BENCH_SERVER_CPU="$server_cpu" BENCH_CLIENT_CPU="$client_cpu"
+export BENCH_BUILD="$build" BENCH_SRC="$src"
+
+failed=""
+timing=""
+for script in bench/workloads/*.sh; do
+  [ -f "$script" ] || continue
+  name=$(basename "$script" .sh)
+  if [ -n "$only" ]; then
+    case ",$only," in *",$name,"*) ;; *) continue ;; esac
+  fi
+  echo "== $name" >&2
+  t0=$(date +%s)
+  if ! BENCH_WORKLOAD="$name" sh "$script"; then
+    echo "== $name: FAILED (the run goes on)" >&2
+    failed="$failed $name"
+  fi
+  timing="$timing $name=$(($(date +%s) - t0))"
+done
+
+duration=$(($(date +%s) - start))
+python3 bench/report.py --in "$lines" --out "$out" --quick "$quick" --reps "$reps" \
+  --duration "$duration" --failed "$failed" --timing "$timing" \
+  --cpus "server=$server_cpu client=$client_cpu"
+echo "run took ${duration}s; results in $out (results.json, results.md, results.png)" >&2
+[ -z "$failed" ] || echo "failed workloads:$failed" >&2

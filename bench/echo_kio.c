@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kio-bench-echo-kio - the TCP echo server of the benchmark, on kio's C API.
+ *
+ *   kio-bench-echo-kio [--port P] [--bufs N] [--size B]
+ *
+ * One thread, one kio context. kio_accept_multishot() takes connections;
+ * each one has a kio_recv_multishot() into a shared ring of provided
+ * buffers (N buffers of B bytes; 1024 x 4096 by default), and received
+ * buffers go back with kio_send(), one send at a time per connection, in
+ * order. A buffer returns to the ring once all of it was sent. Nothing is
+ * allocated per message.
+ *
+ * Prints "port N" once it accepts (--port 0, the default, lets the kernel
+ * choose). SIGINT/SIGTERM (read through a signalfd by kio_poll) stop the
+ * loop; it then prints "cpu_ns N" (its getrusage user+sys time) and exits
+ * 0. Exit 77: no io_uring or no buffer rings on this system.
+ */
+#define _GNU_SOURCE
+#include <kio/kio.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct server;
+
+struct conn {
+	struct server *srv;
+	int fd;
+	int recv_active;
+	int send_active;
+	int starved; /* the receive ended with -ENOBUFS */
+	int eof;
+	int32_t head, tail; /* queue of received buffer ids; -1: empty */
+	uint32_t off;       /* bytes of the head buffer already sent */
+	struct conn *prev, *next;
+};
+
+struct server {
+	kio_ctx *ctx;
+	kio_buf_ring *ring;
+	int32_t *next_buf; /* queue links, by buffer id */
+	uint32_t *buf_len; /* bytes received into each queued buffer */
+	int lfd, sigfd;
+	int stopping;
+	unsigned starved; /* connections waiting for a buffer */
+	struct conn *conns;
+};
+
+static void on_recv(void *user_data, int32_t res, uint32_t flags);
+static void conn_send_next(struct conn *c);
+
+static void conn_start_recv(struct conn *c)
+{
+	if (kio_recv_multishot(c->srv->ctx, c->fd, c->srv->ring, 0, on_recv, c) < 0) {
+		c->eof = 1;
+		return;
+	}
+	c->recv_active = 1;
+}
+
+static void conn_drop_queue(struct conn *c)
+{
+	while (c->head >= 0) {
+		int32_t id = c->head;
+		c->head = c->srv->next_buf[id];
+		kio_buf_ring_release(c->srv->ring, (uint16_t)id);
+	}
+	c->tail = -1;
+	c->off = 0;
+}
+
+/* Frees c once nothing of it is in flight. */
+static void conn_maybe_close(struct conn *c)
+{
+	struct server *s = c->srv;
+	if (!c->eof || c->recv_active || c->send_active)
+		return;
+	conn_drop_queue(c);
+	if (c->starved)
+		s->starved--;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	close(c->fd);
+	free(c);
+}
+
+/* A buffer went back: receives that ran dry start again. */
+static void restart_starved(struct server *s)
+{
+	for (struct conn *c = s->conns; c && s->starved; c = c->next) {
+		if (c->starved) {
+			c->starved = 0;
+			s->starved--;
+			conn_start_recv(c);
+		}
+	}
+}
+
+static void on_recv(void *user_data, int32_t res, uint32_t flags)
+{
+	struct conn *c = user_data;
+	struct server *s = c->srv;
+
+	if (res > 0 && (flags & KIO_F_BUFFER)) {
+		int32_t id = (int32_t)(flags >> 16);
+		s->buf_len[id] = (uint32_t)res;
+		s->next_buf[id] = -1;
+		if (c->tail >= 0)
+			s->next_buf[c->tail] = id;
+		else
+			c->head = id;
+		c->tail = id;
+		if (!c->send_active)
+			conn_send_next(c);
+	}
+	if (flags & KIO_F_MORE)
+		return;
+	c->recv_active = 0;
+	if (s->stopping)
+		c->eof = 1;
+	else if (res == -ENOBUFS) {
+		c->starved = 1;
+		s->starved++;
+	} else if (res <= 0)
+		c->eof = 1;
+	else
+		conn_start_recv(c); /* the last callback carried data */
+	conn_maybe_close(c);
+}
+
+static void on_sent(void *user_data, int32_t res, uint32_t flags)
+{
+	struct conn *c = user_data;
+	struct server *s = c->srv;
+	(void)flags;
+	c->send_active = 0;
+	if (res < 0 || s->stopping) {
+		c->eof = 1;
+		conn_drop_queue(c);
+		conn_maybe_close(c);
+		return;
+	}
+	c->off += (uint32_t)res;
+	if (c->off == s->buf_len[c->head]) {
+		int32_t id = c->head;
+		c->head = s->next_buf[id];
+		if (c->head < 0)
+			c->tail = -1;
+		c->off = 0;
+		kio_buf_ring_release(s->ring, (uint16_t)id);
+		if (s->starved)
+			restart_starved(s);
+	}
+	conn_send_next(c);
+	conn_maybe_close(c);
+}
+
+static void conn_send_next(struct conn *c)
+{
+	struct server *s = c->srv;
+	if (c->head < 0 || c->send_active || c->eof)
+		return;
+	const char *data = kio_buf_ring_data(s->ring, (uint16_t)c->head);
+	uint32_t len = s->buf_len[c->head] - c->off;
+	if (kio_send(s->ctx, c->fd, data + c->off, len, 0, on_sent, c) < 0) {
+		c->eof = 1;
+		conn_drop_queue(c);
+		return;
+	}
+	c->send_active = 1;
+}
+
+static void on_accept(void *user_data, int32_t res, uint32_t flags)
+{
+	struct server *s = user_data;
+	int one = 1;
+
+	if (res >= 0) {
+		struct conn *c = calloc(1, sizeof(*c));
+		if (!c || s->stopping) {
+			free(c);
+			close(res);
+		} else {
+			setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			c->srv = s;
+			c->fd = res;
+			c->head = c->tail = -1;
+			c->next = s->conns;
+			if (s->conns)
+				s->conns->prev = c;
+			s->conns = c;
+			conn_start_recv(c);
+			conn_maybe_close(c);
+		}
+	}
+	if (!(flags & KIO_F_MORE) && !s->stopping) {
+		if (res < 0)
+			fprintf(stderr, "echo-kio: accept: %s\n", kio_strerror(res));
+		if (kio_accept_multishot(s->ctx, s->lfd, SOCK_CLOEXEC, on_accept, s) < 0)
+			kio_ctx_stop(s->ctx);
+	}
+}
+
+static void on_signal(void *user_data, int32_t res, uint32_t flags)
+{
+	struct server *s = user_data;
+	(void)res;
+	(void)flags;
+	s->stopping = 1;
+	kio_ctx_stop(s->ctx);
+}
+
+static int listen_on(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	socklen_t len = sizeof(sa);
+	int one = 1;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+		perror("echo-kio: listen");
+		return -1;
+	}
+	return ntohs(sa.sin_port) ? fd : -1;
+}
+
+static void print_cpu(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	long long ns = ((long long)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ll +
+		       ((long long)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ll;
+	printf("cpu_ns %lld\n", ns);
+}
+
+int main(int argc, char **argv)
+{
+	static struct server s;
+	long port = 0, nbufs = 1024, size = 4096;
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	sigset_t sigs;
+	int rc;
+
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--port"))
+			port = atol(argv[i + 1]);
+		else if (!strcmp(argv[i], "--bufs"))
+			nbufs = atol(argv[i + 1]);
+		else if (!strcmp(argv[i], "--size"))
+			size = atol(argv[i + 1]);
+	}
+	if (argc % 2 == 0 || port < 0 || port > 65535 || nbufs < 1 || nbufs > 32768 ||
+	    (nbufs & (nbufs - 1)) || size < 1 || size > (1l << 20)) {
+		fprintf(stderr, "usage: kio-bench-echo-kio [--port P] [--bufs N] [--size B]\n");
+		return 2;
+	}
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	s.sigfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	rc = kio_ctx_create(&s.ctx, NULL, 0);
+	if (rc < 0) {
+		fprintf(stderr, "echo-kio: kio_ctx_create: %s\n", kio_strerror(rc));
+		return rc == -ENOSYS || rc == -EPERM ? 77 : 1;
+	}
+	rc = kio_buf_ring_create(&s.ring, s.ctx, 0, (uint32_t)nbufs, (uint32_t)size);
+	if (rc < 0) {
+		fprintf(stderr, "echo-kio: kio_buf_ring_create: %s\n", kio_strerror(rc));
+		return rc == -EOPNOTSUPP ? 77 : 1;
+	}
+	s.next_buf = calloc((size_t)nbufs, sizeof(*s.next_buf));
+	s.buf_len = calloc((size_t)nbufs, sizeof(*s.buf_len));
+	s.lfd = listen_on((int)port);
+	if (s.sigfd < 0 || !s.next_buf || !s.buf_len || s.lfd < 0 ||
+	    kio_accept_multishot(s.ctx, s.lfd, SOCK_CLOEXEC, on_accept, &s) < 0 ||
+	    kio_poll(s.ctx, s.sigfd, POLLIN, on_signal, &s) < 0 ||
+	    getsockname(s.lfd, (struct sockaddr *)&sa, &len) < 0) {
+		fprintf(stderr, "echo-kio: setup failed\n");
+		return 1;
+	}
+	printf("port %u\n", (unsigned)ntohs(sa.sin_port));
+	fflush(stdout);
+
+	rc = kio_ctx_run(s.ctx);
+	print_cpu();
+	/* Cancels what is left; the callbacks see s.stopping and close. */
+	s.stopping = 1;
+	kio_ctx_destroy(s.ctx);
+	kio_buf_ring_destroy(s.ring);
+	close(s.lfd);
+	close(s.sigfd);
+	free(s.next_buf);
+	free(s.buf_len);
+	return rc < 0 ? 1 : 0;
+}

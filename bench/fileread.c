@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kio-bench-fileread - 4 KiB random reads of a file that sits in the page
+ * cache, with QD reads in flight, through kio's C API. bench/workloads/
+ * fileread.sh runs fio --ioengine=io_uring with the same parameters on the
+ * same file, and kio-bench-fileread-cxx does the same through co_await.
+ *
+ * QD reads start at once; each completion starts the next read at a random
+ * 4 KiB-aligned offset (xorshift, fixed seed) until a kio_sleep() of the
+ * run's length fires. IOPS = reads completed / elapsed time.
+ *
+ *   kio-bench-fileread --file PATH [--qd N] [--seconds S] [--reps R]
+ *
+ * The file must already be cached (read it once first). Prints one result
+ * line (bench/README.md): workload "fileread", impl "kio-c", params {"qd":N},
+ * metric iops.
+ */
+#define _GNU_SOURCE
+#include <kio/kio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+
+#define BS 4096u
+#define MAX_QD 256
+#define SEED 0x6b696f7265616473ull
+
+struct reader;
+
+struct run {
+	kio_ctx *ctx;
+	int fd;
+	uint64_t blocks;
+	uint64_t rng;
+	uint64_t done, errors;
+	bool stop;
+};
+
+struct reader {
+	struct run *run;
+	unsigned char buf[BS] __attribute__((aligned(64)));
+};
+
+static void on_read(void *ud, int32_t res, uint32_t flags);
+
+static int start_read(struct reader *r)
+{
+	struct run *run = r->run;
+	uint64_t off = (bench_rand(&run->rng) % run->blocks) * BS;
+	int64_t id = kio_read(run->ctx, run->fd, r->buf, BS, off, on_read, r);
+	return id < 0 ? (int)id : 0;
+}
+
+static void on_read(void *ud, int32_t res, uint32_t flags)
+{
+	struct reader *r = ud;
+	struct run *run = r->run;
+	(void)flags;
+	run->done++;
+	if (res != (int32_t)BS)
+		run->errors++;
+	if (!run->stop && start_read(r) < 0)
+		run->errors++;
+}
+
+static void on_deadline(void *ud, int32_t res, uint32_t flags)
+{
+	(void)res;
+	(void)flags;
+	((struct run *)ud)->stop = true;
+}
+
+/* IOPS of one run, or < 0 on error. */
+static double run_once(struct run *run, struct reader *readers, unsigned qd, double seconds)
+{
+	run->done = run->errors = 0;
+	run->stop = false;
+	double t0 = bench_now_s();
+	int64_t id = kio_sleep(run->ctx, (uint64_t)(seconds * 1e9), on_deadline, run);
+	if (id < 0)
+		return -1;
+	for (unsigned i = 0; i < qd; i++)
+		if (start_read(&readers[i]) < 0)
+			return -1;
+	int err = kio_ctx_run(run->ctx);
+	double t = bench_now_s() - t0;
+	if (err < 0 || run->errors) {
+		fprintf(stderr, "kio-bench-fileread: run %d, %llu errors\n", err,
+			(unsigned long long)run->errors);
+		return -1;
+	}
+	return (double)run->done / t;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = NULL;
+	unsigned qd = 1;
+	double seconds = 2;
+	int reps = 3;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--file") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--qd") == 0 && i + 1 < argc)
+			qd = (unsigned)atoi(argv[++i]);
+		else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+			seconds = atof(argv[++i]);
+		else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+			reps = atoi(argv[++i]);
+		else
+			path = NULL, i = argc;
+	}
+	if (!path || qd < 1 || qd > MAX_QD || seconds <= 0 || reps < 1 || reps > BENCH_MAX_REPS) {
+		fprintf(stderr,
+			"usage: kio-bench-fileread --file PATH [--qd 1..%d] [--seconds S] "
+			"[--reps R]\n",
+			MAX_QD);
+		return 2;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t)BS) {
+		fprintf(stderr, "kio-bench-fileread: %s: %s\n", path,
+			fd < 0 ? strerror(errno) : "too small");
+		return 1;
+	}
+	struct run run = {.fd = fd, .blocks = (uint64_t)st.st_size / BS, .rng = SEED};
+	int err = kio_ctx_create(&run.ctx, NULL, 0);
+	if (err < 0) {
+		fprintf(stderr, "kio-bench-fileread: kio_ctx_create: %s\n", kio_strerror(err));
+		return err == -EPERM || err == -ENOSYS ? 77 : 1;
+	}
+	struct reader *readers = aligned_alloc(64, qd * sizeof(*readers));
+	if (!readers)
+		return 1;
+	for (unsigned i = 0; i < qd; i++)
+		readers[i].run = &run;
+
+	int status = 0;
+	double iops[BENCH_MAX_REPS];
+	/* A short warm-up run: faults the buffers in, settles the ring. */
+	if (run_once(&run, readers, qd, seconds / 10) < 0)
+		status = 1;
+	for (int r = 0; r < reps && status == 0; r++) {
+		iops[r] = run_once(&run, readers, qd, seconds);
+		if (iops[r] < 0)
+			status = 1;
+	}
+	kio_ctx_destroy(run.ctx);
+	free(readers);
+	close(fd);
+	if (status == 0) {
+		char params[24];
+		snprintf(params, sizeof(params), "{\"qd\":%u}", qd);
+		bench_emit("fileread", "kio-c", params, "iops", "IOPS", true, iops, reps, NULL);
+	}
+	return status;
+}

@@ -1,0 +1,173 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Workload 3: HTTP/1.1 keep-alive "hello" servers (kio C++, Boost.Asio on io_uring and on
+# epoll) loaded by wrk (-t1, 64 and 512 connections). Every server is started pinned to
+# $BENCH_SERVER_CPU; each repetition runs wrk pinned to $BENCH_CLIENT_CPU against every
+# server in turn, in a rotating order. Metrics: req_per_s, p50_us and p99_us (wrk --latency)
+# and ns_per_req (server CPU time while wrk ran / requests wrk completed).
+#
+# BENCH_HTTP_CONNS (e.g. "64") and BENCH_HTTP_SECONDS (whole seconds) override the defaults.
+set -u
+. "$BENCH_SRC/bench/lib.sh"
+# shellcheck disable=SC2034 # read by bench_skip in lib.sh
+BENCH_WORKLOAD=${BENCH_WORKLOAD:-http}
+
+if ! bench_have wrk; then
+  bench_skip "wrk is not installed (scripts/install-deps.sh bench)"
+  exit 0
+fi
+conns_list=${BENCH_HTTP_CONNS:-"64 512"}
+if [ "$BENCH_QUICK" = 1 ]; then
+  secs=${BENCH_HTTP_SECONDS:-1}
+  warm=0
+else
+  secs=${BENCH_HTTP_SECONDS:-3}
+  warm=1
+fi
+
+servers="kio-cxx:kio-bench-http-kio asio-uring:kio-bench-http-asio-uring
+asio-epoll:kio-bench-http-asio-epoll"
+
+# The generator's --cpu-of reads a process's CPU clock (every thread, in ns).
+load=$(bench_prog kio-bench-echo-load) || exit 1
+# 512 connections on each side, plus the listening socket and the ring.
+# shellcheck disable=SC3045 # dash, bash and busybox sh all have ulimit -n
+ulimit -n 4096 2>/dev/null || true
+
+tmp=$(mktemp -d)
+pids=""
+stop_servers() {
+  for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+  for p in $pids; do
+    n=0
+    while kill -0 "$p" 2>/dev/null && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  pids=""
+}
+trap 'stop_servers; rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM
+
+# start_server IMPL PROG: as in echo.sh; records "impl pid port" in $tmp/live.
+start_server() {
+  out="$tmp/$1.out"
+  : >"$out"
+  if bench_have taskset; then
+    (exec taskset -c "$BENCH_SERVER_CPU" "$2" --port 0 >"$out" 2>"$tmp/$1.err") &
+  else
+    ("$2" --port 0 >"$out" 2>"$tmp/$1.err") &
+  fi
+  pid=$!
+  n=0
+  while [ "$n" -lt 100 ]; do
+    port=$(awk '$1 == "port" {print $2; exit}' "$out")
+    [ -n "$port" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+    n=$((n + 1))
+  done
+  if [ -z "$port" ]; then
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    st=$?
+    if [ "$st" = 77 ]; then
+      bench_skip "$1: the kernel lacks what it needs ($(head -c 200 "$tmp/$1.err"))"
+    else
+      echo "http: $1 did not start: $(head -c 300 "$tmp/$1.err")" >&2
+      echo fail >>"$tmp/failed"
+    fi
+    return 1
+  fi
+  pids="$pids $pid"
+  echo "$1 $pid $port" >>"$tmp/live"
+}
+
+# wrk_parse WRK_OUTPUT CPU_NS: prints "req_per_s N", "p50_us N", "p99_us N", "ns_per_req N"
+# lines; fails when wrk saw errors or no request completed.
+wrk_parse() {
+  python3 - "$1" "$2" <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+cpu_ns = int(sys.argv[2])
+scale = {"us": 1.0, "ms": 1e3, "s": 1e6}
+def lat(pct):
+    m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)\s*$" % pct, text, re.M)
+    return round(float(m.group(1)) * scale[m.group(2)], 2)
+rps = float(re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M).group(1))
+total = int(re.search(r"^\s*(\d+) requests in", text, re.M).group(1))
+bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, sock.groups())) if sock else 0)
+if errors or total == 0:
+    sys.exit(f"wrk: {total} requests, {errors} errors")
+print(f"req_per_s {rps}\np50_us {lat(50)}\np99_us {lat(99)}")
+if cpu_ns >= 0:
+    print(f"ns_per_req {cpu_ns / total:.1f}")
+EOF
+}
+
+rc=0
+for conns in $conns_list; do
+  params="{\"conns\":$conns}"
+  : >"$tmp/live"
+  for entry in $servers; do
+    impl=${entry%%:*}
+    prog=$(bench_prog "${entry#*:}") || continue
+    start_server "$impl" "$prog" || continue
+  done
+  [ -s "$tmp/live" ] || continue
+
+  if [ "$warm" -gt 0 ]; then
+    while read -r impl pid port; do
+      bench_pin "$BENCH_CLIENT_CPU" wrk -t1 -c"$conns" -d"${warm}s" \
+        "http://127.0.0.1:$port/" >/dev/null 2>&1 </dev/null
+    done <"$tmp/live"
+  fi
+
+  nlive=$(wc -l <"$tmp/live")
+  r=0
+  while [ "$r" -lt "$BENCH_REPS" ]; do
+    shift_by=$((r % nlive))
+    { tail -n +$((shift_by + 1)) "$tmp/live"; head -n "$shift_by" "$tmp/live"; } >"$tmp/order"
+    while read -r impl pid port; do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        echo "http: $impl (pid $pid) died" >&2
+        rc=1
+        continue
+      fi
+      c0=$("$load" --cpu-of "$pid" </dev/null) || c0=""
+      if bench_pin "$BENCH_CLIENT_CPU" wrk -t1 -c"$conns" -d"${secs}s" --latency \
+        "http://127.0.0.1:$port/" >"$tmp/wrk" 2>&1 </dev/null; then
+        c1=$("$load" --cpu-of "$pid" </dev/null) || c1=""
+        cpu=-1
+        [ -n "$c0" ] && [ -n "$c1" ] && cpu=$((c1 - c0))
+        if ! wrk_parse "$tmp/wrk" "$cpu" >>"$tmp/$impl"; then
+          echo "http: $impl at $conns conns: $(head -c 600 "$tmp/wrk")" >&2
+          rc=1
+        fi
+      else
+        echo "http: wrk failed against $impl at $conns conns: $(head -c 300 "$tmp/wrk")" >&2
+        rc=1
+      fi
+    done <"$tmp/order"
+    r=$((r + 1))
+  done
+  stop_servers
+
+  while read -r impl pid port; do
+    [ -s "$tmp/$impl" ] || continue
+    for m in "req_per_s req/s true" "p50_us us false" "p99_us us false" \
+      "ns_per_req ns false"; do
+      # shellcheck disable=SC2086 # split into metric, unit, direction
+      set -- $m
+      vals=$(awk -v k="$1" '$1 == k {print $2}' "$tmp/$impl")
+      [ -n "$vals" ] || continue
+      # shellcheck disable=SC2086
+      bench_emit http "$impl" "$params" "$1" "$2" "$3" $vals </dev/null || rc=1
+    done
+    rm -f "$tmp/$impl"
+  done <"$tmp/live"
+done
+[ -f "$tmp/failed" ] && rc=1
+exit $rc
