@@ -174,10 +174,10 @@ void shut_down(kio_ctx *c)
 	}
 	uint64_t cancel_sent_at = 0;
 	uint64_t cancelled_upto = UINT64_MAX; // ops_submitted when it was sent
-	uint64_t completed = c->stats.ops_completed;
+	uint64_t completed = ops_completed(c);
 	uint64_t progress_at = mono_ns();
 	for (;;) {
-		bool kernel_busy = c->in_kernel > 0 || c->wake_armed;
+		bool kernel_busy = in_kernel(c) > 0 || c->wake_armed;
 		uint64_t now = mono_ns();
 		// One cancel-everything SQE per batch of new kernel work, repeated
 		// every 100 ms for ops a kernel worker notices late. Sending one
@@ -199,14 +199,14 @@ void shut_down(kio_ctx *c)
 			c->timers.remove(c->ops, c->timers.top().idx);
 		int rc = run_once(c, kernel_busy ? int64_t(kDestroyRetryNs) : 0, true);
 		run_posts(c, -ECANCELED);
-		if (c->in_kernel == 0 && !c->wake_armed && c->ready.empty() && c->live == 0 &&
+		if (in_kernel(c) == 0 && !c->wake_armed && c->ready.empty() && c->live == 0 &&
 		    c->posts_queued.load() == 0)
 			break;
-		if (c->stats.ops_completed != completed) {
-			completed = c->stats.ops_completed;
+		if (ops_completed(c) != completed) {
+			completed = ops_completed(c);
 			progress_at = mono_ns();
 		}
-		if (c->in_kernel == 0 && !c->wake_armed && c->ready.empty() && c->in_external > 0) {
+		if (in_kernel(c) == 0 && !c->wake_armed && c->ready.empty() && c->in_external > 0) {
 			// Only jobs on other threads are left: sleep until one posts.
 			wait_for_posts(c);
 			continue;

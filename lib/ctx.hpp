@@ -66,8 +66,8 @@ struct kio_ctx {
 	std::vector<uint32_t> fd_inflight;
 
 	uint32_t live = 0;        // user ops whose final callback has not run
-	uint32_t ready_room = 0;  // live may grow to this before reserve_ready()
-	uint32_t in_kernel = 0;   // user ops of Kind::Kernel
+	uint32_t ready_room = 0;  // live may grow to this before reserve_ready(); >= ops.slots()
+	uint32_t in_user = 0;     // live ops of the other kinds (in_kernel() = live - in_user)
 	uint32_t in_external = 0; // user ops of Kind::External (pool jobs)
 	uint32_t pipe_writes = 0; // of those, ops that could raise SIGPIPE
 	bool sigpipe_was_blocked = false; // the caller had SIGPIPE blocked already
@@ -139,7 +139,18 @@ int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res);
 // Ops with a Hook (see op_table.hpp).
 // Delivers a completion of op idx to its user callback: the final one
 // (flags without KIO_F_MORE) ends the op and frees its slot.
-void complete_op(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags);
+void complete_op_final(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags);
+inline void complete_op(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	if (flags & KIO_F_MORE) {
+		Op &op = c->ops.at(idx);
+		// Copy out first: the callback may grow the table and move op.
+		kio_cb cb = op.cb;
+		cb(op.user_data, res, flags & ~kFlagNotif);
+		return;
+	}
+	complete_op_final(c, idx, res, flags);
+}
 // An SQE for the next step of a Kernel op that is already started: tagged
 // with its id, so cancel and timeout reach whichever step is in flight.
 // nullptr with *err set when the kernel refuses more work.
@@ -181,6 +192,19 @@ void signal_wake(kio_ctx *c) noexcept;
 
 namespace kio {
 
+// Live ops of Kind::Kernel.
+inline uint32_t in_kernel(const kio_ctx *c) noexcept
+{
+	return c->live - c->in_user;
+}
+
+// Every started op counts in ops_submitted and live until its final
+// callback, so the completed count needs no counter of its own.
+inline uint64_t ops_completed(const kio_ctx *c) noexcept
+{
+	return c->stats.ops_submitted - c->live;
+}
+
 inline void note_started(kio_ctx *c) noexcept
 {
 	c->live++;
@@ -194,64 +218,126 @@ inline void note_started(kio_ctx *c) noexcept
 // The SQ was full: flush it, or give the slot back and fail.
 [[gnu::noinline, gnu::cold]] io_uring_sqe *get_sqe_slow(kio_ctx *c, uint32_t idx, int *err);
 
-// Starts a kernel op: a slot, room for its completion, an SQE. The hot path
-// of every op, so it is forced inline into each wrapper, where the fd and
-// pipe arguments are constants and their branches fold away. May throw
-// std::bad_alloc (callers run inside guard()).
-[[gnu::always_inline]] inline int64_t start_kernel(kio_ctx *c, kio_cb cb, void *user_data, int opcode,
-						   int track_fd, bool pipe_write, io_uring_sqe **sqe_out)
+// A started kernel op: its id and the SQE to fill, or (sqe == nullptr) the
+// error in id. Two registers, so the fast path keeps both out of memory.
+struct Started {
+	int64_t id;
+	io_uring_sqe *sqe;
+};
+
+// start_op() for every case its inline fast path leaves out: a table or
+// queue to grow, a full SQ, the first pipe write, an embedded ctx, a
+// destroyed one. May throw std::bad_alloc.
+[[gnu::noinline, gnu::cold]] Started start_op_slow(kio_ctx *c, kio_cb cb, void *user_data,
+						   int opcode, int track_fd, bool pipe_write);
+
+// The fast path of starting a kernel op: a slot, room for its completion,
+// an SQE. Forced inline into each wrapper, where the fd and pipe arguments
+// are constants and their branches fold away. It makes no call: anything
+// unusual returns {0, nullptr}, "take start_op_slow()"; bad arguments
+// return {-EINVAL, nullptr}.
+[[gnu::always_inline]] inline Started start_op_fast(kio_ctx *c, kio_cb cb, void *user_data,
+						    int opcode, int track_fd, bool pipe_write)
 {
-	if (int rc = begin_check(c, cb))
-		return rc;
-	if (__builtin_expect(!c->ring.supports(opcode), 0))
-		return -EOPNOTSUPP;
-	if (__builtin_expect(c->live >= c->ready_room, 0))
-		reserve_ready(c);
-	if (track_fd >= 0 && size_t(track_fd) >= c->fd_inflight.size())
-		grow_fd_table(c, track_fd);
-	uint32_t idx = c->ops.alloc();
-	io_uring_sqe *sqe = c->ring.try_get_sqe();
-	if (__builtin_expect(!sqe, 0)) {
-		int err = 0;
-		sqe = get_sqe_slow(c, idx, &err);
-		if (!sqe)
-			return err;
-	}
+	if (__builtin_expect(!c || !cb, 0))
+		return {-EINVAL, nullptr};
+	// A free slot also means room in the ready queues (reserve_ready()).
+	if (__builtin_expect(!c->ops.has_free(), 0))
+		return {0, nullptr};
+	if (__builtin_expect(!c->ring.sq_room(), 0))
+		return {0, nullptr};
+	// Destroying, or embedded (kio_ctx_fd() must hear of new work).
+	if (__builtin_expect(c->destroying, 0))
+		return {0, nullptr};
+	if (__builtin_expect(c->epoll_fd >= 0, 0))
+		return {0, nullptr};
+	if (__builtin_expect(!c->ring.has_op(opcode), 0))
+		return {0, nullptr};
+	if (track_fd >= 0 && __builtin_expect(size_t(track_fd) >= c->fd_inflight.size(), 0))
+		return {0, nullptr};
+	if (pipe_write && __builtin_expect(c->pipe_writes == 0, 0))
+		return {0, nullptr};
+	uint32_t idx = c->ops.pop_free();
+	io_uring_sqe *sqe = c->ring.take_sqe();
 	Op &op = c->ops.at(idx);
 	op.cb = cb;
 	op.user_data = user_data;
 	op.kind = Kind::Kernel;
 	if (track_fd >= 0) {
 		op.fd = track_fd;
-		op.state |= kTracksFd;
+		op.state = kTracksFd; // a free slot has no state bits
 		c->fd_inflight[size_t(track_fd)]++;
 	}
 	if (pipe_write) {
 		op.state |= kPipeWrite;
-		if (c->pipe_writes++ == 0)
-			sigpipe_hold(c);
+		c->pipe_writes++; // never the first: that one went the slow way
 	}
-	c->in_kernel++;
-	note_started(c);
-	*sqe_out = sqe;
-	return c->ops.id_of(idx);
+	uint32_t live = ++c->live;
+	c->stats.ops_submitted++;
+	if (live > c->stats.ops_max_inflight)
+		c->stats.ops_max_inflight = live;
+	return {int64_t((uint64_t(op.gen) << 32) | idx), sqe};
+}
+
+// Starts a kernel op: its id and the SQE to fill, or {-errno, nullptr}.
+// May throw std::bad_alloc (callers run inside guard()).
+[[gnu::always_inline]] inline Started start_op(kio_ctx *c, kio_cb cb, void *user_data, int opcode,
+					       int track_fd, bool pipe_write)
+{
+	Started s = start_op_fast(c, cb, user_data, opcode, track_fd, pipe_write);
+	if (__builtin_expect(!s.sqe && s.id == 0, 0))
+		s = start_op_slow(c, cb, user_data, opcode, track_fd, pipe_write);
+	return s;
+}
+
+// start_op() with the SQE through an out parameter: a negated errno, or
+// the op's id with *sqe_out set (its user_data is the caller's to fill).
+[[gnu::always_inline]] inline int64_t start_kernel(kio_ctx *c, kio_cb cb, void *user_data,
+						   int opcode, int track_fd, bool pipe_write,
+						   io_uring_sqe **sqe_out)
+{
+	Started s = start_op(c, cb, user_data, opcode, track_fd, pipe_write);
+	if (s.sqe)
+		*sqe_out = s.sqe;
+	return s.id;
+}
+
+// start_op_slow() behind the exception barrier: out of line and noexcept.
+[[gnu::noinline, gnu::cold]] Started start_op_slow_noexcept(kio_ctx *c, kio_cb cb, void *user_data,
+							    int opcode, int track_fd,
+							    bool pipe_write) noexcept;
+
+// submit() when start_op_fast() declined. Out of line, with prep taken by
+// value: a wrapper whose prep captures by value ([=]) then keeps its
+// arguments in registers, and the inline path needs no stack frame.
+template <typename Prep>
+[[gnu::noinline, gnu::cold]] int64_t submit_slow(kio_ctx *c, kio_cb cb, void *user_data, int opcode,
+						 int track_fd, bool pipe_write, Prep prep) noexcept
+{
+	Started s = start_op_slow_noexcept(c, cb, user_data, opcode, track_fd, pipe_write);
+	if (!s.sqe)
+		return s.id;
+	prep(s.sqe);
+	s.sqe->user_data = uint64_t(s.id);
+	return s.id;
 }
 
 // The common shape of a kernel op: argument checks done by the caller,
 // then reserve a slot and an SQE, let prep fill the SQE, tag it with the id.
+// prep must not throw.
 template <typename Prep>
-[[gnu::always_inline]] inline int64_t submit(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd, bool pipe_write,
-		      Prep &&prep) noexcept
+[[gnu::always_inline]] inline int64_t submit(kio_ctx *c, kio_cb cb, void *user_data, int opcode,
+					     int track_fd, bool pipe_write, Prep &&prep) noexcept
 {
-	return guard<int64_t>([&]() __attribute__((always_inline)) -> int64_t {
-		io_uring_sqe *sqe = nullptr;
-		int64_t id = start_kernel(c, cb, user_data, opcode, track_fd, pipe_write, &sqe);
-		if (id < 0)
-			return id;
-		prep(sqe);
-		sqe->user_data = uint64_t(id);
-		return id;
-	});
+	Started s = start_op_fast(c, cb, user_data, opcode, track_fd, pipe_write);
+	if (__builtin_expect(!s.sqe, 0)) {
+		if (s.id < 0)
+			return s.id;
+		return submit_slow(c, cb, user_data, opcode, track_fd, pipe_write, prep);
+	}
+	prep(s.sqe);
+	s.sqe->user_data = uint64_t(s.id);
+	return s.id;
 }
 
 // Offsets: KIO_OFFSET_CURRENT, or a value the kernel's loff_t can hold.

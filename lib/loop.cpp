@@ -41,11 +41,12 @@ static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
 	Op &op = c->ops.at(idx);
 	if (__builtin_expect(op.state != 0 || op.heap_pos != kNotInHeap, 0))
 		settle(c, op, idx, &res);
-	if (op.kind == Kind::Kernel)
-		c->in_kernel--;
-	else if (op.kind == Kind::External)
-		c->in_external--;
-	c->stats.ops_completed++;
+	if (op.kind != Kind::Kernel) {
+		c->in_user--;
+		if (op.kind == Kind::External)
+			c->in_external--;
+	}
+	// stats.ops_completed is ops_submitted - live: kio_ctx_stats() derives it.
 	if (__builtin_expect(res < 0, 0))
 		count_error(c, res);
 	kio_cb cb = op.cb;
@@ -127,11 +128,20 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	return 1;
 }
 
-// Consumes every CQE in the ring, advancing the head before each callback
-// runs: a callback may flush the SQ, that flush may park (reap) CQEs
-// itself, and those must all be newer than the ones delivered here, or a
-// multishot op's final CQE could overtake its earlier ones.
-int reap(kio_ctx *c)
+// The final completion of an op without a hook, for reap().
+[[gnu::noinline]] void deliver_final(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	finish_op(c, idx, res, flags);
+}
+
+// on_cqe() for every CQE reap()'s fast path leaves out.
+[[gnu::noinline]] int on_cqe_slow(kio_ctx *c, uint64_t ud, int32_t res, uint32_t f)
+{
+	return on_cqe(c, ud, res, f);
+}
+
+// The reap loop of a ctx being destroyed: CQEs of ended ops can arrive.
+[[gnu::noinline, gnu::cold]] int reap_destroying(kio_ctx *c)
 {
 	io_uring_cq &cq = c->ring.cq();
 	int n = 0;
@@ -149,13 +159,81 @@ int reap(kio_ctx *c)
 	return n;
 }
 
+// Consumes every CQE in the ring, advancing the head before each callback
+// runs: a callback may flush the SQ, that flush may park (reap) CQEs
+// itself, and those must all be newer than the ones delivered here, or a
+// multishot op's final CQE could overtake its earlier ones. So the head is
+// re-read after each callback; the ring's addresses never change.
+//
+// The common case, the one completion of a plain op (no hook, no timeout,
+// no flags; at most an fd count to drop), is finished right here.
+[[gnu::always_inline]] inline int reap_inline(kio_ctx *c)
+{
+	if (__builtin_expect(c->destroying, 0))
+		return reap_destroying(c);
+	io_uring_cq &cq = c->ring.cq();
+	unsigned *const khead = cq.khead;
+	const unsigned *const ktail = cq.ktail;
+	const io_uring_cqe *const cqes = cq.cqes;
+	const unsigned mask = cq.ring_mask;
+	int n = 0;
+	for (;;) {
+		unsigned head = *khead;
+		if (head == io_uring_smp_load_acquire(ktail))
+			break;
+		const io_uring_cqe &cqe = cqes[head & mask];
+		uint64_t ud = cqe.user_data;
+		int32_t res = cqe.res;
+		uint32_t f = cqe.flags;
+		io_uring_smp_store_release(khead, head + 1);
+		if (__builtin_expect((ud & kInternal) || c->parking, 0)) {
+			n += on_cqe_slow(c, ud, res, f);
+			continue;
+		}
+		uint32_t idx = OpTable::index_of(int64_t(ud));
+		Op &op = c->ops.at(idx);
+		// kHooked and kTimed stand for op.hook and op.heap_pos here.
+		if (__builtin_expect((f | (op.state & ~kTracksFd)) != 0, 0)) {
+			if (op.state & kHooked) {
+				op.hook->step(c, idx, res, cqe_flags(f));
+			} else if (f & IORING_CQE_F_MORE) {
+				// A multishot op's callback; the op stays.
+				kio_cb cb = op.cb;
+				cb(op.user_data, res, cqe_flags(f) & ~kFlagNotif);
+			} else {
+				deliver_final(c, idx, res, cqe_flags(f));
+			}
+			n++;
+			continue;
+		}
+		// Only a Kernel op has CQEs, and a plain one only this one.
+		if (op.state)
+			c->fd_inflight[size_t(op.fd)]--;
+		c->live--;
+		if (__builtin_expect(res < 0, 0))
+			count_error(c, res);
+		kio_cb cb = op.cb;
+		void *user_data = op.user_data;
+		c->ops.release_plain(idx);
+		cb(user_data, res, 0);
+		n++;
+	}
+	return n;
+}
+
+// reap() for the SQ-full path and the drain loop's extra passes.
+[[gnu::noinline]] int reap(kio_ctx *c)
+{
+	return reap_inline(c);
+}
+
 // Reaps what the kernel posted, and asks again while it flags more
 // (IORING_SQ_TASKRUN). With DEFER_TASKRUN one enter runs only a bounded
 // batch (about 20) of deferred completions and the flag does not cover the
 // leftovers on every kernel.
-int drain_cq(kio_ctx *c, bool entered_with_events)
+[[gnu::always_inline]] inline int drain_cq(kio_ctx *c, bool entered_with_events)
 {
-	int got = reap(c);
+	int got = reap_inline(c); // the round's one pass: inline
 	int n = got;
 	// A large batch may have left deferred work behind, which a host loop
 	// watching kio_ctx_fd() would never hear of again: embedded, ask until
@@ -184,10 +262,8 @@ uint64_t heap_key(const Op &op) noexcept
 	return key;
 }
 
-int process_ready(kio_ctx *c)
+[[gnu::noinline]] int process_ready_slow(kio_ctx *c)
 {
-	if (c->ready.empty())
-		return 0;
 	std::swap(c->ready, c->ready_work);
 	int n = 0;
 	for (size_t i = 0; i < c->ready_work.size(); i++) {
@@ -201,14 +277,26 @@ int process_ready(kio_ctx *c)
 	return n;
 }
 
+inline int process_ready(kio_ctx *c)
+{
+	return c->ready.empty() ? 0 : process_ready_slow(c);
+}
+
 } // namespace
 
 // Keeps room for every completion the live ops can queue (a periodic timer
 // can have a tick and its final queued at once), so the loop never
 // allocates, and never has to drop a completion, while it delivers.
+//
+// The room also covers every slot of the op table, and the table's next
+// growth when it has no free slot left: so start_op() needs to test only
+// for a free slot.
 void reserve_ready(kio_ctx *c)
 {
-	size_t need = (size_t(c->live) + 1) * 2 + 16;
+	size_t ops = std::max<size_t>(size_t(c->live) + 1, c->ops.slots());
+	if (!c->ops.has_free())
+		ops = std::max<size_t>(ops, c->ops.slots() ? size_t(c->ops.slots()) * 2 : 64);
+	size_t need = ops * 2 + 16;
 	if (c->ready.capacity() < need)
 		c->ready.reserve(need * 2);
 	if (c->ready_work.capacity() < need)
@@ -226,10 +314,12 @@ void rekey(kio_ctx *c, uint32_t idx)
 {
 	Op &op = c->ops.at(idx);
 	uint64_t key = heap_key(op);
-	if (key == kNever)
+	if (key == kNever) {
 		c->timers.remove(c->ops, idx);
-	else
+	} else {
 		c->timers.set(c->ops, idx, key);
+		op.state |= kTimed; // op is still valid: the heap does not move the table
+	}
 }
 
 void expire_timers(kio_ctx *c, uint64_t now)
@@ -294,6 +384,55 @@ io_uring_sqe *get_sqe_slow(kio_ctx *c, uint32_t idx, int *err)
 	return sqe;
 }
 
+Started start_op_slow(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd,
+		      bool pipe_write)
+{
+	if (int rc = begin_check(c, cb))
+		return {rc, nullptr};
+	if (!c->ring.supports(opcode))
+		return {-EOPNOTSUPP, nullptr};
+	if (c->live >= c->ready_room || !c->ops.has_free())
+		reserve_ready(c);
+	if (track_fd >= 0 && size_t(track_fd) >= c->fd_inflight.size())
+		grow_fd_table(c, track_fd);
+	uint32_t idx = c->ops.alloc();
+	io_uring_sqe *sqe = c->ring.try_get_sqe();
+	if (!sqe) {
+		int err = 0;
+		sqe = get_sqe_slow(c, idx, &err);
+		if (!sqe)
+			return {err, nullptr};
+	}
+	Op &op = c->ops.at(idx);
+	op.cb = cb;
+	op.user_data = user_data;
+	op.kind = Kind::Kernel;
+	if (track_fd >= 0) {
+		op.fd = track_fd;
+		op.state |= kTracksFd;
+		c->fd_inflight[size_t(track_fd)]++;
+	}
+	if (pipe_write) {
+		op.state |= kPipeWrite;
+		if (c->pipe_writes++ == 0)
+			sigpipe_hold(c);
+	}
+	note_started(c);
+	return {c->ops.id_of(idx), sqe};
+}
+
+Started start_op_slow_noexcept(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd,
+			       bool pipe_write) noexcept
+{
+	try {
+		return start_op_slow(c, cb, user_data, opcode, track_fd, pipe_write);
+	} catch (const std::bad_alloc &) {
+		return {-ENOMEM, nullptr};
+	} catch (...) {
+		return {-EFAULT, nullptr};
+	}
+}
+
 int arm_wake(kio_ctx *c)
 {
 	int err = 0;
@@ -330,9 +469,9 @@ int cancel_op(kio_ctx *c, uint32_t idx) noexcept
 	return 0;
 }
 
-void complete_op(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+void complete_op_final(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 {
-	to_user(c, idx, res, flags);
+	finish_op(c, idx, res, flags);
 }
 
 io_uring_sqe *step_sqe(kio_ctx *c, uint32_t idx, int *err)
@@ -352,6 +491,7 @@ int64_t start_hooked(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int tra
 	if (id >= 0) {
 		Op &op = c->ops.at(OpTable::index_of(id));
 		op.hook = hook;
+		op.state |= kHooked;
 		op.ext = ext;
 		op.aux = 0;
 		(*sqe_out)->user_data = uint64_t(id);
@@ -363,7 +503,7 @@ int64_t start_hooked(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int tra
 // May throw std::bad_alloc.
 static uint32_t alloc_user_op(kio_ctx *c, kio_cb cb, void *user_data, Kind kind)
 {
-	if (c->live >= c->ready_room)
+	if (c->live >= c->ready_room || !c->ops.has_free())
 		reserve_ready(c);
 	uint32_t idx = c->ops.alloc();
 	Op &op = c->ops.at(idx);
@@ -380,6 +520,7 @@ int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res)
 	uint32_t idx = alloc_user_op(c, cb, user_data, Kind::Deferred);
 	c->ops.at(idx).state |= kCompleting;
 	c->ready.push_back(Ready{idx, res, 0}); // room reserved above
+	c->in_user++;
 	note_started(c);
 	return c->ops.id_of(idx);
 }
@@ -391,9 +532,11 @@ int64_t start_external(kio_ctx *c, kio_cb cb, void *user_data, const Hook *hook,
 	uint32_t idx = alloc_user_op(c, cb, user_data, Kind::External);
 	Op &op = c->ops.at(idx);
 	op.hook = hook;
+	op.state |= kHooked;
 	op.ext = ext;
 	op.aux = 0;
 	c->in_external++;
+	c->in_user++;
 	note_started(c);
 	return c->ops.id_of(idx);
 }
@@ -412,11 +555,15 @@ int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, ui
 		c->ops.release(idx);
 		throw;
 	}
+	op.state |= kTimed;
+	c->in_user++;
 	note_started(c);
 	return c->ops.id_of(idx);
 }
 
-int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run)
+// run_once(), inlined into kio_ctx_run() and kio_ctx_run_once(): one call
+// level less per round.
+[[gnu::always_inline]] inline int run_once_inline(kio_ctx *c, int64_t timeout_ns, bool from_run)
 {
 	if (c->in_run)
 		return -EBUSY;
@@ -426,16 +573,22 @@ int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run)
 		~Leave() { c->in_run = false; }
 	} leave{c};
 
-	embed_reset_notify(c);
+	if (__builtin_expect(c->notify_fd >= 0, 0))
+		embed_reset_notify(c);
 	uint64_t user_deadline = kNever;
 	if (timeout_ns > 0)
 		user_deadline = deadline_after(mono_ns(), uint64_t(timeout_ns));
 	int n = 0;
 	for (;;) {
 		c->stats.loop_iterations++;
-		uint64_t now = c->timers.empty() && timeout_ns <= 0 ? 0 : mono_ns();
-		if (!c->timers.empty())
+		// The clock is read only when a deadline needs it.
+		uint64_t now = 0;
+		if (__builtin_expect(!c->timers.empty(), 0)) {
+			now = mono_ns();
 			expire_timers(c, now);
+		} else if (timeout_ns > 0) {
+			now = mono_ns();
+		}
 		n += process_ready(c);
 
 		bool wait = timeout_ns != 0 && n == 0 && c->ready.empty() && !c->ring.cq_ready() &&
@@ -455,16 +608,17 @@ int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run)
 		// ask when the kernel flags pending work, or always where it cannot.
 		bool getevents = !wait && (c->ring.kernel_has_more() || !c->ring.taskrun_flag());
 		int rc = c->ring.enter(wait, wait_ns, getevents);
-		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+		if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
+		    rc != -EBUSY)
 			return rc;
 		n += drain_cq(c, wait || getevents);
-		if (c->wake_fired) {
+		if (__builtin_expect(c->wake_fired, 0)) {
 			c->wake_fired = false;
 			if (!c->destroying)
 				arm_wake(c);
 			n += run_posts(c, c->destroying ? -ECANCELED : 0);
 		}
-		if (!c->timers.empty())
+		if (__builtin_expect(!c->timers.empty(), 0))
 			expire_timers(c, mono_ns());
 		n += process_ready(c);
 
@@ -482,8 +636,14 @@ int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run)
 		if (user_deadline != kNever && mono_ns() >= user_deadline)
 			break;
 	}
-	embed_rearm(c);
+	if (__builtin_expect(c->epoll_fd >= 0, 0))
+		embed_rearm(c);
 	return n;
+}
+
+int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run)
+{
+	return run_once_inline(c, timeout_ns, from_run);
 }
 
 } // namespace kio
@@ -506,7 +666,8 @@ KIO_API int kio_ctx_run_once(kio_ctx *ctx, int64_t timeout_ns) noexcept
 	if (!ctx)
 		return -EINVAL;
 	bool outer = !ctx->in_run;
-	int rc = guard<int>([&] { return kio::run_once(ctx, timeout_ns < 0 ? -1 : timeout_ns, false); });
+	int rc = guard<int>(
+		[&] { return kio::run_once_inline(ctx, timeout_ns < 0 ? -1 : timeout_ns, false); });
 	return outer ? finish_deferred_destroy(ctx, rc) : rc;
 }
 
@@ -524,7 +685,7 @@ KIO_API int kio_ctx_run(kio_ctx *ctx) noexcept
 			if (ctx->live == 0 && ctx->ready.empty() &&
 			    ctx->posts_queued.load(std::memory_order_acquire) == 0)
 				return 0;
-			int rc = kio::run_once(ctx, -1, true);
+			int rc = kio::run_once_inline(ctx, -1, true);
 			if (rc < 0)
 				return rc;
 			if (ctx->destroy_deferred)

@@ -45,6 +45,8 @@ enum : uint8_t {
 	kCompleting = 1 << 2, // its final completion sits in the ready queue
 	kTracksFd = 1 << 3,   // counted in kio_ctx::fd_inflight[fd]
 	kPipeWrite = 1 << 4,  // may raise SIGPIPE in the kernel (write, splice)
+	kHooked = 1 << 5,     // has a Hook (set with it by start_hooked/start_external)
+	kTimed = 1 << 6,      // was put in the timer heap (heap_pos may be set)
 };
 
 inline constexpr uint32_t kNotInHeap = UINT32_MAX;
@@ -64,12 +66,17 @@ struct alignas(64) Op {
 	};
 	uint32_t gen;
 	uint32_t heap_pos; // index in TimerHeap, or kNotInHeap
-	int32_t fd;        // the fd counted in fd_inflight (kTracksFd)
+	union {
+		int32_t fd;         // the fd counted in fd_inflight (kTracksFd)
+		uint32_t next_free; // a free slot: the next one in the free list
+	};
 	Kind kind;
 	uint8_t state;
 	const Hook *hook; // nullptr for plain ops
 };
 static_assert(sizeof(Op) == 64, "an op record is one cache line");
+
+inline constexpr uint32_t kNoSlot = UINT32_MAX;
 
 class OpTable {
 public:
@@ -77,9 +84,18 @@ public:
 	// table grows; nothing is changed then.
 	[[gnu::always_inline]] uint32_t alloc()
 	{
-		if (__builtin_expect(nfree_ == 0, 0))
+		if (__builtin_expect(free_head_ == kNoSlot, 0))
 			grow();
-		return free_[--nfree_];
+		return pop_free();
+	}
+
+	// The fast path of alloc(), for callers that checked has_free().
+	bool has_free() const noexcept { return free_head_ != kNoSlot; }
+	uint32_t pop_free() noexcept
+	{
+		uint32_t idx = free_head_;
+		free_head_ = slots_[idx].next_free;
+		return idx;
 	}
 
 	// A freed slot keeps what a new op expects to find: no timeout, not in
@@ -89,12 +105,23 @@ public:
 	void release(uint32_t idx) noexcept
 	{
 		Op &op = slots_[idx];
-		op.kind = Kind::Free;
-		op.state = 0;
 		op.timeout_at = 0;
 		op.hook = nullptr;
-		op.gen = op.gen == 0x7fffffffu ? 1 : op.gen + 1;
-		free_[nfree_++] = idx; // sized in grow(): never allocates
+		release_plain(idx);
+	}
+
+	// release() for an op that never had a timeout or a hook: the fields
+	// release() resets already hold their free values. The generation
+	// changes (31 bits, so ids stay positive) and the slot goes on top of
+	// the free list: the next op reuses a warm line.
+	void release_plain(uint32_t idx) noexcept
+	{
+		Op &op = slots_[idx];
+		op.kind = Kind::Free;
+		op.state = 0;
+		op.gen = (op.gen + 1) & 0x7fffffffu;
+		op.next_free = free_head_;
+		free_head_ = idx;
 	}
 
 	Op &at(uint32_t idx) noexcept { return slots_[idx]; }
@@ -126,22 +153,23 @@ public:
 	uint32_t slots() const noexcept { return uint32_t(slots_.size()); }
 
 private:
+	// Called with the free list empty: doubles the table and chains the new
+	// slots, lowest first, so low slots are handed out first.
 	[[gnu::noinline, gnu::cold]] void grow()
 	{
 		size_t old = slots_.size();
 		size_t next = old ? old * 2 : 64;
-		if (next > 0xffffffffu)
+		if (next >= kNoSlot)
 			throw std::bad_alloc();
-		free_.resize(next);
-		slots_.resize(next, Op{nullptr, nullptr, {0}, 0, {0}, 1, kNotInHeap, -1, Kind::Free, 0, nullptr});
-		// Highest index first so low slots are handed out first: warmer cache.
-		for (size_t i = next; i > old; i--)
-			free_[nfree_++] = uint32_t(i - 1);
+		Op blank{nullptr, nullptr, {0}, 0, {0}, 1, kNotInHeap, {-1}, Kind::Free, 0, nullptr};
+		slots_.resize(next, blank);
+		for (size_t i = old; i < next; i++)
+			slots_[i].next_free = i + 1 < next ? uint32_t(i + 1) : kNoSlot;
+		free_head_ = uint32_t(old);
 	}
 
 	std::vector<Op> slots_;
-	std::vector<uint32_t> free_; // a stack of nfree_ slot numbers
-	size_t nfree_ = 0;
+	uint32_t free_head_ = kNoSlot; // first free slot, chained by Op::next_free
 };
 
 } // namespace kio

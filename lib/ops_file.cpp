@@ -26,7 +26,7 @@ KIO_API int64_t kio_openat(kio_ctx *ctx, int dirfd, const char *path, int flags,
 		return rc;
 	if (!path)
 		return -EINVAL;
-	return submit(ctx, cb, user_data, IORING_OP_OPENAT, -1, false, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_OPENAT, -1, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_openat(sqe, dirfd, path, flags, mode_t(mode));
 	});
 }
@@ -43,7 +43,7 @@ KIO_API int64_t kio_close(kio_ctx *ctx, int fd, kio_cb cb, void *user_data) noex
 	if (rc < 0)
 		return rc;
 	return submit(ctx, cb, user_data, IORING_OP_CLOSE, -1, false,
-		      [&](io_uring_sqe *sqe) { io_uring_prep_close(sqe, fd); });
+		      [=](io_uring_sqe *sqe) { io_uring_prep_close(sqe, fd); });
 }
 
 KIO_API int64_t kio_read(kio_ctx *ctx, int fd, void *buf, size_t len, uint64_t offset, kio_cb cb,
@@ -55,7 +55,7 @@ KIO_API int64_t kio_read(kio_ctx *ctx, int fd, void *buf, size_t len, uint64_t o
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	return submit(ctx, cb, user_data, IORING_OP_READ, fd, false, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_READ, fd, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_read(sqe, fd, buf, unsigned(len), offset);
 	});
 }
@@ -69,7 +69,7 @@ KIO_API int64_t kio_write(kio_ctx *ctx, int fd, const void *buf, size_t len, uin
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	return submit(ctx, cb, user_data, IORING_OP_WRITE, fd, true, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_WRITE, fd, true, [=](io_uring_sqe *sqe) {
 		io_uring_prep_write(sqe, fd, buf, unsigned(len), offset);
 	});
 }
@@ -88,7 +88,7 @@ KIO_API int64_t kio_readv(kio_ctx *ctx, int fd, const struct iovec *iov, int iov
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	return submit(ctx, cb, user_data, IORING_OP_READV, fd, false, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_READV, fd, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_readv(sqe, fd, iov, unsigned(iovcnt), offset);
 	});
 }
@@ -102,7 +102,7 @@ KIO_API int64_t kio_writev(kio_ctx *ctx, int fd, const struct iovec *iov, int io
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	return submit(ctx, cb, user_data, IORING_OP_WRITEV, fd, true, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_WRITEV, fd, true, [=](io_uring_sqe *sqe) {
 		io_uring_prep_writev(sqe, fd, iov, unsigned(iovcnt), offset);
 	});
 }
@@ -115,7 +115,7 @@ KIO_API int64_t kio_fsync(kio_ctx *ctx, int fd, uint32_t flags, kio_cb cb, void 
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	return submit(ctx, cb, user_data, IORING_OP_FSYNC, fd, false, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_FSYNC, fd, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_fsync(sqe, fd, (flags & KIO_FSYNC_DATASYNC) ? IORING_FSYNC_DATASYNC : 0);
 	});
 }
@@ -130,7 +130,7 @@ KIO_API int64_t kio_fallocate(kio_ctx *ctx, int fd, int mode, uint64_t offset, u
 	if (fd < 0)
 		return -EBADF;
 	return submit(ctx, cb, user_data, IORING_OP_FALLOCATE, fd, false,
-		      [&](io_uring_sqe *sqe) { io_uring_prep_fallocate(sqe, fd, mode, offset, len); });
+		      [=](io_uring_sqe *sqe) { io_uring_prep_fallocate(sqe, fd, mode, offset, len); });
 }
 
 KIO_API int64_t kio_ftruncate(kio_ctx *ctx, int fd, uint64_t len, kio_cb cb, void *user_data) noexcept
@@ -152,7 +152,7 @@ KIO_API int64_t kio_ftruncate(kio_ctx *ctx, int fd, uint64_t len, kio_cb cb, voi
 		});
 	}
 	// liburing 2.3 has no helper: fill the SQE by hand (fd, off = length).
-	return submit(ctx, cb, user_data, kOpFtruncate, fd, false, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, kOpFtruncate, fd, false, [=](io_uring_sqe *sqe) {
 		memset(sqe, 0, sizeof(*sqe));
 		sqe->opcode = uint8_t(kOpFtruncate);
 		sqe->fd = fd;
@@ -167,7 +167,7 @@ KIO_API int64_t kio_statx(kio_ctx *ctx, int dirfd, const char *path, int flags, 
 		return rc;
 	if (!path || !out)
 		return -EINVAL;
-	return submit(ctx, cb, user_data, IORING_OP_STATX, -1, false, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_STATX, -1, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_statx(sqe, dirfd, path, flags, mask, out);
 	});
 }
@@ -180,7 +180,7 @@ KIO_API int64_t kio_unlinkat(kio_ctx *ctx, int dirfd, const char *path, int flag
 	if (!path)
 		return -EINVAL;
 	return submit(ctx, cb, user_data, IORING_OP_UNLINKAT, -1, false,
-		      [&](io_uring_sqe *sqe) { io_uring_prep_unlinkat(sqe, dirfd, path, flags); });
+		      [=](io_uring_sqe *sqe) { io_uring_prep_unlinkat(sqe, dirfd, path, flags); });
 }
 
 KIO_API int64_t kio_renameat(kio_ctx *ctx, int olddirfd, const char *oldpath, int newdirfd,
@@ -190,7 +190,7 @@ KIO_API int64_t kio_renameat(kio_ctx *ctx, int olddirfd, const char *oldpath, in
 		return rc;
 	if (!oldpath || !newpath)
 		return -EINVAL;
-	return submit(ctx, cb, user_data, IORING_OP_RENAMEAT, -1, false, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_RENAMEAT, -1, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_renameat(sqe, olddirfd, oldpath, newdirfd, newpath, flags);
 	});
 }
@@ -203,7 +203,7 @@ KIO_API int64_t kio_mkdirat(kio_ctx *ctx, int dirfd, const char *path, uint32_t 
 	if (!path)
 		return -EINVAL;
 	return submit(ctx, cb, user_data, IORING_OP_MKDIRAT, -1, false,
-		      [&](io_uring_sqe *sqe) { io_uring_prep_mkdirat(sqe, dirfd, path, mode_t(mode)); });
+		      [=](io_uring_sqe *sqe) { io_uring_prep_mkdirat(sqe, dirfd, path, mode_t(mode)); });
 }
 
 KIO_API int64_t kio_splice(kio_ctx *ctx, int fd_in, int64_t off_in, int fd_out, int64_t off_out,
@@ -217,7 +217,7 @@ KIO_API int64_t kio_splice(kio_ctx *ctx, int fd_in, int64_t off_in, int fd_out, 
 	if (fd_in < 0 || fd_out < 0)
 		return -EBADF;
 	// Tracked on fd_out: the kernel's cancel-by-fd matches the SQE's fd.
-	return submit(ctx, cb, user_data, IORING_OP_SPLICE, fd_out, true, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_SPLICE, fd_out, true, [=](io_uring_sqe *sqe) {
 		io_uring_prep_splice(sqe, fd_in, off_in, fd_out, off_out, len, flags);
 	});
 }

@@ -157,7 +157,7 @@ KIO_API int64_t kio_socket(kio_ctx *ctx, int domain, int type, int protocol, kio
 			}
 		});
 	}
-	return submit(ctx, cb, user_data, IORING_OP_SOCKET, -1, false, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_SOCKET, -1, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_socket(sqe, domain, type, protocol, 0);
 	});
 }
@@ -171,7 +171,7 @@ KIO_API int64_t kio_accept(kio_ctx *ctx, int fd, struct sockaddr *addr, socklen_
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	return submit(ctx, cb, user_data, IORING_OP_ACCEPT, fd, false, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_ACCEPT, fd, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_accept(sqe, fd, addr, addrlen, flags);
 	});
 }
@@ -188,7 +188,7 @@ KIO_API int64_t kio_accept_multishot(kio_ctx *ctx, int fd, int flags, kio_cb cb,
 	if (!has_multishot_accept(ctx))
 		return -EOPNOTSUPP;
 	// The kernel ends it with -EMFILE/-ENFILE when no fd is free: no spin.
-	return submit(ctx, cb, user_data, IORING_OP_ACCEPT, fd, false, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_ACCEPT, fd, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, flags);
 	});
 }
@@ -203,7 +203,7 @@ KIO_API int64_t kio_connect(kio_ctx *ctx, int fd, const struct sockaddr *addr, s
 	if (fd < 0)
 		return -EBADF;
 	return submit(ctx, cb, user_data, IORING_OP_CONNECT, fd, false,
-		      [&](io_uring_sqe *sqe) { io_uring_prep_connect(sqe, fd, addr, addrlen); });
+		      [=](io_uring_sqe *sqe) { io_uring_prep_connect(sqe, fd, addr, addrlen); });
 }
 
 KIO_API int64_t kio_send(kio_ctx *ctx, int fd, const void *buf, size_t len, int flags, kio_cb cb,
@@ -215,7 +215,7 @@ KIO_API int64_t kio_send(kio_ctx *ctx, int fd, const void *buf, size_t len, int 
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	return submit(ctx, cb, user_data, IORING_OP_SEND, fd, false, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_SEND, fd, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_send(sqe, fd, buf, len, flags | MSG_NOSIGNAL);
 	});
 }
@@ -230,7 +230,7 @@ KIO_API int64_t kio_recv(kio_ctx *ctx, int fd, void *buf, size_t len, int flags,
 	if (fd < 0)
 		return -EBADF;
 	return submit(ctx, cb, user_data, IORING_OP_RECV, fd, false,
-		      [&](io_uring_sqe *sqe) { io_uring_prep_recv(sqe, fd, buf, len, flags); });
+		      [=](io_uring_sqe *sqe) { io_uring_prep_recv(sqe, fd, buf, len, flags); });
 }
 
 KIO_API int64_t kio_sendmsg(kio_ctx *ctx, int fd, const struct msghdr *msg, int flags, kio_cb cb,
@@ -242,7 +242,7 @@ KIO_API int64_t kio_sendmsg(kio_ctx *ctx, int fd, const struct msghdr *msg, int 
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	return submit(ctx, cb, user_data, IORING_OP_SENDMSG, fd, false, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_SENDMSG, fd, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_sendmsg(sqe, fd, msg, unsigned(flags | MSG_NOSIGNAL));
 	});
 }
@@ -256,7 +256,7 @@ KIO_API int64_t kio_recvmsg(kio_ctx *ctx, int fd, struct msghdr *msg, int flags,
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	return submit(ctx, cb, user_data, IORING_OP_RECVMSG, fd, false, [&](io_uring_sqe *sqe) {
+	return submit(ctx, cb, user_data, IORING_OP_RECVMSG, fd, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_recvmsg(sqe, fd, msg, unsigned(flags));
 	});
 }
@@ -317,5 +317,5 @@ KIO_API int64_t kio_shutdown(kio_ctx *ctx, int fd, int how, kio_cb cb, void *use
 	if (fd < 0)
 		return -EBADF;
 	return submit(ctx, cb, user_data, IORING_OP_SHUTDOWN, fd, false,
-		      [&](io_uring_sqe *sqe) { io_uring_prep_shutdown(sqe, fd, how); });
+		      [=](io_uring_sqe *sqe) { io_uring_prep_shutdown(sqe, fd, how); });
 }

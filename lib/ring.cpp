@@ -104,6 +104,7 @@ int Ring::setup(const kio_ctx_opts &opts) noexcept
 		log_ring_setup(refused, setup_flags_);
 	inited_ = true;
 	disabled_ = setup_flags_ & IORING_SETUP_R_DISABLED;
+	slow_enter_ = disabled_ || (setup_flags_ & IORING_SETUP_SQPOLL);
 
 	// kio hands SQEs to the kernel in slot order: make the indirection
 	// array the identity once, so a flush is a single tail store.
@@ -131,55 +132,66 @@ int Ring::enable_if_needed() noexcept
 	return 0;
 }
 
-int Ring::enter(bool wait, uint64_t timeout_ns, bool getevents) noexcept
+int Ring::enter_slow(bool wait, uint64_t timeout_ns, bool getevents) noexcept
 {
-	ErrnoKeeper keep_errno;
-	int rc = enable_if_needed();
-	if (rc < 0)
-		return rc;
-
-	// Publish the filled SQEs: one release store of the tail.
-	io_uring_sq &sq = ring_.sq;
-	unsigned tail = sq.sqe_tail;
-	if (sq.sqe_head != tail) {
-		sq.sqe_head = tail;
-		io_uring_smp_store_release(sq.ktail, tail);
+	if (__builtin_expect(disabled_, 0)) {
+		int rc = enable_if_needed();
+		if (rc < 0)
+			return rc;
+		slow_enter_ = setup_flags_ & IORING_SETUP_SQPOLL;
 	}
+
 	unsigned to_submit;
 	unsigned flags = 0;
 	if (setup_flags_ & IORING_SETUP_SQPOLL) {
 		// The kernel thread consumes the SQ; enter only to wake it or wait.
+		io_uring_sq &sq = ring_.sq;
+		unsigned tail = sq.sqe_tail;
+		publish_sq();
 		to_submit = 0;
 		io_uring_smp_mb();
+		unsigned pending = tail - io_uring_smp_load_acquire(sq.khead);
 		if (IO_URING_READ_ONCE(*sq.kflags) & IORING_SQ_NEED_WAKEUP) {
 			flags |= IORING_ENTER_SQ_WAKEUP;
-			to_submit = tail - io_uring_smp_load_acquire(sq.khead);
+			to_submit = pending;
 		}
-		if (!wait && !getevents && !(flags & IORING_ENTER_SQ_WAKEUP))
+		// A full SQ (the caller needs a free SQE): wait until the thread
+		// has taken some, instead of spinning while it is not scheduled.
+		if (pending >= sq.ring_entries && !no_sq_wait_)
+			flags |= IORING_ENTER_SQ_WAIT;
+		if (!wait && !getevents &&
+		    !(flags & (IORING_ENTER_SQ_WAKEUP | IORING_ENTER_SQ_WAIT)))
 			return 0;
 	} else {
-		to_submit = tail - *sq.khead;
+		to_submit = publish_sq();
 		if (!to_submit && !wait && !getevents)
 			return 0;
 	}
 	if (wait || getevents)
 		flags |= IORING_ENTER_GETEVENTS;
 
+	enter_calls++;
 	__kernel_timespec ts;
 	io_uring_getevents_arg arg;
-	memset(&arg, 0, sizeof(arg));
-	if (wait && timeout_ns < kNever) {
+	auto call = [&](unsigned f) {
+		if (!wait || timeout_ns >= kNever) {
+			// No timeout: the plain call, which spares the kernel
+			// copying and checking an argument block.
+			return sys_enter(to_submit, wait ? 1 : 0, f, nullptr, _NSIG / 8);
+		}
 		ts.tv_sec = int64_t(timeout_ns / 1000000000ull);
 		ts.tv_nsec = int64_t(timeout_ns % 1000000000ull);
+		memset(&arg, 0, sizeof(arg));
 		arg.ts = uint64_t(uintptr_t(&ts));
+		arg.sigmask_sz = _NSIG / 8;
+		return sys_enter(to_submit, 1, f | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
+	};
+	int rc = call(flags);
+	if (rc == -EINVAL && (flags & IORING_ENTER_SQ_WAIT)) {
+		// IORING_ENTER_SQ_WAIT is 5.13: older kernels get the spin.
+		no_sq_wait_ = true;
+		rc = call(flags & ~IORING_ENTER_SQ_WAIT);
 	}
-	arg.sigmask_sz = _NSIG / 8;
-	flags |= IORING_ENTER_EXT_ARG;
-
-	enter_calls++;
-	rc = io_uring_enter2(ring_.ring_fd, to_submit, wait ? 1 : 0, flags,
-			     reinterpret_cast<sigset_t *>(&arg), sizeof(arg));
-
 	return rc;
 }
 

@@ -3,8 +3,11 @@
 // opcode probe, SQE allocation, and the one place that calls io_uring_enter.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <ctime>
+
+#include <sys/syscall.h>
 
 #include <liburing.h>
 
@@ -29,13 +32,49 @@ public:
 	{
 		return opcode >= 0 && opcode < 256 && (probe_[opcode / 64] >> (opcode % 64)) & 1;
 	}
+	// supports() for a constant opcode on the hot path: every kernel kio runs
+	// on (5.11+, for IORING_FEAT_EXT_ARG) has the opcodes up to UNLINKAT, so
+	// for those the test folds away.
+	[[gnu::always_inline]] bool has_op(int opcode) const noexcept
+	{
+		return opcode <= IORING_OP_UNLINKAT || supports(opcode);
+	}
 
 	int fd() const noexcept { return ring_.ring_fd; }
 	io_uring *raw() noexcept { return &ring_; }
 	bool defer_taskrun() const noexcept { return setup_flags_ & IORING_SETUP_DEFER_TASKRUN; }
 
 	// A free SQE or nullptr when the SQ is full (the caller flushes).
-	io_uring_sqe *try_get_sqe() noexcept { return io_uring_get_sqe(&ring_); }
+	io_uring_sqe *try_get_sqe() noexcept
+	{
+		if (!sq_room()) {
+			const io_uring_sq &sq = ring_.sq;
+			sq_end_ = io_uring_smp_load_acquire(sq.khead) + sq.ring_entries;
+			if (!sq_room())
+				return nullptr;
+		}
+		return take_sqe();
+	}
+
+	// try_get_sqe() in two steps, for a caller that tests several things at
+	// once. kio never sets up 128-byte SQEs, so an SQE is sqes[slot].
+	// sq_room() looks at the kernel's head as last seen: it only moves
+	// forward, so a stale value errs on the side of "full", and
+	// try_get_sqe() refreshes it.
+	bool sq_room() const noexcept
+	{
+		return ring_.sq.sqe_tail != sq_end_;
+	}
+	io_uring_sqe *take_sqe() noexcept
+	{
+		io_uring_sq &sq = ring_.sq;
+		unsigned tail = sq.sqe_tail;
+		sq.sqe_tail = tail + 1;
+		io_uring_sqe *sqe = &sq.sqes[tail & sq.ring_mask];
+		if (!sqe)
+			__builtin_unreachable(); // lets callers drop their null test
+		return sqe;
+	}
 
 	// SQEs filled but not yet handed to the kernel.
 	unsigned unsubmitted() const noexcept { return ring_.sq.sqe_tail - ring_.sq.sqe_head; }
@@ -56,7 +95,19 @@ public:
 	// or until timeout_ns (relative; kNever-ish values mean no limit).
 	// getevents forces a pass through the kernel's completion side.
 	// Returns >= 0 or -errno; -ETIME, -EINTR and -EAGAIN are ordinary.
-	int enter(bool wait, uint64_t timeout_ns, bool getevents) noexcept;
+	// The common case (no SQPOLL, no timeout, rings enabled) is inline.
+	int enter(bool wait, uint64_t timeout_ns, bool getevents) noexcept
+	{
+		if (__builtin_expect(slow_enter_ || (wait && timeout_ns < kEnterNoTimeout), 0))
+			return enter_slow(wait, timeout_ns, getevents);
+		unsigned to_submit = publish_sq();
+		if (!to_submit && !wait && !getevents)
+			return 0;
+		enter_calls++;
+		return sys_enter(to_submit, wait ? 1 : 0,
+				 (wait || getevents) ? IORING_ENTER_GETEVENTS : 0, nullptr,
+				 _NSIG / 8);
+	}
 
 	// The completion queue, read without liburing's helpers so a whole batch
 	// is consumed with one store to the head.
@@ -65,13 +116,69 @@ public:
 	uint64_t enter_calls = 0;
 
 private:
+	// kNever of clock.hpp: a timeout that large means none.
+	static constexpr uint64_t kEnterNoTimeout = UINT64_MAX;
+
 	int enable_if_needed() noexcept;
+	[[gnu::noinline]] int enter_slow(bool wait, uint64_t timeout_ns, bool getevents) noexcept;
+
+	// Hands the filled SQEs to the kernel's view of the SQ (one release
+	// store of the tail) and returns how many it has not consumed yet.
+	unsigned publish_sq() noexcept
+	{
+		io_uring_sq &sq = ring_.sq;
+		unsigned tail = sq.sqe_tail;
+		if (sq.sqe_head != tail) {
+			sq.sqe_head = tail;
+			io_uring_smp_store_release(sq.ktail, tail);
+		}
+		return tail - *sq.khead;
+	}
+
+	// io_uring_enter(2); never touches errno (kio's callers keep theirs).
+	int sys_enter(unsigned to_submit, unsigned min_complete, unsigned flags, const void *arg,
+		      size_t argsz) noexcept;
 
 	io_uring ring_{};
 	bool inited_ = false;
 	bool disabled_ = false; // created IORING_SETUP_R_DISABLED: enabled by the first enter
+	bool slow_enter_ = false; // disabled_ or SQPOLL: enter() takes enter_slow()
+	bool no_sq_wait_ = false; // the kernel refused IORING_ENTER_SQ_WAIT
 	unsigned setup_flags_ = 0;
+	unsigned sq_end_ = 0; // the SQ tail value at which the SQ is full
 	uint64_t probe_[4] = {};
 };
+
+#if defined(__x86_64__)
+// The system call itself, as liburing makes it on x86-64: no PLT hop and no
+// errno to save and restore around it.
+inline int Ring::sys_enter(unsigned to_submit, unsigned min_complete, unsigned flags,
+			   const void *arg, size_t argsz) noexcept
+{
+	long ret;
+	register long r10 __asm__("r10") = long(flags);
+	register long r8 __asm__("r8") = long(arg);
+	register long r9 __asm__("r9") = long(argsz);
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "0"(long(__NR_io_uring_enter)), "D"(long(ring_.ring_fd)),
+			   "S"(long(to_submit)), "d"(long(min_complete)), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return int(ret);
+}
+#else
+inline int Ring::sys_enter(unsigned to_submit, unsigned min_complete, unsigned flags,
+			   const void *arg, size_t argsz) noexcept
+{
+	// liburing returns -errno; where it goes through libc's syscall() it
+	// also sets errno, which only happens on failure.
+	int saved_errno = errno;
+	int rc = io_uring_enter2(ring_.ring_fd, to_submit, min_complete, flags,
+				 static_cast<sigset_t *>(const_cast<void *>(arg)), argsz);
+	if (rc < 0)
+		errno = saved_errno;
+	return rc;
+}
+#endif
 
 } // namespace kio
