@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT
 // The op table: a slab of op records reused through a free list, so the
-// steady state allocates nothing per op. An op id is (generation << 32) |
+// steady state allocates nothing per op. The slab lives in pages that grow
+// in place (PageArray): ops move when it grows, so code holds slot indices. An op id is (generation << 32) |
 // slot; the generation changes whenever a slot is freed, so a stale id is
 // recognised even after its slot was reused.
 #pragma once
 
 #include <cstdint>
 #include <new>
-#include <vector>
 
 #include <kio/common.h>
+
+#include "mapping.hpp"
 
 namespace kio {
 
@@ -139,7 +141,7 @@ public:
 			return nullptr;
 		uint32_t idx = uint32_t(uint64_t(id) & 0xffffffffu);
 		uint32_t gen = uint32_t(uint64_t(id) >> 32);
-		if (idx >= slots_.size())
+		if (idx >= count_)
 			return nullptr;
 		Op &op = slots_[idx];
 		if (op.kind == Kind::Free || op.gen != gen)
@@ -150,25 +152,34 @@ public:
 	static uint32_t index_of(int64_t id) noexcept { return uint32_t(uint64_t(id) & 0xffffffffu); }
 
 	// Slots ever created (live or free): for walks over every op.
-	uint32_t slots() const noexcept { return uint32_t(slots_.size()); }
+	uint32_t slots() const noexcept { return count_; }
 
 private:
-	// Called with the free list empty: doubles the table and chains the new
-	// slots, lowest first, so low slots are handed out first.
+	// Called with the free list empty: grows the table by a quarter (the
+	// pages move, nothing is copied, so small steps cost little and little
+	// memory sits unused) and chains the new slots, lowest first, so low
+	// slots are handed out first.
 	[[gnu::noinline, gnu::cold]] void grow()
 	{
-		size_t old = slots_.size();
-		size_t next = old ? old * 2 : 64;
-		if (next >= kNoSlot)
+		size_t old = count_;
+		size_t want = old + (old / 4 > 64 ? old / 4 : 64);
+		if (want >= kNoSlot)
 			throw std::bad_alloc();
+		storage_.reserve(want);
+		size_t next = storage_.capacity() < kNoSlot ? storage_.capacity() : kNoSlot - 1;
+		slots_ = storage_.data();
 		Op blank{nullptr, nullptr, {0}, 0, {0}, 1, kNotInHeap, {-1}, Kind::Free, 0, nullptr};
-		slots_.resize(next, blank);
-		for (size_t i = old; i < next; i++)
-			slots_[i].next_free = i + 1 < next ? uint32_t(i + 1) : kNoSlot;
+		for (size_t i = old; i < next; i++) {
+			Op *op = new (&slots_[i]) Op(blank);
+			op->next_free = i + 1 < next ? uint32_t(i + 1) : kNoSlot;
+		}
+		count_ = uint32_t(next);
 		free_head_ = uint32_t(old);
 	}
 
-	std::vector<Op> slots_;
+	PageArray<Op> storage_;
+	Op *slots_ = nullptr;    // storage_.data(), kept here for the hot paths
+	uint32_t count_ = 0;     // slots made so far (live or free)
 	uint32_t free_head_ = kNoSlot; // first free slot, chained by Op::next_free
 };
 

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
-// A binary min-heap of deadlines. Each entry names an op slot, and the op
+// A binary min-heap of deadlines, in pages that grow in place (PageArray). Each entry names an op slot, and the op
 // remembers its position (Op::heap_pos) so a cancel or a re-armed timeout
 // moves or removes it in O(log n). The loop only looks at the top: the
 // nearest deadline is the kernel wait's timeout.
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
+#include "mapping.hpp"
 #include "op_table.hpp"
 
 namespace kio {
@@ -19,10 +19,10 @@ public:
 		uint32_t idx;
 	};
 
-	bool empty() const noexcept { return heap_.empty(); }
-	size_t size() const noexcept { return heap_.size(); }
-	const Entry &top() const noexcept { return heap_.front(); }
-	uint64_t next_deadline() const noexcept { return heap_.empty() ? UINT64_MAX : heap_.front().key; }
+	bool empty() const noexcept { return size_ == 0; }
+	size_t size() const noexcept { return size_; }
+	const Entry &top() const noexcept { return heap_.data()[0]; }
+	uint64_t next_deadline() const noexcept { return size_ == 0 ? UINT64_MAX : heap_.data()[0].key; }
 
 	// Inserts op idx with key, or moves it if it is already in the heap.
 	// May throw std::bad_alloc on insertion (capacity grows); nothing changes then.
@@ -31,16 +31,18 @@ public:
 		Op &op = ops.at(idx);
 		if (op.heap_pos != kNotInHeap) {
 			uint32_t pos = op.heap_pos;
-			uint64_t old = heap_[pos].key;
-			heap_[pos].key = key;
+			uint64_t old = at(pos).key;
+			at(pos).key = key;
 			if (key < old)
 				sift_up(ops, pos);
 			else
 				sift_down(ops, pos);
 			return;
 		}
-		heap_.push_back(Entry{key, idx});
-		op.heap_pos = uint32_t(heap_.size() - 1);
+		if (size_ == heap_.capacity())
+			heap_.reserve(size_ ? size_ * 2 : 256); // untouched pages cost nothing
+		at(size_) = Entry{key, idx};
+		op.heap_pos = size_++;
 		sift_up(ops, op.heap_pos);
 	}
 
@@ -51,33 +53,33 @@ public:
 		if (pos == kNotInHeap)
 			return;
 		op.heap_pos = kNotInHeap;
-		uint32_t last = uint32_t(heap_.size() - 1);
+		uint32_t last = size_ - 1;
+		size_--;
 		if (pos != last) {
-			heap_[pos] = heap_[last];
-			ops.at(heap_[pos].idx).heap_pos = pos;
-			heap_.pop_back();
+			at(pos) = at(last);
+			ops.at(at(pos).idx).heap_pos = pos;
 			sift_down(ops, pos);
 			sift_up(ops, pos);
-		} else {
-			heap_.pop_back();
 		}
 	}
 
 private:
+	Entry &at(uint32_t pos) noexcept { return heap_.data()[pos]; }
+
 	void place(OpTable &ops, uint32_t pos, const Entry &e) noexcept
 	{
-		heap_[pos] = e;
+		at(pos) = e;
 		ops.at(e.idx).heap_pos = pos;
 	}
 
 	void sift_up(OpTable &ops, uint32_t pos) noexcept
 	{
-		Entry e = heap_[pos];
+		Entry e = at(pos);
 		while (pos > 0) {
 			uint32_t parent = (pos - 1) / 2;
-			if (heap_[parent].key <= e.key)
+			if (at(parent).key <= e.key)
 				break;
-			place(ops, pos, heap_[parent]);
+			place(ops, pos, at(parent));
 			pos = parent;
 		}
 		place(ops, pos, e);
@@ -85,23 +87,24 @@ private:
 
 	void sift_down(OpTable &ops, uint32_t pos) noexcept
 	{
-		uint32_t n = uint32_t(heap_.size());
-		Entry e = heap_[pos];
+		uint32_t n = size_;
+		Entry e = at(pos);
 		for (;;) {
 			uint32_t child = 2 * pos + 1;
 			if (child >= n)
 				break;
-			if (child + 1 < n && heap_[child + 1].key < heap_[child].key)
+			if (child + 1 < n && at(child + 1).key < at(child).key)
 				child++;
-			if (heap_[child].key >= e.key)
+			if (at(child).key >= e.key)
 				break;
-			place(ops, pos, heap_[child]);
+			place(ops, pos, at(child));
 			pos = child;
 		}
 		place(ops, pos, e);
 	}
 
-	std::vector<Entry> heap_;
+	PageArray<Entry> heap_;
+	uint32_t size_ = 0;
 };
 
 } // namespace kio
