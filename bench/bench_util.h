@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define BENCH_MAX_REPS 101
@@ -100,6 +101,19 @@ static inline long long bench_proc_status_bytes(const char *field)
 	}
 	fclose(f);
 	return kib < 0 ? -1 : kib * 1024;
+}
+
+/*
+ * Prints "cpu_ns N", the process's user+sys CPU time (getrusage), the line
+ * the echo and HTTP servers end with.
+ */
+static inline void bench_print_cpu_ns(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	long long ns = ((long long)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ll +
+		       ((long long)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ll;
+	printf("cpu_ns %lld\n", ns);
 }
 
 /* xorshift64*: a fixed-seed generator, the same sequence on every run. */

@@ -29,10 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "bench_args.h"
+#include "bench_util.h"
 
 struct server;
 
@@ -243,34 +245,16 @@ static int listen_on(int port)
 	return ntohs(sa.sin_port) ? fd : -1;
 }
 
-static void print_cpu(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	long long ns = ((long long)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ll +
-		       ((long long)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ll;
-	printf("cpu_ns %lld\n", ns);
-}
-
 int main(int argc, char **argv)
 {
 	static struct server s;
-	long port = 0, nbufs = 1024, size = 4096;
+	long port, nbufs, size;
 	struct sockaddr_in sa;
 	socklen_t len = sizeof(sa);
 	sigset_t sigs;
 	int rc;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--port"))
-			port = atol(argv[i + 1]);
-		else if (!strcmp(argv[i], "--bufs"))
-			nbufs = atol(argv[i + 1]);
-		else if (!strcmp(argv[i], "--size"))
-			size = atol(argv[i + 1]);
-	}
-	if (argc % 2 == 0 || port < 0 || port > 65535 || nbufs < 1 || nbufs > 32768 ||
-	    (nbufs & (nbufs - 1)) || size < 1 || size > (1l << 20)) {
+	if (!bench_echo_parse(argc, argv, &port, &nbufs, &size)) {
 		fprintf(stderr, "usage: kio-bench-echo-kio [--port P] [--bufs N] [--size B]\n");
 		return 2;
 	}
@@ -305,7 +289,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	rc = kio_ctx_run(s.ctx);
-	print_cpu();
+	bench_print_cpu_ns();
 	/* Cancels what is left; the callbacks see s.stopping and close. */
 	s.stopping = 1;
 	kio_ctx_destroy(s.ctx);

@@ -14,17 +14,14 @@
 // Prints "port N" once it accepts. SIGINT/SIGTERM (a SignalSet) stop the
 // loop; it prints "cpu_ns N" (getrusage user+sys) and exits 0. Exit 77:
 // no io_uring on this system.
-#include <kio/kio.hpp>
+#include "kio_server.hpp"
 
 #include <array>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <span>
-#include <sys/resource.h>
-#include <system_error>
 
 using namespace kio;
 
@@ -55,38 +52,6 @@ Task<> HandleClient(IoContext &ctx, net::Socket client)
 	}
 }
 
-Task<> Server(IoContext &ctx, net::TcpListener &listener, TaskGroup &tasks)
-{
-	while (true) {
-		auto accepted = co_await AsyncAccept(ctx, listener);
-		if (!accepted) {
-			if (accepted.error() == std::errc::operation_canceled)
-				co_return;
-			continue;
-		}
-		net::Socket sock(accepted->fd);
-		(void)sock.SetNodelay();
-		tasks.Spawn(HandleClient(ctx, std::move(sock)));
-	}
-}
-
-Task<> StopOnSignal(IoContext &ctx, SignalSet &signals)
-{
-	co_await AsyncWaitSignal(ctx, signals);
-	ctx.Stop();
-}
-
-void PrintCpu()
-{
-	rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	std::printf("cpu_ns %lld\n",
-		    (static_cast<long long>(ru.ru_utime.tv_sec) + ru.ru_stime.tv_sec) *
-				    1000000000ll +
-			    (static_cast<long long>(ru.ru_utime.tv_usec) + ru.ru_stime.tv_usec) *
-				    1000ll);
-}
-
 } // namespace
 
 int main(int argc, char **argv)
@@ -103,29 +68,5 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	recv_timeout = std::chrono::milliseconds(timeout_ms);
-	try {
-		// Before the context: threads started later inherit the blocked mask.
-		SignalSet signals{SIGINT, SIGTERM};
-		auto listener = net::TcpListener::BindV4(static_cast<uint16_t>(port), "127.0.0.1");
-		if (!listener) {
-			std::fprintf(stderr, "echo-kio-cxx: bind: %s\n",
-				     listener.error().message().c_str());
-			return 1;
-		}
-		IoContext ctx;
-		TaskGroup tasks;
-		tasks.Spawn(Server(ctx, *listener, tasks));
-		tasks.Spawn(StopOnSignal(ctx, signals));
-		std::printf("port %u\n", static_cast<unsigned>(listener->Port()));
-		std::fflush(stdout);
-		ctx.Run();
-		PrintCpu();
-	} catch (const std::system_error &e) {
-		std::fprintf(stderr, "echo-kio-cxx: %s\n", e.what());
-		return e.code() == std::errc::function_not_supported ||
-				       e.code() == std::errc::operation_not_permitted ?
-			       77 :
-			       1;
-	}
-	return 0;
+	return bench_kio::Serve(port, "echo-kio-cxx", HandleClient);
 }

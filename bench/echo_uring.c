@@ -37,6 +37,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench_args.h"
+#include "bench_util.h"
+
 #define BGID 0
 /* user_data: the kind in the top byte, the fd below. */
 #define UD_ACCEPT 1ull
@@ -245,33 +248,15 @@ static int setup_ring(void)
 	return rc;
 }
 
-static void print_cpu(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	long long ns = ((long long)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ll +
-		       ((long long)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ll;
-	printf("cpu_ns %lld\n", ns);
-}
-
 int main(int argc, char **argv)
 {
-	long port = 0, bufs = 1024, size = 4096;
+	long port, bufs, size;
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t len = sizeof(sa);
 	struct rlimit rl;
 	int one = 1, rc;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--port"))
-			port = atol(argv[i + 1]);
-		else if (!strcmp(argv[i], "--bufs"))
-			bufs = atol(argv[i + 1]);
-		else if (!strcmp(argv[i], "--size"))
-			size = atol(argv[i + 1]);
-	}
-	if (argc % 2 == 0 || port < 0 || port > 65535 || bufs < 1 || bufs > 32768 ||
-	    (bufs & (bufs - 1)) || size < 1 || size > (1l << 20)) {
+	if (!bench_echo_parse(argc, argv, &port, &bufs, &size)) {
 		fprintf(stderr, "usage: kio-bench-echo-uring [--port P] [--bufs N] [--size B]\n");
 		return 2;
 	}
@@ -352,7 +337,7 @@ int main(int argc, char **argv)
 		}
 		io_uring_cq_advance(&ring, seen);
 	}
-	print_cpu();
+	bench_print_cpu_ns();
 	for (int fd = 0; fd <= max_fd; fd++)
 		if (conns[fd].live)
 			close(fd);

@@ -21,7 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+
+#include "bench_util.h"
 
 #define BUF_SIZE 4096
 
@@ -167,11 +168,7 @@ int main(int argc, char **argv)
 
 	uv_run(loop, UV_RUN_DEFAULT);
 
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	printf("cpu_ns %lld\n",
-	       ((long long)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ll +
-		       ((long long)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ll);
+	bench_print_cpu_ns();
 
 	uv_walk(loop, close_any, NULL);
 	uv_run(loop, UV_RUN_DEFAULT);

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench_args.h"
 #include "bench_util.h"
 
 #define BS 4096u
@@ -102,33 +103,13 @@ static double run_once(struct run *run, struct reader *readers, unsigned qd, dou
 
 int main(int argc, char **argv)
 {
-	const char *path = NULL;
-	unsigned qd = 1;
-	double seconds = 2;
-	int reps = 3;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--file") == 0 && i + 1 < argc)
-			path = argv[++i];
-		else if (strcmp(argv[i], "--qd") == 0 && i + 1 < argc)
-			qd = (unsigned)atoi(argv[++i]);
-		else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-			seconds = atof(argv[++i]);
-		else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-			reps = atoi(argv[++i]);
-		else
-			path = NULL, i = argc;
-	}
-	if (!path || qd < 1 || qd > MAX_QD || seconds <= 0 || reps < 1 || reps > BENCH_MAX_REPS) {
-		fprintf(stderr,
-			"usage: kio-bench-fileread --file PATH [--qd 1..%d] [--seconds S] "
-			"[--reps R]\n",
-			MAX_QD);
+	struct bench_fileread_args args;
+	if (!bench_fileread_parse(argc, argv, MAX_QD, &args))
 		return 2;
-	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(args.path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t)BS) {
-		fprintf(stderr, "kio-bench-fileread: %s: %s\n", path,
+		fprintf(stderr, "kio-bench-fileread: %s: %s\n", args.path,
 			fd < 0 ? strerror(errno) : "too small");
 		return 1;
 	}
@@ -138,19 +119,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kio-bench-fileread: kio_ctx_create: %s\n", kio_strerror(err));
 		return err == -EPERM || err == -ENOSYS ? 77 : 1;
 	}
-	struct reader *readers = aligned_alloc(64, qd * sizeof(*readers));
+	struct reader *readers = aligned_alloc(64, args.qd * sizeof(*readers));
 	if (!readers)
 		return 1;
-	for (unsigned i = 0; i < qd; i++)
+	for (unsigned i = 0; i < args.qd; i++)
 		readers[i].run = &run;
 
 	int status = 0;
 	double iops[BENCH_MAX_REPS];
 	/* A short warm-up run: faults the buffers in, settles the ring. */
-	if (run_once(&run, readers, qd, seconds / 10) < 0)
+	if (run_once(&run, readers, args.qd, args.seconds / 10) < 0)
 		status = 1;
-	for (int r = 0; r < reps && status == 0; r++) {
-		iops[r] = run_once(&run, readers, qd, seconds);
+	for (int r = 0; r < args.reps && status == 0; r++) {
+		iops[r] = run_once(&run, readers, args.qd, args.seconds);
 		if (iops[r] < 0)
 			status = 1;
 	}
@@ -159,8 +140,8 @@ int main(int argc, char **argv)
 	close(fd);
 	if (status == 0) {
 		char params[24];
-		snprintf(params, sizeof(params), "{\"qd\":%u}", qd);
-		bench_emit("fileread", "kio-c", params, "iops", "IOPS", true, iops, reps, NULL);
+		snprintf(params, sizeof(params), "{\"qd\":%u}", args.qd);
+		bench_emit("fileread", "kio-c", params, "iops", "IOPS", true, iops, args.reps, NULL);
 	}
 	return status;
 }

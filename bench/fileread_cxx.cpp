@@ -24,6 +24,7 @@
 
 #include <kio/kio.hpp>
 
+#include "bench_args.h"
 #include "bench_util.h"
 
 namespace {
@@ -87,36 +88,14 @@ double RunOnce(kio::IoContext &ctx, Run &run, unsigned qd, double seconds)
 
 int main(int argc, char **argv)
 {
-	const char *path = nullptr;
-	unsigned qd = 1;
-	double seconds = 2;
-	int reps = 3;
-	for (int i = 1; i < argc; i++) {
-		if (std::strcmp(argv[i], "--file") == 0 && i + 1 < argc)
-			path = argv[++i];
-		else if (std::strcmp(argv[i], "--qd") == 0 && i + 1 < argc)
-			qd = (unsigned)std::atoi(argv[++i]);
-		else if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-			seconds = std::atof(argv[++i]);
-		else if (std::strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-			reps = std::atoi(argv[++i]);
-		else {
-			path = nullptr;
-			break;
-		}
-	}
-	if (!path || qd < 1 || qd > kMaxQd || seconds <= 0 || reps < 1 || reps > BENCH_MAX_REPS) {
-		std::fprintf(stderr,
-			     "usage: kio-bench-fileread-cxx --file PATH [--qd 1..%u] "
-			     "[--seconds S] [--reps R]\n",
-			     kMaxQd);
+	bench_fileread_args args;
+	if (!bench_fileread_parse(argc, argv, kMaxQd, &args))
 		return 2;
-	}
 	Run run;
-	run.fd = open(path, O_RDONLY | O_CLOEXEC);
+	run.fd = open(args.path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (run.fd < 0 || fstat(run.fd, &st) < 0 || st.st_size < (off_t)kBlock) {
-		std::fprintf(stderr, "kio-bench-fileread-cxx: %s: %s\n", path,
+		std::fprintf(stderr, "kio-bench-fileread-cxx: %s: %s\n", args.path,
 			     run.fd < 0 ? std::strerror(errno) : "too small");
 		return 1;
 	}
@@ -124,10 +103,10 @@ int main(int argc, char **argv)
 	double iops[BENCH_MAX_REPS];
 	try {
 		kio::IoContext ctx;
-		if (RunOnce(ctx, run, qd, seconds / 10) < 0) // warm-up
+		if (RunOnce(ctx, run, args.qd, args.seconds / 10) < 0) // warm-up
 			return 1;
-		for (int r = 0; r < reps; r++) {
-			iops[r] = RunOnce(ctx, run, qd, seconds);
+		for (int r = 0; r < args.reps; r++) {
+			iops[r] = RunOnce(ctx, run, args.qd, args.seconds);
 			if (iops[r] < 0)
 				return 1;
 		}
@@ -140,7 +119,7 @@ int main(int argc, char **argv)
 	}
 	close(run.fd);
 	char params[24];
-	std::snprintf(params, sizeof(params), "{\"qd\":%u}", qd);
-	bench_emit("fileread", "kio-cxx", params, "iops", "IOPS", true, iops, reps, nullptr);
+	std::snprintf(params, sizeof(params), "{\"qd\":%u}", args.qd);
+	bench_emit("fileread", "kio-cxx", params, "iops", "IOPS", true, iops, args.reps, nullptr);
 	return 0;
 }

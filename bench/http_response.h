@@ -7,6 +7,7 @@
 #ifndef KIO_BENCH_HTTP_RESPONSE_H
 #define KIO_BENCH_HTTP_RESPONSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -32,6 +33,22 @@ static inline size_t http_complete_requests(const char *buf, size_t len, unsigne
 		done = (size_t)(end - buf) + 4;
 		++*count;
 	}
+}
+
+/*
+ * After a receive: counts the complete requests in buf[0..*have) and moves
+ * what follows them (the start of the next request) to the front, updating
+ * *have. False when a full buffer of cap bytes holds no complete request:
+ * a header larger than these servers take.
+ */
+static inline bool http_take_requests(char *buf, size_t *have, size_t cap, unsigned *count)
+{
+	size_t used = http_complete_requests(buf, *have, count);
+	if (!used)
+		return *have < cap;
+	memmove(buf, buf + used, *have - used);
+	*have -= used;
+	return true;
 }
 
 #endif /* KIO_BENCH_HTTP_RESPONSE_H */

@@ -44,3 +44,126 @@ bench_prog() {
     return 1
   fi
 }
+
+# ---- Servers under load (echo.sh, http.sh) --------------------------------------------
+# A workload starts every server of a point, runs its load generator against each in turn
+# and stops them all. The files live in the scratch directory $tmp: $tmp/live lists the
+# running servers ("impl pid port" lines).
+
+# bench_servers_init: makes $tmp; every server started is stopped, and $tmp removed,
+# when the script exits.
+bench_servers_init() {
+  tmp=$(mktemp -d)
+  bench_pids=""
+  trap 'bench_stop_servers; rm -rf "$tmp"' EXIT
+  trap 'exit 1' INT TERM
+}
+
+# bench_stop_servers: SIGTERM to every running server, SIGKILL to one still there 5 s later.
+bench_stop_servers() {
+  for _p in $bench_pids; do kill -TERM "$_p" 2>/dev/null; done
+  for _p in $bench_pids; do
+    _n=0
+    while kill -0 "$_p" 2>/dev/null && [ "$_n" -lt 50 ]; do sleep 0.1; _n=$((_n + 1)); done
+    kill -KILL "$_p" 2>/dev/null
+    wait "$_p" 2>/dev/null
+  done
+  bench_pids=""
+}
+
+# bench_start_server IMPL PROG: runs PROG --port 0 pinned to $BENCH_SERVER_CPU, waits for
+# its "port N" line and appends "IMPL pid port" to $tmp/live. The subshell execs taskset,
+# which execs the server: $! is the server's pid, whose CPU clock the generators read.
+# A server exiting 77 (the kernel lacks a feature) is skipped; one failing otherwise is
+# recorded in $tmp/failed.
+bench_start_server() {
+  _out="$tmp/$1.out"
+  : >"$_out"
+  if bench_have taskset; then
+    (exec taskset -c "$BENCH_SERVER_CPU" "$2" --port 0 >"$_out" 2>"$tmp/$1.err") &
+  else
+    ("$2" --port 0 >"$_out" 2>"$tmp/$1.err") &
+  fi
+  _pid=$!
+  _port=""
+  _n=0
+  while [ "$_n" -lt 100 ]; do
+    _port=$(awk '$1 == "port" {print $2; exit}' "$_out")
+    [ -n "$_port" ] && break
+    kill -0 "$_pid" 2>/dev/null || break
+    sleep 0.05
+    _n=$((_n + 1))
+  done
+  if [ -z "$_port" ]; then
+    kill -KILL "$_pid" 2>/dev/null
+    wait "$_pid" 2>/dev/null
+    _st=$?
+    if [ "$_st" = 77 ]; then
+      bench_skip "$1: the kernel lacks what it needs ($(head -c 200 "$tmp/$1.err"))"
+    else
+      echo "${BENCH_WORKLOAD:-?}: $1 did not start: $(head -c 300 "$tmp/$1.err")" >&2
+      echo fail >>"$tmp/failed"
+    fi
+    return 1
+  fi
+  bench_pids="$bench_pids $_pid"
+  echo "$1 $_pid $_port" >>"$tmp/live"
+}
+
+# bench_start_servers "IMPL:PROG ...": starts every listed server that was built, in that
+# order (the order of the tables); fails when none runs.
+bench_start_servers() {
+  : >"$tmp/live"
+  for _entry in $1; do
+    _prog=$(bench_prog "${_entry#*:}") || continue
+    bench_start_server "${_entry%%:*}" "$_prog" || continue
+  done
+  [ -s "$tmp/live" ]
+}
+
+# bench_rounds FUNC: $BENCH_REPS repetitions; each calls FUNC IMPL PID PORT for every server
+# of $tmp/live, repetition R starting with server R mod n, so the noise of the moment falls
+# on all of them alike. A server that died is reported and passed over. Fails when a server
+# died or a call failed.
+bench_rounds() {
+  _rrc=0
+  _r=0
+  while [ "$_r" -lt "$BENCH_REPS" ]; do
+    _shift=$((_r % $(wc -l <"$tmp/live")))
+    { tail -n +$((_shift + 1)) "$tmp/live"; head -n "$_shift" "$tmp/live"; } >"$tmp/order"
+    while read -r _impl _pid _port; do
+      if ! kill -0 "$_pid" 2>/dev/null; then
+        echo "${BENCH_WORKLOAD:-?}: $_impl (pid $_pid) died" >&2
+        _rrc=1
+        continue
+      fi
+      "$1" "$_impl" "$_pid" "$_port" </dev/null || _rrc=1
+    done <"$tmp/order"
+    _r=$((_r + 1))
+  done
+  return $_rrc
+}
+
+# bench_emit_live WORKLOAD PARAMS_JSON METRICS: for every server of $tmp/live, in order,
+# one result line per metric from the "KEY VALUE" lines its runs appended to $tmp/IMPL,
+# which is then removed. METRICS has one "KEY UNIT HIGHER_IS_BETTER [NAME]" line per
+# metric (NAME, the metric's name in the results, defaults to KEY). Fails when a line
+# could not be written.
+bench_emit_live() {
+  _rc=0
+  while read -r _impl _pid _port; do
+    [ -s "$tmp/$_impl" ] || continue
+    while read -r _key _unit _hib _name; do
+      [ -n "$_key" ] || continue
+      _vals=$(awk -v k="$_key" '$1 == k {print $2}' "$tmp/$_impl")
+      [ -n "$_vals" ] || continue
+      # shellcheck disable=SC2086 # one argument per value
+      bench_emit "$1" "$_impl" "$2" "${_name:-$_key}" "$_unit" "$_hib" $_vals </dev/null ||
+        _rc=1
+    done <<METRICS
+$3
+METRICS
+    rm -f "$tmp/$_impl"
+  done <"$tmp/live"
+  return $_rc
+}

@@ -30,8 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_ring.h"
 #include "bench_util.h"
 
 static const unsigned batches[] = {1, 8, 32, 128};
@@ -48,13 +48,6 @@ static const unsigned batches[] = {1, 8, 32, 128};
 /* kio's defaults (kio/context.h): 256 SQ entries, max(4 * 256, 4096) CQ entries. */
 #define SQ_ENTRIES 256
 #define CQ_ENTRIES 4096
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- kio ---------------------------------------------------------------- */
 
@@ -76,7 +69,7 @@ static void on_nop(void *user_data, int32_t res, uint32_t flags)
 static double run_kio(kio_ctx *ctx, unsigned batch, uint64_t iters)
 {
 	struct counter c = {0};
-	double t0 = now_s();
+	double t0 = bench_now_s();
 	for (uint64_t i = 0; i < iters; i++) {
 		for (unsigned j = 0; j < batch; j++) {
 			int64_t id = kio_nop(ctx, on_nop, &c);
@@ -91,7 +84,7 @@ static double run_kio(kio_ctx *ctx, unsigned batch, uint64_t iters)
 			return -1;
 		}
 	}
-	double t = now_s() - t0;
+	double t = bench_now_s() - t0;
 	if (c.done != iters * batch || c.errors != 0) {
 		fprintf(stderr, "kio: %llu of %llu NOPs completed, %llu errors\n",
 			(unsigned long long)c.done, (unsigned long long)(iters * batch),
@@ -105,40 +98,10 @@ static double run_kio(kio_ctx *ctx, unsigned batch, uint64_t iters)
 
 static const char *ring_mode = "none";
 
-/* The same fallback order as kio: the best mode the kernel accepts. */
-static int setup_ring(struct io_uring *ring)
-{
-	static const struct {
-		unsigned flags;
-		const char *name;
-	} modes[] = {
-		{IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-		 "SINGLE_ISSUER|DEFER_TASKRUN"},
-		{IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-		 "COOP_TASKRUN|TASKRUN_FLAG"},
-		{0, "plain"},
-	};
-	int ret = -EINVAL;
-	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-		struct io_uring_params p;
-		memset(&p, 0, sizeof(p));
-		p.flags = modes[i].flags | IORING_SETUP_CQSIZE;
-		p.cq_entries = CQ_ENTRIES;
-		ret = io_uring_queue_init_params(SQ_ENTRIES, ring, &p);
-		if (ret == 0) {
-			ring_mode = modes[i].name;
-			return 0;
-		}
-		if (ret != -EINVAL)
-			break;
-	}
-	return ret;
-}
-
 static double run_uring(struct io_uring *ring, unsigned batch, uint64_t iters)
 {
 	uint64_t done = 0, errors = 0;
-	double t0 = now_s();
+	double t0 = bench_now_s();
 	for (uint64_t i = 0; i < iters; i++) {
 		for (unsigned j = 0; j < batch; j++) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
@@ -170,7 +133,7 @@ static double run_uring(struct io_uring *ring, unsigned batch, uint64_t iters)
 			return -1;
 		}
 	}
-	double t = now_s() - t0;
+	double t = bench_now_s() - t0;
 	if (done != iters * batch || errors != 0) {
 		fprintf(stderr, "liburing: %llu of %llu NOPs completed, %llu errors\n",
 			(unsigned long long)done, (unsigned long long)(iters * batch),
@@ -265,7 +228,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct io_uring ring;
-	err = setup_ring(&ring);
+	err = bench_ring_setup(&ring, SQ_ENTRIES, CQ_ENTRIES, &ring_mode);
 	if (err < 0) {
 		fprintf(stderr, "kio-bench-nop: io_uring_queue_init_params: %s\n", strerror(-err));
 		kio_ctx_destroy(ctx);

@@ -58,32 +58,30 @@ def fmt(v):
     return f"{v:.3g}"
 
 
+def first_line_after(path, prefix):
+    """The rest of the first line of path that starts with prefix, or None."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(prefix):
+                    return line[len(prefix):]
+    except OSError:
+        pass
+    return None
+
+
 def machine_info():
     info = {"kernel": platform.release(), "arch": platform.machine(),
             "cpus": os.cpu_count()}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    info["mem_mib"] = int(line.split()[1]) // 1024
-                    break
-    except OSError:
-        pass
-    try:
-        with open("/etc/os-release", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("PRETTY_NAME="):
-                    info["os"] = line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
+    model = first_line_after("/proc/cpuinfo", "model name")
+    if model is not None:
+        info["cpu_model"] = model.split(":", 1)[1].strip()
+    mem = first_line_after("/proc/meminfo", "MemTotal:")
+    if mem is not None:
+        info["mem_mib"] = int(mem.split()[0]) // 1024
+    name = first_line_after("/etc/os-release", "PRETTY_NAME=")
+    if name is not None:
+        info["os"] = name.strip().strip('"')
     return info
 
 

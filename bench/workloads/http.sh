@@ -34,57 +34,11 @@ load=$(bench_prog kio-bench-echo-load) || exit 1
 # shellcheck disable=SC3045 # dash, bash and busybox sh all have ulimit -n
 ulimit -n 4096 2>/dev/null || true
 
-tmp=$(mktemp -d)
-pids=""
-stop_servers() {
-  for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-  for p in $pids; do
-    n=0
-    while kill -0 "$p" 2>/dev/null && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
-    kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-  done
-  pids=""
-}
-trap 'stop_servers; rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM
-
-# start_server IMPL PROG: as in echo.sh; records "impl pid port" in $tmp/live.
-start_server() {
-  out="$tmp/$1.out"
-  : >"$out"
-  if bench_have taskset; then
-    (exec taskset -c "$BENCH_SERVER_CPU" "$2" --port 0 >"$out" 2>"$tmp/$1.err") &
-  else
-    ("$2" --port 0 >"$out" 2>"$tmp/$1.err") &
-  fi
-  pid=$!
-  n=0
-  while [ "$n" -lt 100 ]; do
-    port=$(awk '$1 == "port" {print $2; exit}' "$out")
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-    n=$((n + 1))
-  done
-  if [ -z "$port" ]; then
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    st=$?
-    if [ "$st" = 77 ]; then
-      bench_skip "$1: the kernel lacks what it needs ($(head -c 200 "$tmp/$1.err"))"
-    else
-      echo "http: $1 did not start: $(head -c 300 "$tmp/$1.err")" >&2
-      echo fail >>"$tmp/failed"
-    fi
-    return 1
-  fi
-  pids="$pids $pid"
-  echo "$1 $pid $port" >>"$tmp/live"
-}
+bench_servers_init
 
 # wrk_parse WRK_OUTPUT CPU_NS: prints "req_per_s N", "p50_us N", "p99_us N", "ns_per_req N"
 # lines; fails when wrk saw errors or no request completed.
+# shellcheck disable=SC2317 # called by run_wrk, through bench_rounds
 wrk_parse() {
   python3 - "$1" "$2" <<'EOF'
 import re, sys
@@ -107,67 +61,44 @@ if cpu_ns >= 0:
 EOF
 }
 
+# run_wrk IMPL PID PORT: one wrk run against a server, the server's CPU time read around
+# it; appends "KEY VALUE" lines to $tmp/IMPL.
+# shellcheck disable=SC2317 # called through bench_rounds
+run_wrk() {
+  c0=$("$load" --cpu-of "$2") || c0=""
+  if ! bench_pin "$BENCH_CLIENT_CPU" wrk -t1 -c"$conns" -d"${secs}s" --latency \
+    "http://127.0.0.1:$3/" >"$tmp/wrk" 2>&1; then
+    echo "http: wrk failed against $1 at $conns conns: $(head -c 300 "$tmp/wrk")" >&2
+    return 1
+  fi
+  c1=$("$load" --cpu-of "$2") || c1=""
+  cpu=-1
+  [ -n "$c0" ] && [ -n "$c1" ] && cpu=$((c1 - c0))
+  if ! wrk_parse "$tmp/wrk" "$cpu" >>"$tmp/$1"; then
+    echo "http: $1 at $conns conns: $(head -c 600 "$tmp/wrk")" >&2
+    return 1
+  fi
+}
+
 rc=0
 for conns in $conns_list; do
   params="{\"conns\":$conns}"
-  : >"$tmp/live"
-  for entry in $servers; do
-    impl=${entry%%:*}
-    prog=$(bench_prog "${entry#*:}") || continue
-    start_server "$impl" "$prog" || continue
-  done
-  [ -s "$tmp/live" ] || continue
+  bench_start_servers "$servers" || continue
 
   if [ "$warm" -gt 0 ]; then
-    while read -r impl pid port; do
+    while read -r _ _ port; do
       bench_pin "$BENCH_CLIENT_CPU" wrk -t1 -c"$conns" -d"${warm}s" \
         "http://127.0.0.1:$port/" >/dev/null 2>&1 </dev/null
     done <"$tmp/live"
   fi
 
-  nlive=$(wc -l <"$tmp/live")
-  r=0
-  while [ "$r" -lt "$BENCH_REPS" ]; do
-    shift_by=$((r % nlive))
-    { tail -n +$((shift_by + 1)) "$tmp/live"; head -n "$shift_by" "$tmp/live"; } >"$tmp/order"
-    while read -r impl pid port; do
-      if ! kill -0 "$pid" 2>/dev/null; then
-        echo "http: $impl (pid $pid) died" >&2
-        rc=1
-        continue
-      fi
-      c0=$("$load" --cpu-of "$pid" </dev/null) || c0=""
-      if bench_pin "$BENCH_CLIENT_CPU" wrk -t1 -c"$conns" -d"${secs}s" --latency \
-        "http://127.0.0.1:$port/" >"$tmp/wrk" 2>&1 </dev/null; then
-        c1=$("$load" --cpu-of "$pid" </dev/null) || c1=""
-        cpu=-1
-        [ -n "$c0" ] && [ -n "$c1" ] && cpu=$((c1 - c0))
-        if ! wrk_parse "$tmp/wrk" "$cpu" >>"$tmp/$impl"; then
-          echo "http: $impl at $conns conns: $(head -c 600 "$tmp/wrk")" >&2
-          rc=1
-        fi
-      else
-        echo "http: wrk failed against $impl at $conns conns: $(head -c 300 "$tmp/wrk")" >&2
-        rc=1
-      fi
-    done <"$tmp/order"
-    r=$((r + 1))
-  done
-  stop_servers
+  bench_rounds run_wrk || rc=1
+  bench_stop_servers
 
-  while read -r impl pid port; do
-    [ -s "$tmp/$impl" ] || continue
-    for m in "req_per_s req/s true" "p50_us us false" "p99_us us false" \
-      "ns_per_req ns false"; do
-      # shellcheck disable=SC2086 # split into metric, unit, direction
-      set -- $m
-      vals=$(awk -v k="$1" '$1 == k {print $2}' "$tmp/$impl")
-      [ -n "$vals" ] || continue
-      # shellcheck disable=SC2086
-      bench_emit http "$impl" "$params" "$1" "$2" "$3" $vals </dev/null || rc=1
-    done
-    rm -f "$tmp/$impl"
-  done <"$tmp/live"
+  bench_emit_live http "$params" "req_per_s req/s true
+p50_us us false
+p99_us us false
+ns_per_req ns false" || rc=1
 done
 [ -f "$tmp/failed" ] && rc=1
 exit $rc

@@ -271,6 +271,67 @@ static inline void kt_tls_handshake_both(kio_ctx *ctx, struct kt_tls_pair *p, in
 	*sres = s.res;
 }
 
+/* A pair whose two handshakes both succeed. */
+static inline void kt_tls_pair_connect(struct kt_tls_pair *p, kio_ctx *ctx, kio_tls_config *ccfg,
+				       kio_tls_config *scfg)
+{
+	int32_t cres, sres;
+	kt_tls_pair_open(p, ctx, ccfg, scfg);
+	kt_tls_handshake_both(ctx, p, &cres, &sres);
+	assert_int_equal(cres, 0);
+	assert_int_equal(sres, 0);
+}
+
+/* One operation on t, run to its end with kt_await_op: its result. */
+static inline int32_t kt_tls_handshake_wait(kio_ctx *ctx, kio_tls *t)
+{
+	struct kt_rec r;
+	return kt_await_op(ctx, kio_tls_handshake(t, kt_rec_cb, kt_rec_reset(&r)), &r);
+}
+
+static inline int32_t kt_tls_read_wait(kio_ctx *ctx, kio_tls *t, void *buf, size_t len)
+{
+	struct kt_rec r;
+	return kt_await_op(ctx, kio_tls_read(t, buf, len, kt_rec_cb, kt_rec_reset(&r)), &r);
+}
+
+static inline int32_t kt_tls_write_wait(kio_ctx *ctx, kio_tls *t, const void *buf, size_t len)
+{
+	struct kt_rec r;
+	return kt_await_op(ctx, kio_tls_write(t, buf, len, kt_rec_cb, kt_rec_reset(&r)), &r);
+}
+
+static inline int32_t kt_tls_shutdown_wait(kio_ctx *ctx, kio_tls *t)
+{
+	struct kt_rec r;
+	return kt_await_op(ctx, kio_tls_shutdown(t, kt_rec_cb, kt_rec_reset(&r)), &r);
+}
+
+/* A handshake that must succeed (the failure message carries OpenSSL's reason). */
+static inline void kt_tls_handshake_ok(kio_ctx *ctx, kio_tls *t)
+{
+	int32_t res = kt_tls_handshake_wait(ctx, t);
+	if (res != 0)
+		fail_msg("handshake: %d (%s)", res, kio_tls_last_error(t));
+}
+
+/* One read that must bring data (not the end, not an error): the byte count. */
+static inline size_t kt_tls_read_some(kio_ctx *ctx, kio_tls *t, void *buf, size_t len)
+{
+	int32_t res = kt_tls_read_wait(ctx, t, buf, len);
+	if (res <= 0)
+		fail_msg("read: %d (%s)", res, kio_tls_last_error(t));
+	return (size_t)res;
+}
+
+/* from sends its close_notify; to reads the clean end (0). */
+static inline void kt_tls_close_notify(kio_ctx *ctx, kio_tls *from, kio_tls *to)
+{
+	char buf[64];
+	assert_int_equal(kt_tls_shutdown_wait(ctx, from), 0);
+	assert_int_equal(kt_tls_read_wait(ctx, to, buf, sizeof(buf)), 0);
+}
+
 /* openssl(1), or NULL when it is not installed. */
 static inline const char *kt_openssl_bin(void)
 {

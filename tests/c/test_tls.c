@@ -68,11 +68,7 @@ static int configs_teardown(void **state)
 
 static void open_pair(kio_ctx *ctx, struct kt_tls_pair *p)
 {
-	int32_t c, s;
-	kt_tls_pair_open(p, ctx, ccfg, scfg);
-	kt_tls_handshake_both(ctx, p, &c, &s);
-	assert_int_equal(c, 0);
-	assert_int_equal(s, 0);
+	kt_tls_pair_connect(p, ctx, ccfg, scfg);
 }
 
 /* Sends len pattern bytes one way and checks they arrive intact. */
@@ -144,32 +140,16 @@ static void test_close_notify(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct kt_tls_pair p;
 	open_pair(ctx, &p);
-	struct kt_rec sd, rd;
+	struct kt_rec rd;
 	unsigned char buf[64];
-	assert_int_equal(
-		kt_await_op(ctx, kio_tls_shutdown(p.client, kt_rec_cb, kt_rec_reset(&sd)), &sd), 0);
-	assert_int_equal(
-		kt_await_op(ctx,
-			    kio_tls_read(p.server, buf, sizeof(buf), kt_rec_cb, kt_rec_reset(&rd)),
-			    &rd),
-		0);
+	kt_tls_close_notify(ctx, p.client, p.server);
 	/* The end stays the end. */
-	assert_int_equal(
-		kt_await_op(ctx,
-			    kio_tls_read(p.server, buf, sizeof(buf), kt_rec_cb, kt_rec_reset(&rd)),
-			    &rd),
-		0);
+	assert_int_equal(kt_tls_read_wait(ctx, p.server, buf, sizeof(buf)), 0);
 	/* After its close_notify the client writes no more. */
 	assert_int_equal(kio_tls_write(p.client, buf, 1, kt_rec_cb, &rd), -EPIPE);
 	/* The server may still answer, then close too. */
 	one_way(ctx, p.server, p.client, 100, 5);
-	assert_int_equal(
-		kt_await_op(ctx, kio_tls_shutdown(p.server, kt_rec_cb, kt_rec_reset(&sd)), &sd), 0);
-	assert_int_equal(
-		kt_await_op(ctx,
-			    kio_tls_read(p.client, buf, sizeof(buf), kt_rec_cb, kt_rec_reset(&rd)),
-			    &rd),
-		0);
+	kt_tls_close_notify(ctx, p.server, p.client);
 	kt_tls_pair_close(&p);
 	kt_drain_destroy(ctx);
 }
@@ -183,20 +163,11 @@ static void test_truncation(void **state)
 	one_way(ctx, p.client, p.server, 10, 6);
 	/* The client's TCP FIN, without close_notify. */
 	assert_int_equal(shutdown(p.cfd, SHUT_WR), 0);
-	struct kt_rec rd;
 	unsigned char buf[64];
-	assert_int_equal(
-		kt_await_op(ctx,
-			    kio_tls_read(p.server, buf, sizeof(buf), kt_rec_cb, kt_rec_reset(&rd)),
-			    &rd),
-		-ECONNABORTED);
+	assert_int_equal(kt_tls_read_wait(ctx, p.server, buf, sizeof(buf)), -ECONNABORTED);
 	assert_true(strlen(kio_tls_last_error(p.server)) > 0);
 	/* Again: still a truncation, never a clean end. */
-	assert_int_equal(
-		kt_await_op(ctx,
-			    kio_tls_read(p.server, buf, sizeof(buf), kt_rec_cb, kt_rec_reset(&rd)),
-			    &rd),
-		-ECONNABORTED);
+	assert_int_equal(kt_tls_read_wait(ctx, p.server, buf, sizeof(buf)), -ECONNABORTED);
 	kt_tls_pair_close(&p);
 	kt_drain_destroy(ctx);
 }
@@ -293,14 +264,9 @@ static void test_cancel_read_keeps_data(void **state)
 	size_t got = 0, sent = 0;
 	int cancelled = 0;
 	for (int round = 0; got < N; round++) {
-		struct kt_rec w;
 		assert_true(round < 4 * (N / CHUNK)); /* bounded: every other read goes on */
 		if (sent < N) {
-			assert_int_equal(kt_await_op(ctx,
-						     kio_tls_write(p.server, out + sent, CHUNK,
-								   kt_rec_cb, kt_rec_reset(&w)),
-						     &w),
-					 CHUNK);
+			assert_int_equal(kt_tls_write_wait(ctx, p.server, out + sent, CHUNK), CHUNK);
 			sent += CHUNK;
 		}
 		id = kio_tls_read(p.client, in + got, N - got, kt_rec_cb, kt_rec_reset(&r));

@@ -23,21 +23,11 @@ static int group_setup(void **state)
 static void send_recv(kio_ctx *ctx, kio_tls *from, kio_tls *to, const char *msg)
 {
 	size_t n = strlen(msg);
-	struct kt_rec w, r;
 	char buf[256];
-	assert_int_equal(kt_await_op(ctx, kio_tls_write(from, msg, n, kt_rec_cb, kt_rec_reset(&w)),
-				     &w),
-			 (int32_t)n);
+	assert_int_equal(kt_tls_write_wait(ctx, from, msg, n), (int32_t)n);
 	size_t got = 0;
-	while (got < n) {
-		int32_t res = kt_await_op(ctx,
-					  kio_tls_read(to, buf + got, sizeof(buf) - got, kt_rec_cb,
-						       kt_rec_reset(&r)),
-					  &r);
-		if (res <= 0)
-			fail_msg("read: %d (%s)", res, kio_tls_last_error(to));
-		got += (size_t)res;
-	}
+	while (got < n)
+		got += kt_tls_read_some(ctx, to, buf + got, sizeof(buf) - got);
 	assert_int_equal(got, n);
 	assert_memory_equal(buf, msg, n);
 }
@@ -69,38 +59,24 @@ static void test_handoff(void **state)
 	}
 	if (ck & KIO_TLS_KTLS_TX) {
 		/* Plain kio_send() on the socket: the kernel makes the record. */
-		struct kt_rec w, r;
+		struct kt_rec w;
 		char buf[64];
 		assert_int_equal(
 			kt_await_op(ctx,
 				    kio_send(ctx, p.cfd, "raw", 3, 0, kt_rec_cb, kt_rec_reset(&w)),
 				    &w),
 			3);
-		assert_int_equal(kt_await_op(ctx,
-					     kio_tls_read(p.server, buf, sizeof(buf), kt_rec_cb,
-							  kt_rec_reset(&r)),
-					     &r),
-				 3);
+		assert_int_equal(kt_tls_read_wait(ctx, p.server, buf, sizeof(buf)), 3);
 		assert_memory_equal(buf, "raw", 3);
 	}
 	/* close_notify, whichever side encrypts it. */
-	struct kt_rec sd, rd;
-	char buf[16];
-	assert_int_equal(
-		kt_await_op(ctx, kio_tls_shutdown(p.client, kt_rec_cb, kt_rec_reset(&sd)), &sd), 0);
-	assert_int_equal(
-		kt_await_op(ctx,
-			    kio_tls_read(p.server, buf, sizeof(buf), kt_rec_cb, kt_rec_reset(&rd)),
-			    &rd),
-		0);
+	kt_tls_close_notify(ctx, p.client, p.server);
 	kt_tls_pair_close(&p);
 
 	/* Kernel TLS off: user space. */
 	assert_int_equal(kio_tls_config_set_ktls(c, 0), 0);
 	assert_int_equal(kio_tls_config_set_ktls(s, 0), 0);
-	kt_tls_pair_open(&p, ctx, c, s);
-	kt_tls_handshake_both(ctx, &p, &cres, &sres);
-	assert_int_equal(cres, 0);
+	kt_tls_pair_connect(&p, ctx, c, s);
 	assert_int_equal(kio_tls_ktls(p.client), 0);
 	assert_int_equal(kio_tls_ktls(p.server), 0);
 	send_recv(ctx, p.client, p.server, "user space\n");
@@ -118,19 +94,11 @@ static void test_truncation(void **state)
 	kio_tls_config *c = kt_client_config("localhost");
 	kio_tls_config *s = kt_server_config(&kt_certs()->server);
 	struct kt_tls_pair p;
-	int32_t cres, sres;
-	kt_tls_pair_open(&p, ctx, c, s);
-	kt_tls_handshake_both(ctx, &p, &cres, &sres);
-	assert_int_equal(cres, 0);
+	kt_tls_pair_connect(&p, ctx, c, s);
 	send_recv(ctx, p.client, p.server, "x");
 	assert_int_equal(shutdown(p.cfd, SHUT_WR), 0);
-	struct kt_rec r;
 	char buf[16];
-	assert_int_equal(
-		kt_await_op(ctx,
-			    kio_tls_read(p.server, buf, sizeof(buf), kt_rec_cb, kt_rec_reset(&r)),
-			    &r),
-		-ECONNABORTED);
+	assert_int_equal(kt_tls_read_wait(ctx, p.server, buf, sizeof(buf)), -ECONNABORTED);
 	kt_tls_pair_close(&p);
 	kio_tls_config_destroy(c);
 	kio_tls_config_destroy(s);
