@@ -61,6 +61,11 @@ struct kio_ctx {
 	// Set when a CQE had to be parked in `ready`: from then on every CQE is
 	// parked until the queue drains, so one op's CQEs keep their order.
 	bool parking = false;
+	// The CQ tail as last read by the reap loop: it delivers CQEs up to
+	// here before it looks at the kernel's tail (or at `parking`) again.
+	// Whatever starts parking pulls it back to the CQE being delivered,
+	// which makes the loop look at once.
+	unsigned reap_end = 0;
 
 	// Kernel ops pending per fd, for kio_cancel_fd(); grows to the highest fd.
 	std::vector<uint32_t> fd_inflight;

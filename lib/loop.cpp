@@ -105,14 +105,20 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	return k;
 }
 
+// A CQE of kio's own (wake-up read, cancel request): no callback.
+[[gnu::noinline]] void on_internal(kio_ctx *c, uint64_t ud) noexcept
+{
+	if (ud == kUdWake) {
+		c->wake_armed = false;
+		c->wake_fired = true;
+	}
+}
+
 // Returns the callbacks run (0 or 1).
 [[gnu::always_inline]] inline int on_cqe(kio_ctx *c, uint64_t ud, int32_t res, uint32_t f)
 {
 	if (ud & kInternal) {
-		if (ud == kUdWake) {
-			c->wake_armed = false;
-			c->wake_fired = true;
-		}
+		on_internal(c, ud);
 		return 0;
 	}
 	uint32_t idx = OpTable::index_of(int64_t(ud));
@@ -134,14 +140,10 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	finish_op(c, idx, res, flags);
 }
 
-// on_cqe() for every CQE reap()'s fast path leaves out.
-[[gnu::noinline]] int on_cqe_slow(kio_ctx *c, uint64_t ud, int32_t res, uint32_t f)
-{
-	return on_cqe(c, ud, res, f);
-}
-
-// The reap loop of a ctx being destroyed: CQEs of ended ops can arrive.
-[[gnu::noinline, gnu::cold]] int reap_destroying(kio_ctx *c)
+// The reap loop for a ctx being destroyed (CQEs of ended ops can arrive)
+// or parking CQEs: one CQE at a time through on_cqe(), re-reading the head
+// after each, as a callback run here may reap nested.
+[[gnu::noinline, gnu::cold]] int reap_slow(kio_ctx *c)
 {
 	io_uring_cq &cq = c->ring.cq();
 	int n = 0;
@@ -162,53 +164,67 @@ uint32_t cqe_flags(uint32_t f) noexcept
 // Consumes every CQE in the ring, advancing the head before each callback
 // runs: a callback may flush the SQ, that flush may park (reap) CQEs
 // itself, and those must all be newer than the ones delivered here, or a
-// multishot op's final CQE could overtake its earlier ones. So the head is
-// re-read after each callback; the ring's addresses never change.
+// multishot op's final CQE could overtake its earlier ones. On x86-64 that
+// store-release is one plain store; elsewhere a one-way barrier.
+//
+// The tail is read once per run of CQEs, into c->reap_end, and the head
+// stays in a register: a nested reap only ever comes from get_sqe(), which
+// first sets c->parking and pulls c->reap_end back to the head (see
+// start_parking()), so the one compare per CQE with c->reap_end also
+// catches it; reap_slow() then parks the rest.
 //
 // The common case, the one completion of a plain op (no hook, no timeout,
 // no flags; at most an fd count to drop), is finished right here.
 [[gnu::always_inline]] inline int reap_inline(kio_ctx *c)
 {
-	if (__builtin_expect(c->destroying, 0))
-		return reap_destroying(c);
+	if (__builtin_expect(c->destroying || c->parking, 0))
+		return reap_slow(c);
 	io_uring_cq &cq = c->ring.cq();
 	unsigned *const khead = cq.khead;
-	const unsigned *const ktail = cq.ktail;
 	const io_uring_cqe *const cqes = cq.cqes;
 	const unsigned mask = cq.ring_mask;
-	int n = 0;
-	for (;;) {
-		unsigned head = *khead;
-		if (head == io_uring_smp_load_acquire(ktail))
-			break;
+	unsigned head = *khead;
+	// cq.ktail is read through c each time: one register less in the loop.
+	unsigned tail = io_uring_smp_load_acquire(cq.ktail);
+	if (head == tail)
+		return 0;
+	c->reap_end = tail;
+	// Callbacks run = head + ran_base: the CQEs consumed here less kio's
+	// own, so the loop needs no counter of its own.
+	unsigned ran_base = 0u - head;
+	// (A `continue` below goes to the while test, like the loop's end.)
+	do {
 		const io_uring_cqe &cqe = cqes[head & mask];
 		uint64_t ud = cqe.user_data;
 		int32_t res = cqe.res;
 		uint32_t f = cqe.flags;
-		io_uring_smp_store_release(khead, head + 1);
-		if (__builtin_expect((ud & kInternal) || c->parking, 0)) {
-			n += on_cqe_slow(c, ud, res, f);
+		io_uring_smp_store_release(khead, ++head);
+		if (__builtin_expect(ud & kInternal, 0)) {
+			on_internal(c, ud);
+			ran_base--;
 			continue;
 		}
 		uint32_t idx = OpTable::index_of(int64_t(ud));
 		Op &op = c->ops.at(idx);
+		// One test lets an op with no flags and no state through; an fd
+		// count to drop is the one state the plain path also handles.
 		// kHooked and kTimed stand for op.hook and op.heap_pos here.
-		if (__builtin_expect((f | (op.state & ~kTracksFd)) != 0, 0)) {
-			if (op.state & kHooked) {
-				op.hook->step(c, idx, res, cqe_flags(f));
-			} else if (f & IORING_CQE_F_MORE) {
-				// A multishot op's callback; the op stays.
-				kio_cb cb = op.cb;
-				cb(op.user_data, res, cqe_flags(f) & ~kFlagNotif);
-			} else {
-				deliver_final(c, idx, res, cqe_flags(f));
+		if (uint32_t st = op.state; (f | st) != 0) {
+			if (__builtin_expect((f | (st & ~kTracksFd)) != 0, 0)) {
+				if (st & kHooked) {
+					op.hook->step(c, idx, res, cqe_flags(f));
+				} else if (f & IORING_CQE_F_MORE) {
+					// A multishot op's callback; the op stays.
+					kio_cb cb = op.cb;
+					cb(op.user_data, res, cqe_flags(f) & ~kFlagNotif);
+				} else {
+					deliver_final(c, idx, res, cqe_flags(f));
+				}
+				continue;
 			}
-			n++;
-			continue;
+			c->fd_inflight[size_t(op.fd)]--;
 		}
 		// Only a Kernel op has CQEs, and a plain one only this one.
-		if (op.state)
-			c->fd_inflight[size_t(op.fd)]--;
 		c->live--;
 		if (__builtin_expect(res < 0, 0))
 			count_error(c, res);
@@ -216,9 +232,12 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		void *user_data = op.user_data;
 		c->ops.release_plain(idx);
 		cb(user_data, res, 0);
-		n++;
-	}
-	return n;
+	} while (head != c->reap_end ||
+		 (!c->parking && (tail = io_uring_smp_load_acquire(c->ring.cq().ktail)) != head &&
+		  (c->reap_end = tail, true)));
+	if (__builtin_expect(c->parking, 0))
+		return int(head + ran_base) + reap_slow(c);
+	return int(head + ran_base);
 }
 
 // reap() for the SQ-full path and the drain loop's extra passes.
@@ -352,6 +371,15 @@ void expire_timers(kio_ctx *c, uint64_t now)
 	}
 }
 
+// From now on every CQE waits in the ready queue until it drains. A reap
+// loop that is delivering a CQE right now (this runs inside its callback)
+// sees c->reap_end at its head, so it stops at once and parks the rest.
+static void start_parking(kio_ctx *c) noexcept
+{
+	c->parking = true;
+	c->reap_end = *c->ring.cq().khead;
+}
+
 // A free SQE, flushing the SQ to the kernel when it is full. Never runs a
 // callback: CQEs that must be taken off the ring to make progress are
 // parked in the ready queue. nullptr with *err set when the kernel refuses.
@@ -362,7 +390,7 @@ io_uring_sqe *get_sqe(kio_ctx *c, int *err)
 		int rc = c->ring.enter(false, 0, false);
 		if (rc == -EBUSY || rc == -EAGAIN) {
 			// The kernel wants its CQ drained before it takes more.
-			c->parking = true;
+			start_parking(c);
 			c->ring.enter(false, 0, true);
 			reap(c);
 		} else if (rc < 0 && rc != -EINTR) {
@@ -561,18 +589,17 @@ int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, ui
 	return c->ops.id_of(idx);
 }
 
-// run_once(), inlined into kio_ctx_run() and kio_ctx_run_once(): one call
-// level less per round.
-[[gnu::always_inline]] inline int run_once_inline(kio_ctx *c, int64_t timeout_ns, bool from_run)
-{
-	if (c->in_run)
-		return -EBUSY;
-	c->in_run = true;
-	struct Leave {
-		kio_ctx *c;
-		~Leave() { c->in_run = false; }
-	} leave{c};
+// Clears c->in_run when the loop is left, by return or by exception.
+struct LeaveRun {
+	kio_ctx *c;
+	~LeaveRun() { c->in_run = false; }
+};
 
+// One round of the loop, for a caller that has set c->in_run: inlined into
+// kio_ctx_run(), which holds in_run across all its rounds, and into
+// run_once_inline().
+[[gnu::always_inline]] inline int round_inline(kio_ctx *c, int64_t timeout_ns, bool from_run)
+{
 	if (__builtin_expect(c->notify_fd >= 0, 0))
 		embed_reset_notify(c);
 	uint64_t user_deadline = kNever;
@@ -641,6 +668,16 @@ int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, ui
 	return n;
 }
 
+// run_once(), inlined into kio_ctx_run_once(): one call level less.
+[[gnu::always_inline]] inline int run_once_inline(kio_ctx *c, int64_t timeout_ns, bool from_run)
+{
+	if (c->in_run)
+		return -EBUSY;
+	c->in_run = true;
+	LeaveRun leave{c};
+	return round_inline(c, timeout_ns, from_run);
+}
+
 int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run)
 {
 	return run_once_inline(c, timeout_ns, from_run);
@@ -678,6 +715,10 @@ KIO_API int kio_ctx_run(kio_ctx *ctx) noexcept
 	if (ctx->in_run)
 		return -EBUSY;
 	int rc = guard<int>([&] {
+		// in_run stays set from round to round: between them no callback
+		// runs, so nothing could see it cleared.
+		ctx->in_run = true;
+		kio::LeaveRun leave{ctx};
 		for (;;) {
 			if (ctx->stop_requested.load(std::memory_order_relaxed) &&
 			    ctx->stop_requested.exchange(false))
@@ -685,7 +726,7 @@ KIO_API int kio_ctx_run(kio_ctx *ctx) noexcept
 			if (ctx->live == 0 && ctx->ready.empty() &&
 			    ctx->posts_queued.load(std::memory_order_acquire) == 0)
 				return 0;
-			int rc = kio::run_once_inline(ctx, -1, true);
+			int rc = kio::round_inline(ctx, -1, true);
 			if (rc < 0)
 				return rc;
 			if (ctx->destroy_deferred)

@@ -109,8 +109,9 @@ public:
 				 _NSIG / 8);
 	}
 
-	// The completion queue, read without liburing's helpers so a whole batch
-	// is consumed with one store to the head.
+	// The completion queue, read without liburing's helpers: the reap loop
+	// keeps head and tail in registers and reads the kernel's tail once
+	// per run of CQEs (lib/loop.cpp, reap_inline()).
 	io_uring_cq &cq() noexcept { return ring_.cq; }
 
 	uint64_t enter_calls = 0;
