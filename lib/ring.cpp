@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "ring.hpp"
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <sys/syscall.h>
@@ -10,26 +9,17 @@
 #include "clock.hpp"
 #include "guard.hpp"
 #include "log.hpp"
+#include "mapping.hpp"
 
 namespace kio {
 
 namespace {
 
-// liburing maps and unmaps the rings with raw system calls, so sanitizers
-// never see the memory of a destroyed ring handed to the next one, often at
-// the same address and on another thread. One counter touched after every
-// mapping and before every unmapping gives the order the kernel already
-// guarantees a form that thread checkers see. It costs one atomic per ring.
-std::atomic<uint64_t> ring_mappings{0};
-
-void order_ring_mapping() noexcept
-{
-	ring_mappings.fetch_add(1, std::memory_order_acq_rel);
-}
-
+// liburing maps and unmaps the rings with raw system calls: see
+// order_mappings() for why each change of mapping is ordered.
 void unmap_ring(io_uring *ring) noexcept
 {
-	order_ring_mapping();
+	order_mappings();
 	io_uring_queue_exit(ring);
 }
 
@@ -81,7 +71,7 @@ int Ring::setup(const kio_ctx_opts &opts) noexcept
 			refused |= IORING_SETUP_SUBMIT_ALL;
 		}
 		if (rc == 0) {
-			order_ring_mapping();
+			order_mappings();
 			setup_flags_ = p.flags;
 			if (!(p.features & IORING_FEAT_EXT_ARG)) {
 				// Waiting with a timeout and no SQE needs EXT_ARG (5.11).
