@@ -30,6 +30,12 @@
 // and the loop thread runs kio_op_cancel() on the id: an op that already
 // finished gives -ENOENT, so the record never touches the awaitable. Only
 // that path allocates.
+//
+// Cost: a plain await (no timeout, no token) stores a few words, tests one
+// flag byte in await_ready(), await_suspend(), the callback and the
+// destructor, and resumes the coroutine from the callback. The stop-token
+// state (token, callback, owner thread id) is built only by
+// .WithStopToken(), the timeout only armed after .WithTimeout().
 #ifndef KIO_CXX_DETAIL_AWAITER_HPP
 #define KIO_CXX_DETAIL_AWAITER_HPP
 
@@ -64,7 +70,9 @@ struct PostedCancel {
 	}
 };
 
-// Cancels op `id` of ctx from whichever thread asks.
+// Cancels op `id` of ctx from whichever thread asks. Built only when a
+// stop token is attached (never on the plain await path): the owner thread
+// is captured then, on the loop's thread.
 class StopCanceller {
 public:
 	StopCanceller(kio_ctx *ctx, int64_t id) noexcept
@@ -90,16 +98,63 @@ private:
 	std::thread::id owner_;
 };
 
-template <class Derived>
-class OpAwaiter {
-	struct StopFn {
+// Everything .WithStopToken() needs, kept out of the plain await path: it
+// is constructed only when a token is attached.
+struct StopState {
+	struct Fn {
 		const StopCanceller *c;
 		void operator()() const noexcept
 		{
 			c->Cancel();
 		}
 	};
-	using StopCallback = std::stop_callback<StopFn>;
+	using Callback = std::stop_callback<Fn>;
+
+	explicit StopState(std::stop_token st) noexcept
+		: token(std::move(st))
+	{
+	}
+	StopState(const StopState &) = delete;
+	StopState &operator=(const StopState &) = delete;
+	~StopState()
+	{
+		Disarm();
+	}
+
+	// May run the callback at once, on this thread, if a stop came in
+	// since await_ready(): the op is then cancelled directly.
+	void Arm(kio_ctx *ctx, int64_t id) noexcept
+	{
+		if (!token.stop_possible())
+			return;
+		canceller = StopCanceller(ctx, id);
+		::new (static_cast<void *>(cb)) Callback(token, Fn{&canceller});
+		armed = true;
+	}
+	// Waits for a callback running on another thread.
+	void Disarm() noexcept
+	{
+		if (armed) {
+			armed = false;
+			std::launder(reinterpret_cast<Callback *>(cb))->~Callback();
+		}
+	}
+
+	std::stop_token token;
+	bool armed = false;
+	StopCanceller canceller{nullptr, -1};
+	alignas(Callback) unsigned char cb[sizeof(Callback)];
+};
+
+// The hot path (construct, await_ready, await_suspend, the callback,
+// await_resume, destroy) touches a handful of words and one flag byte; the
+// timeout and stop-token work runs only when the flag says it was asked for.
+template <class Derived>
+class OpAwaiter {
+	enum : uint8_t {
+		kTimeout = 1, // WithTimeout() was called
+		kStop = 2,    // stop_ holds a StopState
+	};
 
 public:
 	explicit OpAwaiter(kio_ctx *ctx) noexcept
@@ -114,15 +169,18 @@ public:
 	// awaited, never while its op is in flight.
 	OpAwaiter(const OpAwaiter &o) noexcept
 		: ctx_(o.ctx_)
-		, timeout_ns_(o.timeout_ns_)
-		, has_timeout_(o.has_timeout_)
-		, stop_(o.stop_)
+		, extra_(o.extra_)
 	{
+		if (extra_ & kTimeout)
+			timeout_ns_ = o.timeout_ns_;
+		if (extra_ & kStop)
+			::new (static_cast<void *>(&stop_)) StopState(o.stop_.token);
 	}
 	OpAwaiter &operator=(const OpAwaiter &) = delete;
 	~OpAwaiter()
 	{
-		DisarmStop();
+		if (extra_ & kStop) [[unlikely]]
+			stop_.~StopState();
 	}
 
 	Derived &WithTimeout(std::chrono::nanoseconds d) &noexcept
@@ -137,12 +195,12 @@ public:
 	}
 	Derived &WithStopToken(std::stop_token st) &noexcept
 	{
-		stop_ = std::move(st);
+		SetStop(std::move(st));
 		return Self();
 	}
 	Derived &&WithStopToken(std::stop_token st) &&noexcept
 	{
-		stop_ = std::move(st);
+		SetStop(std::move(st));
 		return std::move(Self());
 	}
 
@@ -151,32 +209,29 @@ public:
 		return id_;
 	}
 
-	bool await_ready() noexcept
+	[[gnu::always_inline]] bool await_ready() noexcept
 	{
-		if (stop_.stop_requested()) {
-			res_ = -ECANCELED;
-			return true;
-		}
+		if (extra_ & kStop) [[unlikely]]
+			return StoppedBeforeStart();
 		return false;
 	}
 
-	bool await_suspend(std::coroutine_handle<> h) noexcept
+	[[gnu::always_inline]] bool await_suspend(std::coroutine_handle<> h) noexcept
 	{
 		waiter_ = h;
 		int64_t id = Self().Start(ctx_, &Trampoline, static_cast<OpAwaiter *>(this));
-		if (id < 0) {
+		if (id < 0) [[unlikely]] {
 			res_ = static_cast<int32_t>(id);
+			flags_ = 0;
 			return false;
 		}
 		id_ = id;
-		if (has_timeout_)
-			kio_op_timeout(ctx_, id, timeout_ns_);
-		if (stop_.stop_possible())
-			ArmStop();
+		if (extra_) [[unlikely]]
+			ArmExtras(id);
 		return true;
 	}
 
-	decltype(auto) await_resume()
+	[[gnu::always_inline]] decltype(auto) await_resume()
 	{
 		return Self().Finish(res_, flags_);
 	}
@@ -188,40 +243,64 @@ protected:
 	}
 
 private:
-	static void Trampoline(void *ud, int32_t res, uint32_t flags) noexcept
+	[[gnu::hot]] static void Trampoline(void *ud, int32_t res, uint32_t flags) noexcept
 	{
 		auto *self = static_cast<OpAwaiter *>(ud);
 		self->res_ = res;
 		self->flags_ = flags;
-		self->DisarmStop();
+		if (self->extra_ & kStop) [[unlikely]]
+			return ResumeStopped(self);
+		Resume(self);
+	}
+
+	// The stop callback goes before the resume: the coroutine may destroy
+	// this awaitable.
+	[[gnu::noinline, gnu::cold]] static void ResumeStopped(OpAwaiter *self) noexcept
+	{
+		self->stop_.Disarm();
+		Resume(self);
+	}
+
+	[[gnu::always_inline]] static void Resume(OpAwaiter *self) noexcept
+	{
 		// kio_ctx_destroy() is cancelling everything: the frame stays
 		// suspended (and is destroyed with its detached root).
-		if (IsClosing(self->ctx_))
+		if (ClosingCtx() == self->ctx_) [[unlikely]]
 			return;
 		self->waiter_.resume();
 	}
 
 	void SetTimeout(std::chrono::nanoseconds d) noexcept
 	{
-		has_timeout_ = true;
+		extra_ |= kTimeout;
 		timeout_ns_ = d.count() > 0 ? static_cast<uint64_t>(d.count()) : 1;
 	}
 
-	void ArmStop() noexcept
+	void SetStop(std::stop_token st) noexcept
 	{
-		canceller_ = StopCanceller(ctx_, id_);
-		// May run the callback at once, on this thread, if a stop came in
-		// since await_ready(): the op is then cancelled directly.
-		::new (static_cast<void *>(stop_cb_)) StopCallback(stop_, StopFn{&canceller_});
-		stop_armed_ = true;
+		if (extra_ & kStop) {
+			stop_.token = std::move(st);
+			return;
+		}
+		::new (static_cast<void *>(&stop_)) StopState(std::move(st));
+		extra_ |= kStop;
 	}
 
-	void DisarmStop() noexcept
+	[[gnu::noinline, gnu::cold]] bool StoppedBeforeStart() noexcept
 	{
-		if (stop_armed_) {
-			stop_armed_ = false;
-			std::launder(reinterpret_cast<StopCallback *>(stop_cb_))->~StopCallback();
-		}
+		if (!stop_.token.stop_requested())
+			return false;
+		res_ = -ECANCELED;
+		flags_ = 0;
+		return true;
+	}
+
+	[[gnu::noinline]] void ArmExtras(int64_t id) noexcept
+	{
+		if (extra_ & kTimeout)
+			kio_op_timeout(ctx_, id, timeout_ns_);
+		if (extra_ & kStop)
+			stop_.Arm(ctx_, id);
 	}
 
 	Derived &Self() noexcept
@@ -229,17 +308,19 @@ private:
 		return static_cast<Derived &>(*this);
 	}
 
+	// res_, flags_ and waiter_ are written before they are read (the
+	// callback, a failed start or a stop before start); timeout_ns_ and
+	// stop_ only exist when extra_ says so.
 	kio_ctx *ctx_;
-	std::coroutine_handle<> waiter_{};
+	std::coroutine_handle<> waiter_;
 	int64_t id_ = -1;
-	int32_t res_ = 0;
-	uint32_t flags_ = 0;
-	uint64_t timeout_ns_ = 0;
-	bool has_timeout_ = false;
-	bool stop_armed_ = false;
-	std::stop_token stop_{};
-	StopCanceller canceller_{nullptr, -1};
-	alignas(StopCallback) unsigned char stop_cb_[sizeof(StopCallback)];
+	int32_t res_;
+	uint32_t flags_;
+	uint8_t extra_ = 0;
+	uint64_t timeout_ns_;
+	union {
+		StopState stop_;
+	};
 };
 
 // Maps a C result to what co_await yields.
