@@ -191,7 +191,8 @@ void embed_close(kio_ctx *c) noexcept;
 
 // post.cpp
 int run_posts(kio_ctx *c, int32_t res);
-void signal_wake(kio_ctx *c) noexcept;
+// Raises request (stop, wake) and wakes the loop; thread-safe.
+void signal_wake(kio_ctx *c, std::atomic<bool> &request) noexcept;
 
 } // namespace kio
 

@@ -35,9 +35,13 @@ static void write_wake(kio_ctx *c) noexcept
 // The eventfd is written with post_mu held, everywhere: once the lock is
 // released the loop may run the post, and its owner may destroy the ctx
 // (destroy takes post_mu first, so it waits for a write in progress).
-void signal_wake(kio_ctx *c) noexcept
+// The request flag is raised under the same lock: a loop that sees it may
+// return and have its ctx destroyed at once, so the caller must be done
+// with c by then.
+void signal_wake(kio_ctx *c, std::atomic<bool> &request) noexcept
 {
 	std::lock_guard<std::mutex> lock(c->post_mu);
+	request.store(true, std::memory_order_relaxed);
 	if (claim_wake(c))
 		write_wake(c);
 }
@@ -117,8 +121,7 @@ KIO_API int kio_ctx_wake(kio_ctx *ctx) noexcept
 {
 	if (!ctx)
 		return -EINVAL;
-	ctx->woken.store(true, std::memory_order_relaxed);
-	kio::signal_wake(ctx);
+	kio::signal_wake(ctx, ctx->woken);
 	return 0;
 }
 
@@ -126,6 +129,5 @@ KIO_API void kio_ctx_stop(kio_ctx *ctx) noexcept
 {
 	if (!ctx)
 		return;
-	ctx->stop_requested.store(true, std::memory_order_relaxed);
-	kio::signal_wake(ctx);
+	kio::signal_wake(ctx, ctx->stop_requested);
 }
