@@ -96,7 +96,7 @@ public:
 	uint32_t pop_free() noexcept
 	{
 		uint32_t idx = free_head_;
-		free_head_ = slots_[idx].next_free;
+		free_head_ = slot(idx)->next_free;
 		return idx;
 	}
 
@@ -106,7 +106,7 @@ public:
 	// fields.
 	void release(uint32_t idx) noexcept
 	{
-		Op &op = slots_[idx];
+		Op &op = *slot(idx);
 		op.timeout_at = 0;
 		op.hook = nullptr;
 		release_plain(idx);
@@ -118,7 +118,7 @@ public:
 	// the free list: the next op reuses a warm line.
 	void release_plain(uint32_t idx) noexcept
 	{
-		Op &op = slots_[idx];
+		Op &op = *slot(idx);
 		op.kind = Kind::Free;
 		op.state = 0;
 		op.gen = (op.gen + 1) & 0x7fffffffu;
@@ -126,12 +126,12 @@ public:
 		free_head_ = idx;
 	}
 
-	Op &at(uint32_t idx) noexcept { return slots_[idx]; }
-	const Op &at(uint32_t idx) const noexcept { return slots_[idx]; }
+	Op &at(uint32_t idx) noexcept { return *slot(idx); }
+	const Op &at(uint32_t idx) const noexcept { return *slot(idx); }
 
 	int64_t id_of(uint32_t idx) const noexcept
 	{
-		return int64_t((uint64_t(slots_[idx].gen) << 32) | idx);
+		return int64_t((uint64_t(slot(idx)->gen) << 32) | idx);
 	}
 
 	// The live op an id names, or nullptr for a finished, stale or bogus id.
@@ -143,7 +143,7 @@ public:
 		uint32_t gen = uint32_t(uint64_t(id) >> 32);
 		if (idx >= count_)
 			return nullptr;
-		Op &op = slots_[idx];
+		Op &op = *slot(idx);
 		if (op.kind == Kind::Free || op.gen != gen)
 			return nullptr;
 		return &op;
@@ -167,19 +167,21 @@ private:
 			throw std::bad_alloc();
 		storage_.reserve(want);
 		size_t next = storage_.capacity() < kNoSlot ? storage_.capacity() : kNoSlot - 1;
-		slots_ = storage_.data();
+		Op *slots = storage_.data();
 		Op blank{nullptr, nullptr, {0}, 0, {0}, 1, kNotInHeap, {-1}, Kind::Free, 0, nullptr};
 		for (size_t i = old; i < next; i++) {
-			Op *op = new (&slots_[i]) Op(blank);
+			Op *op = new (&slots[i]) Op(blank);
 			op->next_free = i + 1 < next ? uint32_t(i + 1) : kNoSlot;
 		}
 		count_ = uint32_t(next);
 		free_head_ = uint32_t(old);
 	}
 
+	Op *slot(uint32_t idx) noexcept { return storage_.data() + idx; }
+	const Op *slot(uint32_t idx) const noexcept { return storage_.data() + idx; }
+
 	PageArray<Op> storage_;
-	Op *slots_ = nullptr;    // storage_.data(), kept here for the hot paths
-	uint32_t count_ = 0;     // slots made so far (live or free)
+	uint32_t count_ = 0; // slots made so far (live or free)
 	uint32_t free_head_ = kNoSlot; // first free slot, chained by Op::next_free
 };
 
