@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+// Cancelling and timing ops. Timeouts live in the ctx's timer heap: arming
+// one costs no SQE; only an expiry sends the kernel a cancel.
+#include <cerrno>
+
+#include "core/ctx.hpp"
+#include "core/guard.hpp"
+
+using namespace kio;
+
+KIO_API int kio_op_cancel(kio_ctx *ctx, int64_t op_id) noexcept
+{
+	if (!ctx)
+		return -EINVAL;
+	Op *op = ctx->ops.lookup(op_id);
+	if (!op)
+		return -ENOENT;
+	// Its fate is already sealed (a result waits in the ready queue, or
+	// the kernel was already asked): the callback runs once either way.
+	if (op->state & (kCompleting | kCancelReq))
+		return 0;
+	uint32_t idx = OpTable::index_of(op_id);
+	switch (op->kind) {
+	case Kind::Kernel:
+	case Kind::External: {
+		// The cancel SQE waits in the SQ: a host loop watching
+		// kio_ctx_fd() must be told to run a round that submits it.
+		int rc = cancel_op(ctx, idx);
+		embed_kick(ctx);
+		return rc;
+	}
+	case Kind::Timer:
+	case Kind::Periodic:
+		ctx->timers.remove(ctx->ops, idx);
+		op->state |= kCancelReq | kCompleting;
+		ctx->ready.push_back(Ready{idx, -ECANCELED, 0}); // room reserved at start
+		embed_kick(ctx);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+KIO_API int kio_op_timeout(kio_ctx *ctx, int64_t op_id, uint64_t timeout_ns) noexcept
+{
+	if (!ctx)
+		return -EINVAL;
+	Op *op = ctx->ops.lookup(op_id);
+	if (!op)
+		return -ENOENT;
+	if (op->state & (kCompleting | kCancelReq | kTimedOut))
+		return 0;
+	uint32_t idx = OpTable::index_of(op_id);
+	return guard<int>([&] {
+		op->timeout_at = timeout_ns ? deadline_after(mono_ns(), timeout_ns) : 0;
+		rekey(ctx, idx);
+		embed_kick(ctx);
+		return 0;
+	});
+}
+
+KIO_API int kio_cancel_fd(kio_ctx *ctx, int fd) noexcept
+{
+	if (!ctx)
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	uint32_t count = size_t(fd) < ctx->fd_inflight.size() ? ctx->fd_inflight[size_t(fd)] : 0;
+	if (!count)
+		return 0;
+	int err = 0;
+	io_uring_sqe *sqe = get_sqe(ctx, &err);
+	if (!sqe)
+		return err;
+	io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+	sqe->user_data = kUdIgnore;
+	embed_kick(ctx);
+	return int(count);
+}

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: MIT
+// struct kio_ctx and the loop's internal interface, shared by the .cpp
+// files that implement the C API. Private: never installed.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include <kio/kio.h>
+
+#include "core/clock.hpp"
+#include "core/guard.hpp"
+#include "core/op_table.hpp"
+#include "core/ring.hpp"
+#include "core/timer_heap.hpp"
+
+namespace kio {
+
+// user_data values with the top bit set are kio's own SQEs; every other
+// value is the op id of a user op.
+inline constexpr uint64_t kInternal = uint64_t(1) << 63;
+inline constexpr uint64_t kUdWake = kInternal | 1;   // the read on wake_fd
+inline constexpr uint64_t kUdIgnore = kInternal | 2; // cancel requests: their CQE says nothing new
+
+// A completion decided outside the CQ (timers, fallbacks) or a CQE parked
+// while a callback was flushing the SQ. Delivered in order by the loop.
+struct Ready {
+	uint32_t idx;
+	int32_t res;
+	uint32_t flags; // KIO_F_*; KIO_F_MORE keeps the op alive
+};
+
+struct Post {
+	kio_cb cb;
+	void *user_data;
+};
+
+// An internal cross-thread completion (a pool job's result): intrusive, so
+// handing it to the loop can never fail for lack of memory.
+struct PostNode {
+	PostNode *next;
+	kio_cb cb;
+	void *user_data;
+};
+
+struct NetState; // defined by the networking code
+
+} // namespace kio
+
+struct kio_ctx {
+	kio::Ring ring;
+	kio::OpTable ops;
+	kio::TimerHeap timers;
+
+	// Completions to deliver; `ready` fills while `ready_work` is delivered,
+	// so a callback that queues more never extends the batch it runs in.
+	std::vector<kio::Ready> ready;
+	std::vector<kio::Ready> ready_work;
+	// Set when a CQE had to be parked in `ready`: from then on every CQE is
+	// parked until the queue drains, so one op's CQEs keep their order.
+	bool parking = false;
+	// The CQ tail as last read by the reap loop: it delivers CQEs up to
+	// here before it looks at the kernel's tail (or at `parking`) again.
+	// Whatever starts parking pulls it back to the CQE being delivered,
+	// which makes the loop look at once.
+	unsigned reap_end = 0;
+
+	// Kernel ops pending per fd, for kio_cancel_fd(); grows to the highest fd.
+	std::vector<uint32_t> fd_inflight;
+
+	uint32_t live = 0;        // user ops whose final callback has not run
+	uint32_t ready_room = 0;  // live may grow to this before reserve_ready(); >= ops.slots()
+	uint32_t in_user = 0;     // live ops of the other kinds (in_kernel() = live - in_user)
+	uint32_t in_external = 0; // user ops of Kind::External (pool jobs)
+	uint32_t pipe_writes = 0; // of those, ops that could raise SIGPIPE
+	bool sigpipe_was_blocked = false; // the caller had SIGPIPE blocked already
+	bool in_run = false;
+	bool destroying = false;
+	bool destroy_deferred = false; // kio_ctx_destroy() called from a callback
+
+	// Cross-thread wake-up: a read on an eventfd always armed in the ring.
+	int wake_fd = -1;
+	uint64_t wake_buf = 0;
+	bool wake_armed = false;
+	bool wake_fired = false;
+	std::atomic<bool> woken{false};
+	std::atomic<bool> stop_requested{false};
+
+	std::mutex post_mu;
+	std::vector<kio::Post> posts;      // guarded by post_mu
+	std::vector<kio::Post> posts_work; // loop thread only
+	kio::PostNode *nodes_head = nullptr; // guarded by post_mu
+	kio::PostNode *nodes_tail = nullptr; // guarded by post_mu
+	bool wake_signalled = false;       // guarded by post_mu: eventfd already written
+	bool posts_closed = false;         // guarded by post_mu
+	std::atomic<uint32_t> posts_queued{0};
+
+	// Embedding (kio_ctx_fd): an epoll set of ring fd, wake_fd and a timerfd
+	// carrying the nearest deadline. Created on first use.
+	int epoll_fd = -1;
+	int timer_fd = -1;
+	int notify_fd = -1; // eventfd registered with the ring: completions
+	uint64_t timer_armed = 0; // absolute deadline armed in timer_fd; 0: disarmed
+	bool kicked = false;
+
+	kio_stats stats{};
+	uint64_t cq_overflow_logged = 0; // mono_ns() of the last CQ overflow warning
+
+	// Networking state (buffer rings, the pipe pool of kio_sendfile()),
+	// created on first use by net code; freed by net_teardown().
+	kio::NetState *net = nullptr;
+};
+
+namespace kio {
+
+// loop.cpp
+// One round of the loop; from_run: called by kio_ctx_run(), which consumes
+// stop requests itself.
+int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run);
+int arm_wake(kio_ctx *c);
+int issue_cancel(kio_ctx *c, uint32_t idx) noexcept;
+void rekey(kio_ctx *c, uint32_t idx);
+void expire_timers(kio_ctx *c, uint64_t now);
+int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period);
+
+// The checks every op makes before anything else.
+inline int begin_check(kio_ctx *c, kio_cb cb) noexcept
+{
+	if (!c || !cb)
+		return -EINVAL;
+	if (c->destroying)
+		return -ESHUTDOWN;
+	return 0;
+}
+
+void note_started(kio_ctx *c) noexcept;
+void reserve_ready(kio_ctx *c);
+void grow_fd_table(kio_ctx *c, int fd);
+io_uring_sqe *get_sqe(kio_ctx *c, int *err);
+int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res);
+
+// Ops with a Hook (see op_table.hpp).
+// Delivers a completion of op idx to its user callback: the final one
+// (flags without KIO_F_MORE) ends the op and frees its slot.
+void complete_op_final(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags);
+inline void complete_op(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	if (flags & KIO_F_MORE) {
+		Op &op = c->ops.at(idx);
+		// Copy out first: the callback may grow the table and move op.
+		kio_cb cb = op.cb;
+		cb(op.user_data, res, flags & ~kFlagNotif);
+		return;
+	}
+	complete_op_final(c, idx, res, flags);
+}
+// An SQE for the next step of a Kernel op that is already started: tagged
+// with its id, so cancel and timeout reach whichever step is in flight.
+// nullptr with *err set when the kernel refuses more work.
+io_uring_sqe *step_sqe(kio_ctx *c, uint32_t idx, int *err);
+// Asks op idx to end (kio_op_cancel(), an expired timeout, destroy).
+int cancel_op(kio_ctx *c, uint32_t idx) noexcept;
+// Starts a Kernel op with a hook and returns its id; the caller fills sqe.
+// Same checks as start_kernel(). May throw std::bad_alloc.
+int64_t start_hooked(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd, bool pipe_write,
+		     const Hook *hook, void *ext, io_uring_sqe **sqe_out);
+// Starts an External op (runs outside the ring, e.g. on a pool thread).
+// Its hook ends it with complete_op() on the ctx thread. May throw.
+int64_t start_external(kio_ctx *c, kio_cb cb, void *user_data, const Hook *hook, void *ext);
+// Thread-safe: queues n->cb(n->user_data, res, 0) to run on the ctx
+// thread, even while the ctx is being destroyed (res is then -ECANCELED: a
+// completion that carries its own result ignores res). Never fails; n stays
+// the caller's and must live until its callback ran. One eventfd write per
+// batch of posts.
+void post_node(kio_ctx *c, PostNode *n) noexcept;
+
+// net code: frees c->net (rings, pipes) at destroy, after every op ended.
+void net_teardown(kio_ctx *c) noexcept;
+
+// sigpipe.cpp
+void sigpipe_hold(kio_ctx *c) noexcept;
+void sigpipe_release(kio_ctx *c) noexcept;
+
+// embed.cpp
+void embed_kick(kio_ctx *c) noexcept;
+void embed_rearm(kio_ctx *c) noexcept;
+void embed_reset_notify(kio_ctx *c) noexcept;
+void embed_close(kio_ctx *c) noexcept;
+
+// post.cpp
+int run_posts(kio_ctx *c, int32_t res);
+// Raises request (stop, wake) and wakes the loop; thread-safe.
+void signal_wake(kio_ctx *c, std::atomic<bool> &request) noexcept;
+
+} // namespace kio
+
+namespace kio {
+
+// Live ops of Kind::Kernel.
+inline uint32_t in_kernel(const kio_ctx *c) noexcept
+{
+	return c->live - c->in_user;
+}
+
+// Every started op counts in ops_submitted and live until its final
+// callback, so the completed count needs no counter of its own.
+inline uint64_t ops_completed(const kio_ctx *c) noexcept
+{
+	return c->stats.ops_submitted - c->live;
+}
+
+inline void note_started(kio_ctx *c) noexcept
+{
+	c->live++;
+	c->stats.ops_submitted++;
+	if (c->live > c->stats.ops_max_inflight)
+		c->stats.ops_max_inflight = c->live;
+	if (__builtin_expect(c->epoll_fd >= 0, 0))
+		embed_kick(c);
+}
+
+// The SQ was full: flush it, or give the slot back and fail.
+[[gnu::noinline, gnu::cold]] io_uring_sqe *get_sqe_slow(kio_ctx *c, uint32_t idx, int *err);
+
+// A started kernel op: its id and the SQE to fill, or (sqe == nullptr) the
+// error in id. Two registers, so the fast path keeps both out of memory.
+struct Started {
+	int64_t id;
+	io_uring_sqe *sqe;
+};
+
+// start_op() for every case its inline fast path leaves out: a table or
+// queue to grow, a full SQ, the first pipe write, an embedded ctx, a
+// destroyed one. May throw std::bad_alloc.
+[[gnu::noinline, gnu::cold]] Started start_op_slow(kio_ctx *c, kio_cb cb, void *user_data,
+						   int opcode, int track_fd, bool pipe_write);
+
+// The fast path of starting a kernel op: a slot, room for its completion,
+// an SQE. Forced inline into each wrapper, where the fd and pipe arguments
+// are constants and their branches fold away. It makes no call: anything
+// unusual returns {0, nullptr}, "take start_op_slow()"; bad arguments
+// return {-EINVAL, nullptr}.
+[[gnu::always_inline]] inline Started start_op_fast(kio_ctx *c, kio_cb cb, void *user_data,
+						    int opcode, int track_fd, bool pipe_write)
+{
+	if (__builtin_expect(!c || !cb, 0))
+		return {-EINVAL, nullptr};
+	// A free slot also means room in the ready queues (reserve_ready()).
+	if (__builtin_expect(!c->ops.has_free(), 0))
+		return {0, nullptr};
+	if (__builtin_expect(!c->ring.sq_room(), 0))
+		return {0, nullptr};
+	// Destroying, or embedded (kio_ctx_fd() must hear of new work).
+	if (__builtin_expect(c->destroying, 0))
+		return {0, nullptr};
+	if (__builtin_expect(c->epoll_fd >= 0, 0))
+		return {0, nullptr};
+	if (__builtin_expect(!c->ring.has_op(opcode), 0))
+		return {0, nullptr};
+	if (track_fd >= 0 && __builtin_expect(size_t(track_fd) >= c->fd_inflight.size(), 0))
+		return {0, nullptr};
+	if (pipe_write && __builtin_expect(c->pipe_writes == 0, 0))
+		return {0, nullptr};
+	uint32_t idx = c->ops.pop_free();
+	io_uring_sqe *sqe = c->ring.take_sqe();
+	Op &op = c->ops.at(idx);
+	op.cb = cb;
+	op.user_data = user_data;
+	op.kind = Kind::Kernel;
+	if (track_fd >= 0) {
+		op.fd = track_fd;
+		op.state = kTracksFd; // a free slot has no state bits
+		c->fd_inflight[size_t(track_fd)]++;
+	}
+	if (pipe_write) {
+		op.state |= kPipeWrite;
+		c->pipe_writes++; // never the first: that one went the slow way
+	}
+	uint32_t live = ++c->live;
+	c->stats.ops_submitted++;
+	if (live > c->stats.ops_max_inflight)
+		c->stats.ops_max_inflight = live;
+	return {int64_t((uint64_t(op.gen) << 32) | idx), sqe};
+}
+
+// Starts a kernel op: its id and the SQE to fill, or {-errno, nullptr}.
+// May throw std::bad_alloc (callers run inside guard()).
+[[gnu::always_inline]] inline Started start_op(kio_ctx *c, kio_cb cb, void *user_data, int opcode,
+					       int track_fd, bool pipe_write)
+{
+	Started s = start_op_fast(c, cb, user_data, opcode, track_fd, pipe_write);
+	if (__builtin_expect(!s.sqe && s.id == 0, 0))
+		s = start_op_slow(c, cb, user_data, opcode, track_fd, pipe_write);
+	return s;
+}
+
+// start_op() with the SQE through an out parameter: a negated errno, or
+// the op's id with *sqe_out set (its user_data is the caller's to fill).
+[[gnu::always_inline]] inline int64_t start_kernel(kio_ctx *c, kio_cb cb, void *user_data,
+						   int opcode, int track_fd, bool pipe_write,
+						   io_uring_sqe **sqe_out)
+{
+	Started s = start_op(c, cb, user_data, opcode, track_fd, pipe_write);
+	if (s.sqe)
+		*sqe_out = s.sqe;
+	return s.id;
+}
+
+// start_op_slow() behind the exception barrier: out of line and noexcept.
+[[gnu::noinline, gnu::cold]] Started start_op_slow_noexcept(kio_ctx *c, kio_cb cb, void *user_data,
+							    int opcode, int track_fd,
+							    bool pipe_write) noexcept;
+
+// submit() when start_op_fast() declined. Out of line, with prep taken by
+// value: a wrapper whose prep captures by value ([=]) then keeps its
+// arguments in registers, and the inline path needs no stack frame.
+template <typename Prep>
+[[gnu::noinline, gnu::cold]] int64_t submit_slow(kio_ctx *c, kio_cb cb, void *user_data, int opcode,
+						 int track_fd, bool pipe_write, Prep prep) noexcept
+{
+	Started s = start_op_slow_noexcept(c, cb, user_data, opcode, track_fd, pipe_write);
+	if (!s.sqe)
+		return s.id;
+	prep(s.sqe);
+	s.sqe->user_data = uint64_t(s.id);
+	return s.id;
+}
+
+// The common shape of a kernel op: argument checks done by the caller,
+// then reserve a slot and an SQE, let prep fill the SQE, tag it with the id.
+// prep must not throw.
+template <typename Prep>
+[[gnu::always_inline]] inline int64_t submit(kio_ctx *c, kio_cb cb, void *user_data, int opcode,
+					     int track_fd, bool pipe_write, Prep &&prep) noexcept
+{
+	Started s = start_op_fast(c, cb, user_data, opcode, track_fd, pipe_write);
+	if (__builtin_expect(!s.sqe, 0)) {
+		if (s.id < 0)
+			return s.id;
+		return submit_slow(c, cb, user_data, opcode, track_fd, pipe_write, prep);
+	}
+	prep(s.sqe);
+	s.sqe->user_data = uint64_t(s.id);
+	return s.id;
+}
+
+// Offsets: KIO_OFFSET_CURRENT, or a value the kernel's loff_t can hold.
+inline bool offset_ok(uint64_t off) noexcept
+{
+	return off == KIO_OFFSET_CURRENT || off <= uint64_t(INT64_MAX);
+}
+
+} // namespace kio

@@ -1,0 +1,737 @@
+// SPDX-License-Identifier: MIT
+// The event loop: starting ops, reaping completions, expiring timers and
+// running callbacks. Everything here runs on the ctx's thread.
+#include <algorithm>
+#include <cerrno>
+
+#include "core/ctx.hpp"
+#include "core/guard.hpp"
+#include "core/log.hpp"
+
+namespace kio {
+
+static void count_error(kio_ctx *c, int32_t res) noexcept
+{
+	if (res == -ETIMEDOUT)
+		c->stats.ops_timeouts++;
+	else if (res == -ECANCELED)
+		c->stats.ops_cancelled++;
+	else if (res < 0)
+		c->stats.ops_errors++;
+}
+
+// What only some ops need at the end: a timeout to disarm, a cancel to
+// translate, counters to drop. Kept out of finish_op() so a plain op skips it.
+static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
+{
+	if ((*res == -ECANCELED || *res == -EINTR) && (op.state & kTimedOut))
+		*res = -ETIMEDOUT;
+	else if (*res == -EINTR && (op.state & kCancelReq))
+		*res = -ECANCELED;
+	if (op.heap_pos != kNotInHeap)
+		c->timers.remove(c->ops, idx);
+	if (op.state & kTracksFd)
+		c->fd_inflight[size_t(op.fd)]--;
+	if ((op.state & kPipeWrite) && --c->pipe_writes == 0)
+		sigpipe_release(c);
+}
+
+[[gnu::always_inline]] inline void finish_op(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	Op &op = c->ops.at(idx);
+	if (__builtin_expect(op.state != 0 || op.heap_pos != kNotInHeap, 0))
+		settle(c, op, idx, &res);
+	if (op.kind != Kind::Kernel) {
+		c->in_user--;
+		if (op.kind == Kind::External)
+			c->in_external--;
+	}
+	// stats.ops_completed is ops_submitted - live: kio_ctx_stats() derives it.
+	if (__builtin_expect(res < 0, 0))
+		count_error(c, res);
+	kio_cb cb = op.cb;
+	void *ud = op.user_data;
+	c->ops.release(idx);
+	c->live--;
+	cb(ud, res, flags & ~(KIO_F_MORE | kFlagNotif));
+}
+
+// A completion that keeps the op alive (KIO_F_MORE), or its final one.
+[[gnu::always_inline]] inline void to_user(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	if (flags & KIO_F_MORE) {
+		Op &op = c->ops.at(idx);
+		// Copy out first: the callback may grow the table and move op.
+		kio_cb cb = op.cb;
+		void *ud = op.user_data;
+		cb(ud, res, flags & ~kFlagNotif);
+		return;
+	}
+	finish_op(c, idx, res, flags);
+}
+
+namespace {
+
+[[gnu::always_inline]] inline void deliver(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	if (const Hook *hook = c->ops.at(idx).hook; __builtin_expect(hook != nullptr, 0)) {
+		hook->step(c, idx, res, flags);
+		return;
+	}
+	to_user(c, idx, res, flags);
+}
+
+void push_ready(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags) noexcept
+{
+	try {
+		c->ready.push_back(Ready{idx, res, flags});
+	} catch (...) {
+		// Only a parked multishot CQE can get here (reserve_ready covers
+		// the rest). Delivering it now breaks no promise but ordering
+		// under memory exhaustion; losing it would break exactly-once.
+		deliver(c, idx, res, flags);
+	}
+}
+
+uint32_t cqe_flags(uint32_t f) noexcept
+{
+	uint32_t k = 0;
+	if (f & IORING_CQE_F_MORE)
+		k |= KIO_F_MORE;
+	if (f & IORING_CQE_F_BUFFER)
+		k |= KIO_F_BUFFER | ((f >> IORING_CQE_BUFFER_SHIFT) << 16);
+	if (__builtin_expect(f & IORING_CQE_F_NOTIF, 0))
+		k |= kFlagNotif;
+	return k;
+}
+
+// A CQE of kio's own (wake-up read, cancel request): no callback.
+[[gnu::noinline]] void on_internal(kio_ctx *c, uint64_t ud) noexcept
+{
+	if (ud == kUdWake) {
+		c->wake_armed = false;
+		c->wake_fired = true;
+	}
+}
+
+// Returns the callbacks run (0 or 1).
+[[gnu::always_inline]] inline int on_cqe(kio_ctx *c, uint64_t ud, int32_t res, uint32_t f)
+{
+	if (ud & kInternal) {
+		on_internal(c, ud);
+		return 0;
+	}
+	uint32_t idx = OpTable::index_of(int64_t(ud));
+	// Destroy may end an op before its last CQE (a zero-copy send whose
+	// notice waits for the peer): drop CQEs of ops that are gone.
+	if (__builtin_expect(c->destroying, 0) && !c->ops.lookup(int64_t(ud)))
+		return 0;
+	if (c->parking) {
+		push_ready(c, idx, res, cqe_flags(f));
+		return 0;
+	}
+	deliver(c, idx, res, cqe_flags(f));
+	return 1;
+}
+
+// The final completion of an op without a hook, for reap().
+[[gnu::noinline]] void deliver_final(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	finish_op(c, idx, res, flags);
+}
+
+// The reap loop for a ctx being destroyed (CQEs of ended ops can arrive)
+// or parking CQEs: one CQE at a time through on_cqe(), re-reading the head
+// after each, as a callback run here may reap nested.
+[[gnu::noinline, gnu::cold]] int reap_slow(kio_ctx *c)
+{
+	io_uring_cq &cq = c->ring.cq();
+	int n = 0;
+	for (;;) {
+		unsigned head = *cq.khead;
+		if (head == io_uring_smp_load_acquire(cq.ktail))
+			break;
+		const io_uring_cqe &cqe = cq.cqes[head & cq.ring_mask];
+		uint64_t ud = cqe.user_data;
+		int32_t res = cqe.res;
+		uint32_t f = cqe.flags;
+		io_uring_smp_store_release(cq.khead, head + 1);
+		n += on_cqe(c, ud, res, f);
+	}
+	return n;
+}
+
+// Consumes every CQE in the ring, advancing the head before each callback
+// runs: a callback may flush the SQ, that flush may park (reap) CQEs
+// itself, and those must all be newer than the ones delivered here, or a
+// multishot op's final CQE could overtake its earlier ones. On x86-64 that
+// store-release is one plain store; elsewhere a one-way barrier.
+//
+// The tail is read once per run of CQEs, into c->reap_end, and the head
+// stays in a register: a nested reap only ever comes from get_sqe(), which
+// first sets c->parking and pulls c->reap_end back to the head (see
+// start_parking()), so the one compare per CQE with c->reap_end also
+// catches it; reap_slow() then parks the rest.
+//
+// The common case, the one completion of a plain op (no hook, no timeout,
+// no flags; at most an fd count to drop), is finished right here.
+[[gnu::always_inline]] inline int reap_inline(kio_ctx *c)
+{
+	if (__builtin_expect(c->destroying || c->parking, 0))
+		return reap_slow(c);
+	io_uring_cq &cq = c->ring.cq();
+	unsigned *const khead = cq.khead;
+	const io_uring_cqe *const cqes = cq.cqes;
+	const unsigned mask = cq.ring_mask;
+	unsigned head = *khead;
+	// cq.ktail is read through c each time: one register less in the loop.
+	unsigned tail = io_uring_smp_load_acquire(cq.ktail);
+	if (head == tail)
+		return 0;
+	c->reap_end = tail;
+	// Callbacks run = head + ran_base: the CQEs consumed here less kio's
+	// own, so the loop needs no counter of its own.
+	unsigned ran_base = 0u - head;
+	// (A `continue` below goes to the while test, like the loop's end.)
+	do {
+		const io_uring_cqe &cqe = cqes[head & mask];
+		uint64_t ud = cqe.user_data;
+		int32_t res = cqe.res;
+		uint32_t f = cqe.flags;
+		io_uring_smp_store_release(khead, ++head);
+		if (__builtin_expect(ud & kInternal, 0)) {
+			on_internal(c, ud);
+			ran_base--;
+			continue;
+		}
+		uint32_t idx = OpTable::index_of(int64_t(ud));
+		Op &op = c->ops.at(idx);
+		// One test lets an op with no flags and no state through; an fd
+		// count to drop is the one state the plain path also handles.
+		// kHooked and kTimed stand for op.hook and op.heap_pos here.
+		if (uint32_t st = op.state; (f | st) != 0) {
+			if (__builtin_expect((f | (st & ~kTracksFd)) != 0, 0)) {
+				if (st & kHooked) {
+					op.hook->step(c, idx, res, cqe_flags(f));
+				} else if (f & IORING_CQE_F_MORE) {
+					// A multishot op's callback; the op stays.
+					kio_cb cb = op.cb;
+					cb(op.user_data, res, cqe_flags(f) & ~kFlagNotif);
+				} else {
+					deliver_final(c, idx, res, cqe_flags(f));
+				}
+				continue;
+			}
+			c->fd_inflight[size_t(op.fd)]--;
+		}
+		// Only a Kernel op has CQEs, and a plain one only this one.
+		c->live--;
+		if (__builtin_expect(res < 0, 0))
+			count_error(c, res);
+		kio_cb cb = op.cb;
+		void *user_data = op.user_data;
+		c->ops.release_plain(idx);
+		cb(user_data, res, 0);
+	} while (head != c->reap_end ||
+		 (!c->parking && (tail = io_uring_smp_load_acquire(c->ring.cq().ktail)) != head &&
+		  (c->reap_end = tail, true)));
+	if (__builtin_expect(c->parking, 0))
+		return int(head + ran_base) + reap_slow(c);
+	return int(head + ran_base);
+}
+
+// reap() for the SQ-full path and the drain loop's extra passes.
+[[gnu::noinline]] int reap(kio_ctx *c)
+{
+	return reap_inline(c);
+}
+
+// Reaps what the kernel posted, and asks again while it flags more
+// (IORING_SQ_TASKRUN). With DEFER_TASKRUN one enter runs only a bounded
+// batch (about 20) of deferred completions and the flag does not cover the
+// leftovers on every kernel.
+[[gnu::always_inline]] inline int drain_cq(kio_ctx *c, bool entered_with_events)
+{
+	int got = reap_inline(c); // the round's one pass: inline
+	int n = got;
+	// A large batch may have left deferred work behind, which a host loop
+	// watching kio_ctx_fd() would never hear of again: embedded, ask until
+	// the kernel is empty. kio_ctx_run() needs no such pass: its next
+	// enter runs the leftovers before it would sleep.
+	bool embedded = c->epoll_fd >= 0;
+	bool ask = c->ring.kernel_has_more() || (embedded && got >= 16) ||
+		   (!c->ring.taskrun_flag() && !entered_with_events);
+	if (ask && (IO_URING_READ_ONCE(*c->ring.raw()->sq.kflags) & IORING_SQ_CQ_OVERFLOW))
+		log_cq_overflow(c);
+	for (int i = 0; i < 64 && ask; i++) {
+		c->ring.enter(false, 0, true);
+		got = reap(c);
+		n += got;
+		ask = c->ring.kernel_has_more() || (embedded && got >= 16);
+	}
+	return n;
+}
+
+uint64_t heap_key(const Op &op) noexcept
+{
+	bool timer = op.kind == Kind::Timer || op.kind == Kind::Periodic;
+	uint64_t key = timer ? op.fire_at : kNever; // others keep ext in fire_at
+	if (op.timeout_at && op.timeout_at < key)
+		key = op.timeout_at;
+	return key;
+}
+
+[[gnu::noinline]] int process_ready_slow(kio_ctx *c)
+{
+	std::swap(c->ready, c->ready_work);
+	int n = 0;
+	for (size_t i = 0; i < c->ready_work.size(); i++) {
+		Ready r = c->ready_work[i];
+		deliver(c, r.idx, r.res, r.flags);
+		n++;
+	}
+	c->ready_work.clear();
+	if (c->ready.empty())
+		c->parking = false;
+	return n;
+}
+
+inline int process_ready(kio_ctx *c)
+{
+	return c->ready.empty() ? 0 : process_ready_slow(c);
+}
+
+} // namespace
+
+// Keeps room for every completion the live ops can queue (a periodic timer
+// can have a tick and its final queued at once), so the loop never
+// allocates, and never has to drop a completion, while it delivers.
+//
+// The room also covers every slot of the op table, and the table's next
+// growth when it has no free slot left: so start_op() needs to test only
+// for a free slot.
+void reserve_ready(kio_ctx *c)
+{
+	size_t ops = std::max<size_t>(size_t(c->live) + 1, c->ops.slots());
+	if (!c->ops.has_free())
+		ops = std::max<size_t>(ops, c->ops.slots() ? size_t(c->ops.slots()) * 2 : 64);
+	size_t need = ops * 2 + 16;
+	if (c->ready.capacity() < need)
+		c->ready.reserve(need * 2);
+	if (c->ready_work.capacity() < need)
+		c->ready_work.reserve(need * 2);
+	size_t cap = std::min(c->ready.capacity(), c->ready_work.capacity());
+	c->ready_room = uint32_t(std::min<size_t>((cap - 16) / 2, UINT32_MAX));
+}
+
+void grow_fd_table(kio_ctx *c, int fd)
+{
+	c->fd_inflight.resize(std::max(size_t(fd) + 1, c->fd_inflight.size() * 2), 0);
+}
+
+void rekey(kio_ctx *c, uint32_t idx)
+{
+	Op &op = c->ops.at(idx);
+	uint64_t key = heap_key(op);
+	if (key == kNever) {
+		c->timers.remove(c->ops, idx);
+	} else {
+		c->timers.set(c->ops, idx, key);
+		op.state |= kTimed; // op is still valid: the heap does not move the table
+	}
+}
+
+void expire_timers(kio_ctx *c, uint64_t now)
+{
+	while (!c->timers.empty() && c->timers.top().key <= now) {
+		uint32_t idx = c->timers.top().idx;
+		Op &op = c->ops.at(idx);
+		c->timers.remove(c->ops, idx);
+		if (op.timeout_at && op.timeout_at <= now) {
+			op.timeout_at = 0;
+			op.state |= kTimedOut;
+			if (op.kind == Kind::Kernel || op.kind == Kind::External) {
+				if (!(op.state & kCancelReq))
+					cancel_op(c, idx);
+			} else {
+				op.state |= kCompleting;
+				push_ready(c, idx, -ETIMEDOUT, 0);
+			}
+		} else if (op.kind == Kind::Timer) {
+			op.state |= kCompleting;
+			push_ready(c, idx, 0, 0);
+		} else if (op.kind == Kind::Periodic) {
+			push_ready(c, idx, 0, KIO_F_MORE);
+			op.fire_at += op.period;
+			if (op.fire_at <= now)
+				op.fire_at = deadline_after(now, op.period);
+			// The entry was just removed, so re-inserting reuses its room.
+			c->timers.set(c->ops, idx, heap_key(op));
+		}
+	}
+}
+
+// From now on every CQE waits in the ready queue until it drains. A reap
+// loop that is delivering a CQE right now (this runs inside its callback)
+// sees c->reap_end at its head, so it stops at once and parks the rest.
+static void start_parking(kio_ctx *c) noexcept
+{
+	c->parking = true;
+	c->reap_end = *c->ring.cq().khead;
+}
+
+// A free SQE, flushing the SQ to the kernel when it is full. Never runs a
+// callback: CQEs that must be taken off the ring to make progress are
+// parked in the ready queue. nullptr with *err set when the kernel refuses.
+io_uring_sqe *get_sqe(kio_ctx *c, int *err)
+{
+	io_uring_sqe *sqe = c->ring.try_get_sqe();
+	for (int tries = 0; !sqe && tries < 1000; tries++) {
+		int rc = c->ring.enter(false, 0, false);
+		if (rc == -EBUSY || rc == -EAGAIN) {
+			// The kernel wants its CQ drained before it takes more.
+			start_parking(c);
+			c->ring.enter(false, 0, true);
+			reap(c);
+		} else if (rc < 0 && rc != -EINTR) {
+			*err = rc;
+			return nullptr;
+		}
+		sqe = c->ring.try_get_sqe();
+	}
+	if (!sqe)
+		*err = -EAGAIN;
+	return sqe;
+}
+
+io_uring_sqe *get_sqe_slow(kio_ctx *c, uint32_t idx, int *err)
+{
+	io_uring_sqe *sqe = get_sqe(c, err);
+	if (!sqe)
+		c->ops.release(idx);
+	return sqe;
+}
+
+Started start_op_slow(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd,
+		      bool pipe_write)
+{
+	if (int rc = begin_check(c, cb))
+		return {rc, nullptr};
+	if (!c->ring.supports(opcode))
+		return {-EOPNOTSUPP, nullptr};
+	if (c->live >= c->ready_room || !c->ops.has_free())
+		reserve_ready(c);
+	if (track_fd >= 0 && size_t(track_fd) >= c->fd_inflight.size())
+		grow_fd_table(c, track_fd);
+	uint32_t idx = c->ops.alloc();
+	io_uring_sqe *sqe = c->ring.try_get_sqe();
+	if (!sqe) {
+		int err = 0;
+		sqe = get_sqe_slow(c, idx, &err);
+		if (!sqe)
+			return {err, nullptr};
+	}
+	Op &op = c->ops.at(idx);
+	op.cb = cb;
+	op.user_data = user_data;
+	op.kind = Kind::Kernel;
+	if (track_fd >= 0) {
+		op.fd = track_fd;
+		op.state |= kTracksFd;
+		c->fd_inflight[size_t(track_fd)]++;
+	}
+	if (pipe_write) {
+		op.state |= kPipeWrite;
+		if (c->pipe_writes++ == 0)
+			sigpipe_hold(c);
+	}
+	note_started(c);
+	return {c->ops.id_of(idx), sqe};
+}
+
+Started start_op_slow_noexcept(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd,
+			       bool pipe_write) noexcept
+{
+	try {
+		return start_op_slow(c, cb, user_data, opcode, track_fd, pipe_write);
+	} catch (const std::bad_alloc &) {
+		return {-ENOMEM, nullptr};
+	} catch (...) {
+		return {-EFAULT, nullptr};
+	}
+}
+
+int arm_wake(kio_ctx *c)
+{
+	int err = 0;
+	io_uring_sqe *sqe = get_sqe(c, &err);
+	if (!sqe)
+		return err;
+	io_uring_prep_read(sqe, c->wake_fd, &c->wake_buf, sizeof(c->wake_buf), 0);
+	sqe->user_data = kUdWake;
+	c->wake_armed = true;
+	return 0;
+}
+
+int issue_cancel(kio_ctx *c, uint32_t idx) noexcept
+{
+	int err = 0;
+	io_uring_sqe *sqe = get_sqe(c, &err);
+	if (!sqe)
+		return err;
+	io_uring_prep_cancel64(sqe, uint64_t(c->ops.id_of(idx)), 0);
+	sqe->user_data = kUdIgnore;
+	c->ops.at(idx).state |= kCancelReq;
+	return 0;
+}
+
+int cancel_op(kio_ctx *c, uint32_t idx) noexcept
+{
+	Op &op = c->ops.at(idx);
+	if (op.hook && op.hook->cancel) {
+		op.state |= kCancelReq;
+		return op.hook->cancel(c, idx);
+	}
+	if (op.kind == Kind::Kernel)
+		return issue_cancel(c, idx);
+	return 0;
+}
+
+void complete_op_final(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	finish_op(c, idx, res, flags);
+}
+
+io_uring_sqe *step_sqe(kio_ctx *c, uint32_t idx, int *err)
+{
+	io_uring_sqe *sqe = get_sqe(c, err);
+	if (sqe) {
+		// get_sqe() never runs callbacks, so the slot is still ours.
+		sqe->user_data = uint64_t(c->ops.id_of(idx));
+	}
+	return sqe;
+}
+
+int64_t start_hooked(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd, bool pipe_write,
+		     const Hook *hook, void *ext, io_uring_sqe **sqe_out)
+{
+	int64_t id = start_kernel(c, cb, user_data, opcode, track_fd, pipe_write, sqe_out);
+	if (id >= 0) {
+		Op &op = c->ops.at(OpTable::index_of(id));
+		op.hook = hook;
+		op.state |= kHooked;
+		op.ext = ext;
+		op.aux = 0;
+		(*sqe_out)->user_data = uint64_t(id);
+	}
+	return id;
+}
+
+// Reserves a slot and room for its completion for a user-space op.
+// May throw std::bad_alloc.
+static uint32_t alloc_user_op(kio_ctx *c, kio_cb cb, void *user_data, Kind kind)
+{
+	if (c->live >= c->ready_room || !c->ops.has_free())
+		reserve_ready(c);
+	uint32_t idx = c->ops.alloc();
+	Op &op = c->ops.at(idx);
+	op.cb = cb;
+	op.user_data = user_data;
+	op.kind = kind;
+	return idx;
+}
+
+int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res)
+{
+	if (int rc = begin_check(c, cb))
+		return rc;
+	uint32_t idx = alloc_user_op(c, cb, user_data, Kind::Deferred);
+	c->ops.at(idx).state |= kCompleting;
+	c->ready.push_back(Ready{idx, res, 0}); // room reserved above
+	c->in_user++;
+	note_started(c);
+	return c->ops.id_of(idx);
+}
+
+int64_t start_external(kio_ctx *c, kio_cb cb, void *user_data, const Hook *hook, void *ext)
+{
+	if (int rc = begin_check(c, cb))
+		return rc;
+	uint32_t idx = alloc_user_op(c, cb, user_data, Kind::External);
+	Op &op = c->ops.at(idx);
+	op.hook = hook;
+	op.state |= kHooked;
+	op.ext = ext;
+	op.aux = 0;
+	c->in_external++;
+	c->in_user++;
+	note_started(c);
+	return c->ops.id_of(idx);
+}
+
+int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period)
+{
+	if (int rc = begin_check(c, cb))
+		return rc;
+	uint32_t idx = alloc_user_op(c, cb, user_data, period ? Kind::Periodic : Kind::Timer);
+	Op &op = c->ops.at(idx);
+	op.fire_at = fire_at;
+	op.period = period;
+	try {
+		c->timers.set(c->ops, idx, fire_at);
+	} catch (...) {
+		c->ops.release(idx);
+		throw;
+	}
+	op.state |= kTimed;
+	c->in_user++;
+	note_started(c);
+	return c->ops.id_of(idx);
+}
+
+// Clears c->in_run when the loop is left, by return or by exception.
+struct LeaveRun {
+	kio_ctx *c;
+	~LeaveRun() { c->in_run = false; }
+};
+
+// One round of the loop, for a caller that has set c->in_run: inlined into
+// kio_ctx_run(), which holds in_run across all its rounds, and into
+// run_once_inline().
+[[gnu::always_inline]] inline int round_inline(kio_ctx *c, int64_t timeout_ns, bool from_run)
+{
+	if (__builtin_expect(c->notify_fd >= 0, 0))
+		embed_reset_notify(c);
+	uint64_t user_deadline = kNever;
+	if (timeout_ns > 0)
+		user_deadline = deadline_after(mono_ns(), uint64_t(timeout_ns));
+	int n = 0;
+	for (;;) {
+		c->stats.loop_iterations++;
+		// The clock is read only when a deadline needs it.
+		uint64_t now = 0;
+		if (__builtin_expect(!c->timers.empty(), 0)) {
+			now = mono_ns();
+			expire_timers(c, now);
+		} else if (timeout_ns > 0) {
+			now = mono_ns();
+		}
+		n += process_ready(c);
+
+		bool wait = timeout_ns != 0 && n == 0 && c->ready.empty() && !c->ring.cq_ready() &&
+			    !c->woken.load(std::memory_order_relaxed) &&
+			    !c->stop_requested.load(std::memory_order_relaxed);
+		uint64_t wait_ns = kNever;
+		if (wait) {
+			uint64_t until = std::min(user_deadline, c->timers.next_deadline());
+			if (until != kNever) {
+				if (until <= now)
+					wait = false;
+				else
+					wait_ns = until - now;
+			}
+		}
+		// Without waiting, deferred completions are only posted if we ask:
+		// ask when the kernel flags pending work, or always where it cannot.
+		bool getevents = !wait && (c->ring.kernel_has_more() || !c->ring.taskrun_flag());
+		int rc = c->ring.enter(wait, wait_ns, getevents);
+		if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
+		    rc != -EBUSY)
+			return rc;
+		n += drain_cq(c, wait || getevents);
+		if (__builtin_expect(c->wake_fired, 0)) {
+			c->wake_fired = false;
+			if (!c->destroying)
+				arm_wake(c);
+			n += run_posts(c, c->destroying ? -ECANCELED : 0);
+		}
+		if (__builtin_expect(!c->timers.empty(), 0))
+			expire_timers(c, mono_ns());
+		n += process_ready(c);
+
+		// Destroy drives its own rounds and re-checks what is left.
+		if (n > 0 || timeout_ns == 0 || c->destroying)
+			break;
+		// Plain loads first: a locked exchange on every round costs more
+		// than the rest of the round's bookkeeping.
+		if (c->woken.load(std::memory_order_relaxed) &&
+		    c->woken.exchange(false, std::memory_order_relaxed))
+			break;
+		if (c->stop_requested.load(std::memory_order_relaxed) &&
+		    (from_run || c->stop_requested.exchange(false, std::memory_order_relaxed)))
+			break;
+		if (user_deadline != kNever && mono_ns() >= user_deadline)
+			break;
+	}
+	if (__builtin_expect(c->epoll_fd >= 0, 0))
+		embed_rearm(c);
+	return n;
+}
+
+// run_once(), inlined into kio_ctx_run_once(): one call level less.
+[[gnu::always_inline]] inline int run_once_inline(kio_ctx *c, int64_t timeout_ns, bool from_run)
+{
+	if (c->in_run)
+		return -EBUSY;
+	c->in_run = true;
+	LeaveRun leave{c};
+	return round_inline(c, timeout_ns, from_run);
+}
+
+int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run)
+{
+	return run_once_inline(c, timeout_ns, from_run);
+}
+
+} // namespace kio
+
+using kio::guard;
+
+// kio_ctx_destroy() from inside a callback is carried out here, once the
+// loop no longer touches ctx.
+static int finish_deferred_destroy(kio_ctx *ctx, int rc) noexcept
+{
+	if (ctx->destroy_deferred && !ctx->in_run) {
+		ctx->destroy_deferred = false;
+		kio_ctx_destroy(ctx);
+	}
+	return rc;
+}
+
+KIO_API int kio_ctx_run_once(kio_ctx *ctx, int64_t timeout_ns) noexcept
+{
+	if (!ctx)
+		return -EINVAL;
+	bool outer = !ctx->in_run;
+	int rc = guard<int>(
+		[&] { return kio::run_once_inline(ctx, timeout_ns < 0 ? -1 : timeout_ns, false); });
+	return outer ? finish_deferred_destroy(ctx, rc) : rc;
+}
+
+KIO_API int kio_ctx_run(kio_ctx *ctx) noexcept
+{
+	if (!ctx)
+		return -EINVAL;
+	if (ctx->in_run)
+		return -EBUSY;
+	int rc = guard<int>([&] {
+		// in_run stays set from round to round: between them no callback
+		// runs, so nothing could see it cleared.
+		ctx->in_run = true;
+		kio::LeaveRun leave{ctx};
+		for (;;) {
+			if (ctx->stop_requested.load(std::memory_order_relaxed) &&
+			    ctx->stop_requested.exchange(false))
+				return 0;
+			if (ctx->live == 0 && ctx->ready.empty() &&
+			    ctx->posts_queued.load(std::memory_order_acquire) == 0)
+				return 0;
+			int rc = kio::round_inline(ctx, -1, true);
+			if (rc < 0)
+				return rc;
+			if (ctx->destroy_deferred)
+				return 0;
+		}
+	});
+	return finish_deferred_destroy(ctx, rc);
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+// The op table: a slab of op records reused through a free list, so the
+// steady state allocates nothing per op. The slab lives in pages that grow
+// in place (PageArray): ops move when it grows, so code holds slot indices. An op id is (generation << 32) |
+// slot; the generation changes whenever a slot is freed, so a stale id is
+// recognised even after its slot was reused.
+#pragma once
+
+#include <cstdint>
+#include <new>
+
+#include <kio/common.h>
+
+#include "core/mapping.hpp"
+
+namespace kio {
+
+enum class Kind : uint8_t {
+	Free,     // slot unused
+	Kernel,   // an SQE went (or goes) to the ring; a CQE ends it
+	Timer,    // one-shot user-space timer
+	Periodic, // multishot user-space timer
+	Deferred, // result already known (a fallback ran); waits in the ready queue
+	External, // runs outside the ring (a pool job); its Hook ends it
+};
+
+// Ops made of several steps, or whose completions need translating
+// (send_zc, sendfile, signal waits, pool jobs), carry a Hook. The loop hands
+// each of their completions to step() instead of the user's callback; the
+// hook decides when the op ends (kio::complete_op()).
+struct Hook {
+	// A completion of the op: res and kio flags (KIO_F_* plus kFlagNotif).
+	void (*step)(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags);
+	// kio_op_cancel() or an expired timeout asks the op to end soon.
+	// nullptr: cancel the op's SQE in the kernel (its user_data is the op
+	// id). The op's final completion must still follow exactly once.
+	int (*cancel)(kio_ctx *c, uint32_t idx);
+};
+
+// An internal completion flag: IORING_CQE_F_NOTIF (zero-copy buffer free).
+inline constexpr uint32_t kFlagNotif = 1u << 2;
+
+// Op::state bits.
+enum : uint8_t {
+	kCancelReq = 1 << 0,  // the kernel was asked to cancel it
+	kTimedOut = 1 << 1,   // its kio_op_timeout() expired
+	kCompleting = 1 << 2, // its final completion sits in the ready queue
+	kTracksFd = 1 << 3,   // counted in kio_ctx::fd_inflight[fd]
+	kPipeWrite = 1 << 4,  // may raise SIGPIPE in the kernel (write, splice)
+	kHooked = 1 << 5,     // has a Hook (set with it by start_hooked/start_external)
+	kTimed = 1 << 6,      // was put in the timer heap (heap_pos may be set)
+};
+
+inline constexpr uint32_t kNotInHeap = UINT32_MAX;
+
+// One cache line: slots never share a line, and indexing is a shift.
+struct alignas(64) Op {
+	kio_cb cb;
+	void *user_data;
+	union {
+		uint64_t fire_at; // Timer/Periodic: next expiry (monotonic ns)
+		void *ext;        // ops with a Hook: their own state
+	};
+	uint64_t timeout_at; // kio_op_timeout() deadline; 0: none
+	union {
+		uint64_t period; // Periodic only
+		int64_t aux;     // ops with a Hook: free for them to use
+	};
+	uint32_t gen;
+	uint32_t heap_pos; // index in TimerHeap, or kNotInHeap
+	union {
+		int32_t fd;         // the fd counted in fd_inflight (kTracksFd)
+		uint32_t next_free; // a free slot: the next one in the free list
+	};
+	Kind kind;
+	uint8_t state;
+	const Hook *hook; // nullptr for plain ops
+};
+static_assert(sizeof(Op) == 64, "an op record is one cache line");
+
+inline constexpr uint32_t kNoSlot = UINT32_MAX;
+
+class OpTable {
+public:
+	// Returns a free slot (kind still Free). May throw std::bad_alloc when the
+	// table grows; nothing is changed then.
+	[[gnu::always_inline]] uint32_t alloc()
+	{
+		if (__builtin_expect(free_head_ == kNoSlot, 0))
+			grow();
+		return pop_free();
+	}
+
+	// The fast path of alloc(), for callers that checked has_free().
+	bool has_free() const noexcept { return free_head_ != kNoSlot; }
+	uint32_t pop_free() noexcept
+	{
+		uint32_t idx = free_head_;
+		free_head_ = slot(idx)->next_free;
+		return idx;
+	}
+
+	// A freed slot keeps what a new op expects to find: no timeout, not in
+	// the timer heap, no state bits. Callers leave it that way (finish()
+	// removes heap entries first), so starting an op writes only its own
+	// fields.
+	void release(uint32_t idx) noexcept
+	{
+		Op &op = *slot(idx);
+		op.timeout_at = 0;
+		op.hook = nullptr;
+		release_plain(idx);
+	}
+
+	// release() for an op that never had a timeout or a hook: the fields
+	// release() resets already hold their free values. The generation
+	// changes (31 bits, so ids stay positive) and the slot goes on top of
+	// the free list: the next op reuses a warm line.
+	void release_plain(uint32_t idx) noexcept
+	{
+		Op &op = *slot(idx);
+		op.kind = Kind::Free;
+		op.state = 0;
+		op.gen = (op.gen + 1) & 0x7fffffffu;
+		op.next_free = free_head_;
+		free_head_ = idx;
+	}
+
+	Op &at(uint32_t idx) noexcept { return *slot(idx); }
+	const Op &at(uint32_t idx) const noexcept { return *slot(idx); }
+
+	int64_t id_of(uint32_t idx) const noexcept
+	{
+		return int64_t((uint64_t(slot(idx)->gen) << 32) | idx);
+	}
+
+	// The live op an id names, or nullptr for a finished, stale or bogus id.
+	Op *lookup(int64_t id) noexcept
+	{
+		if (id < 0)
+			return nullptr;
+		uint32_t idx = uint32_t(uint64_t(id) & 0xffffffffu);
+		uint32_t gen = uint32_t(uint64_t(id) >> 32);
+		if (idx >= count_)
+			return nullptr;
+		Op &op = *slot(idx);
+		if (op.kind == Kind::Free || op.gen != gen)
+			return nullptr;
+		return &op;
+	}
+
+	static uint32_t index_of(int64_t id) noexcept { return uint32_t(uint64_t(id) & 0xffffffffu); }
+
+	// Slots ever created (live or free): for walks over every op.
+	uint32_t slots() const noexcept { return count_; }
+
+private:
+	// Called with the free list empty: grows the table by a quarter (the
+	// pages move, nothing is copied, so small steps cost little and little
+	// memory sits unused) and chains the new slots, lowest first, so low
+	// slots are handed out first.
+	[[gnu::noinline, gnu::cold]] void grow()
+	{
+		size_t old = count_;
+		size_t want = old + (old / 4 > 64 ? old / 4 : 64);
+		if (want >= kNoSlot)
+			throw std::bad_alloc();
+		storage_.reserve(want);
+		size_t next = storage_.capacity() < kNoSlot ? storage_.capacity() : kNoSlot - 1;
+		Op *slots = storage_.data();
+		Op blank{nullptr, nullptr, {0}, 0, {0}, 1, kNotInHeap, {-1}, Kind::Free, 0, nullptr};
+		for (size_t i = old; i < next; i++) {
+			Op *op = new (&slots[i]) Op(blank);
+			op->next_free = i + 1 < next ? uint32_t(i + 1) : kNoSlot;
+		}
+		count_ = uint32_t(next);
+		free_head_ = uint32_t(old);
+	}
+
+	Op *slot(uint32_t idx) noexcept { return storage_.data() + idx; }
+	const Op *slot(uint32_t idx) const noexcept { return storage_.data() + idx; }
+
+	PageArray<Op> storage_;
+	uint32_t count_ = 0; // slots made so far (live or free)
+	uint32_t free_head_ = kNoSlot; // first free slot, chained by Op::next_free
+};
+
+} // namespace kio

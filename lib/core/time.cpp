@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+// Timers: entries in the ctx's heap, fired by the loop. No SQE, no syscall.
+#include <cerrno>
+#include <ctime>
+
+#include "core/ctx.hpp"
+
+using namespace kio;
+
+KIO_API int64_t kio_sleep(kio_ctx *ctx, uint64_t ns, kio_cb cb, void *user_data) noexcept
+{
+	if (int rc = begin_check(ctx, cb))
+		return rc;
+	return guard<int64_t>([&] { return start_timer(ctx, cb, user_data, deadline_after(mono_ns(), ns), 0); });
+}
+
+KIO_API int64_t kio_sleep_until(kio_ctx *ctx, int clockid, uint64_t deadline_ns, kio_cb cb,
+				void *user_data) noexcept
+{
+	if (int rc = begin_check(ctx, cb))
+		return rc;
+	if (clockid != CLOCK_MONOTONIC && clockid != CLOCK_REALTIME)
+		return -EINVAL;
+	return guard<int64_t>([&] {
+		uint64_t mono = mono_ns();
+		uint64_t fire_at = deadline_ns;
+		if (clockid == CLOCK_REALTIME) {
+			// Translate once, now: the heap runs on one clock.
+			uint64_t real = clock_ns(CLOCK_REALTIME);
+			fire_at = deadline_ns <= real ? mono : deadline_after(mono, deadline_ns - real);
+		}
+		if (fire_at == 0)
+			fire_at = 1;
+		return start_timer(ctx, cb, user_data, fire_at, 0);
+	});
+}
+
+KIO_API int64_t kio_timer_periodic(kio_ctx *ctx, uint64_t period_ns, kio_cb cb, void *user_data) noexcept
+{
+	if (int rc = begin_check(ctx, cb))
+		return rc;
+	if (period_ns == 0)
+		return -EINVAL;
+	return guard<int64_t>([&] {
+		return start_timer(ctx, cb, user_data, deadline_after(mono_ns(), period_ns), period_ns);
+	});
+}

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: MIT
+// Rings of provided buffers (IORING_REGISTER_PBUF_RING). The kernel takes
+// a buffer from the ring for each piece of data a kio_recv_multishot()
+// receives and names it in the completion; the user hands it back with
+// kio_buf_ring_release(), which puts it at the ring's tail again.
+//
+// A bit per buffer remembers which ones the user holds, so a buffer can
+// never be put in the ring twice (the kernel would hand the same memory to
+// two receives). A ring outlives its ctx as an orphan: destroy then only
+// frees the memory.
+#include <cerrno>
+#include <cstdlib>
+#include <new>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/ctx.hpp"
+#include "core/guard.hpp"
+#include "ops/net.hpp"
+
+namespace kio {
+
+namespace {
+
+constexpr uint32_t kMaxBuffers = 32768; // the kernel's limit for one ring
+constexpr uint64_t kMaxSize = uint64_t(1) << 31;
+
+size_t page_round(size_t n)
+{
+	size_t page = size_t(sysconf(_SC_PAGESIZE));
+	return (n + page - 1) / page * page;
+}
+
+void *map_anon(size_t bytes)
+{
+	void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? nullptr : p;
+}
+
+bool is_held(const kio_buf_ring *r, uint32_t id) noexcept
+{
+	return (r->held[id / 64] >> (id % 64)) & 1;
+}
+
+void unlink_ring(kio_buf_ring *r) noexcept
+{
+	NetState *n = r->ctx->net;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		n->rings = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->prev = r->next = nullptr;
+}
+
+void free_memory(kio_buf_ring *r) noexcept
+{
+	if (r->br)
+		munmap(r->br, r->br_bytes);
+	if (r->data)
+		munmap(r->data, r->data_bytes);
+	free(r->held);
+	delete r;
+}
+
+} // namespace
+
+void buf_ring_handed_out(kio_buf_ring *r, uint32_t flags) noexcept
+{
+	if (!(flags & KIO_F_BUFFER))
+		return;
+	uint32_t id = flags >> 16;
+	if (id < r->count)
+		r->held[id / 64] |= uint64_t(1) << (id % 64);
+}
+
+void buf_ring_free(kio_buf_ring *r) noexcept
+{
+	if (r->ctx) {
+		ErrnoKeeper keep_errno;
+		io_uring_unregister_buf_ring(r->ctx->ring.raw(), int(r->group));
+		unlink_ring(r);
+	}
+	free_memory(r);
+}
+
+void buf_rings_teardown(kio_ctx *c) noexcept
+{
+	NetState *n = c->net;
+	while (kio_buf_ring *r = n->rings) {
+		if (r->doomed) {
+			// Its destroy waited for ops that can no longer end.
+			buf_ring_free(r);
+			continue;
+		}
+		ErrnoKeeper keep_errno;
+		io_uring_unregister_buf_ring(c->ring.raw(), int(r->group));
+		unlink_ring(r);
+		r->ctx = nullptr;
+	}
+}
+
+} // namespace kio
+
+using namespace kio;
+
+KIO_API int kio_buf_ring_create(kio_buf_ring **out, kio_ctx *ctx, uint16_t group, uint32_t count,
+				uint32_t size) noexcept
+{
+	if (!out)
+		return -EINVAL;
+	*out = nullptr;
+	if (!ctx)
+		return -EINVAL;
+	if (count == 0 || count > kMaxBuffers || (count & (count - 1)) || size == 0 ||
+	    size > kMaxSize)
+		return -EINVAL;
+	if (ctx->destroying)
+		return -ESHUTDOWN;
+	if (!has_multishot_accept(ctx))
+		return -EOPNOTSUPP;
+	return guard<int>([&] {
+		NetState *n = net_state(ctx);
+		for (kio_buf_ring *r = n->rings; r; r = r->next)
+			if (r->group == group)
+				return -EEXIST;
+		kio_buf_ring *r = new kio_buf_ring{};
+		r->count = count;
+		r->size = size;
+		r->group = group;
+		r->br_bytes = page_round(size_t(count) * sizeof(io_uring_buf));
+		r->data_bytes = size_t(count) * size;
+		r->br = static_cast<io_uring_buf_ring *>(map_anon(r->br_bytes));
+		r->data = static_cast<unsigned char *>(map_anon(r->data_bytes));
+		r->held = static_cast<uint64_t *>(calloc((count + 63) / 64, sizeof(uint64_t)));
+		if (!r->br || !r->data || !r->held) {
+			free_memory(r);
+			return -ENOMEM;
+		}
+		io_uring_buf_ring_init(r->br);
+		int mask = io_uring_buf_ring_mask(count);
+		for (uint32_t i = 0; i < count; i++)
+			io_uring_buf_ring_add(r->br, r->data + size_t(i) * size, size, uint16_t(i),
+					      mask, int(i));
+		io_uring_buf_ring_advance(r->br, int(count));
+
+		io_uring_buf_reg reg{};
+		reg.ring_addr = uint64_t(uintptr_t(r->br));
+		reg.ring_entries = count;
+		reg.bgid = group;
+		int rc;
+		{
+			ErrnoKeeper keep_errno;
+			rc = io_uring_register_buf_ring(ctx->ring.raw(), &reg, 0);
+		}
+		if (rc < 0) {
+			free_memory(r);
+			return rc;
+		}
+		r->ctx = ctx;
+		r->next = n->rings;
+		if (n->rings)
+			n->rings->prev = r;
+		n->rings = r;
+		*out = r;
+		return 0;
+	});
+}
+
+KIO_API void kio_buf_ring_destroy(kio_buf_ring *ring) noexcept
+{
+	if (!ring || ring->doomed)
+		return;
+	if (ring->ctx && ring->ops > 0) {
+		// Receives still use it: they are cancelled, and the last one to
+		// end frees the ring once the kernel no longer fills its buffers.
+		ring->doomed = true;
+		recv_multishot_cancel_ring(ring->ctx, ring);
+		return;
+	}
+	buf_ring_free(ring);
+}
+
+KIO_API void *kio_buf_ring_data(kio_buf_ring *ring, uint16_t id) noexcept
+{
+	if (!ring || id >= ring->count)
+		return nullptr;
+	return ring->data + size_t(id) * ring->size;
+}
+
+KIO_API int kio_buf_ring_release(kio_buf_ring *ring, uint16_t id) noexcept
+{
+	if (!ring || id >= ring->count || !ring->ctx || ring->doomed)
+		return -EINVAL;
+	if (!is_held(ring, id))
+		return -EALREADY;
+	ring->held[id / 64] &= ~(uint64_t(1) << (id % 64));
+	io_uring_buf_ring_add(ring->br, ring->data + size_t(id) * ring->size, ring->size, id,
+			      io_uring_buf_ring_mask(ring->count), 0);
+	io_uring_buf_ring_advance(ring->br, 1);
+	return 0;
+}
