@@ -42,6 +42,10 @@ OFFSET_CURRENT = (1 << 64) - 1
 FSYNC_DATASYNC = 1 << 0
 CTX_SQPOLL = 1 << 0
 CTX_NO_DEFER_TASKRUN = 1 << 1
+CTX_BACKEND_EPOLL = 1 << 2
+CTX_NO_FALLBACK = 1 << 3
+BACKEND_IO_URING = 1
+BACKEND_EPOLL = 2
 AT_FDCWD = -100
 LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_FATAL = range(5)
 LOG_MAX_MESSAGE = 1024
@@ -165,6 +169,7 @@ PROTOTYPES = {
     'kio_ctx_fd': (_i, [_ctx]),
     'kio_ctx_pending': (_u32, [_ctx]),
     'kio_ctx_probe': (_i, [_ctx, _i]),
+    'kio_ctx_backend': (_i, [_ctx]),
     # stats.h
     'kio_ctx_stats': (_i, [_ctx, ctypes.POINTER(kio_stats), _sz]),
     # ops.h
@@ -493,6 +498,11 @@ class Context:
 
     def probe(self, opcode):
         return bool(check(lib.kio_ctx_probe(self._h, opcode)))
+
+    @property
+    def backend(self):
+        """'io_uring' or 'epoll': the backend serving this context."""
+        return 'epoll' if check(lib.kio_ctx_backend(self._h)) == BACKEND_EPOLL else 'io_uring'
 
     def stats(self):
         out = kio_stats()

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kio/context.h - the event loop: one io_uring, its op table and its timers.
+ * kio/context.h - the event loop: a queue pair served by io_uring (or, where
+ * io_uring is not allowed, by epoll), its op table and its timers.
  *
  * A kio_ctx belongs to the thread that runs it (the first thread that calls
  * kio_ctx_run()/kio_ctx_run_once() after kio_ctx_create()). Only
@@ -18,6 +19,20 @@ KIO_EXTERN_C_BEGIN
 #define KIO_CTX_SQPOLL (1u << 0)
 /* Do not use IORING_SETUP_SINGLE_ISSUER|DEFER_TASKRUN even where available. */
 #define KIO_CTX_NO_DEFER_TASKRUN (1u << 1)
+/*
+ * Use the epoll backend even where io_uring is allowed (since 0.4). Not
+ * with KIO_CTX_SQPOLL.
+ */
+#define KIO_CTX_BACKEND_EPOLL (1u << 2)
+/*
+ * Fail with io_uring's error instead of falling back to the epoll backend
+ * when the system refuses io_uring (since 0.4).
+ */
+#define KIO_CTX_NO_FALLBACK (1u << 3)
+
+/* What kio_ctx_backend() answers (since 0.4). */
+#define KIO_BACKEND_IO_URING 1
+#define KIO_BACKEND_EPOLL 2
 
 /*
  * Creation options. Fields are only ever appended; pass sizeof(kio_ctx_opts)
@@ -41,10 +56,17 @@ KIO_API void kio_ctx_opts_init(kio_ctx_opts *opts, size_t opts_size) KIO_NOEXCEP
  * Creates a context. *out receives it (owned by the caller; free with
  * kio_ctx_destroy()). opts may be NULL for the defaults; it is only read
  * during the call.
- * Errors: -EINVAL (out NULL, unknown flag, opts_size too small for the
- * first field), -E2BIG (opts larger than known with non-zero trailing
- * bytes), -ENOMEM, -EPERM (io_uring disabled by the system), -ENOSYS
- * (kernel without io_uring or older than 5.11), or any io_uring_setup error.
+ * The backend: io_uring; where io_uring_setup fails with EPERM, EACCES or
+ * ENOSYS (a seccomp profile, kernel.io_uring_disabled, a kernel before
+ * 5.11), the epoll backend, with one INFO line in the log. The flags
+ * KIO_CTX_BACKEND_EPOLL and KIO_CTX_NO_FALLBACK choose, and where neither
+ * is given the environment variable KIO_BACKEND=io_uring|epoll does.
+ * Errors: -EINVAL (out NULL, unknown flag, KIO_CTX_SQPOLL with
+ * KIO_CTX_BACKEND_EPOLL, opts_size too small for the first field), -E2BIG
+ * (opts larger than known with non-zero trailing bytes), -ENOMEM, -EMFILE,
+ * and with io_uring required (KIO_CTX_NO_FALLBACK, KIO_BACKEND=io_uring)
+ * -EPERM (io_uring disabled by the system), -ENOSYS (kernel without
+ * io_uring or older than 5.11), or any io_uring_setup error.
  */
 KIO_API int kio_ctx_create(kio_ctx **out, const kio_ctx_opts *opts, size_t opts_size) KIO_NOEXCEPT;
 
@@ -115,11 +137,18 @@ KIO_API int kio_ctx_fd(kio_ctx *ctx) KIO_NOEXCEPT;
 KIO_API uint32_t kio_ctx_pending(const kio_ctx *ctx) KIO_NOEXCEPT;
 
 /*
- * Whether the running kernel supports the io_uring opcode io_uring_op
- * (IORING_OP_*), as probed when ctx was created: 1 supported, 0 not,
- * -EINVAL for ctx NULL or io_uring_op < 0.
+ * Whether ctx can carry out the io_uring opcode io_uring_op (IORING_OP_*):
+ * on io_uring, whether the running kernel has it (probed when ctx was
+ * created); on epoll, whether the epoll backend serves it. 1 supported,
+ * 0 not, -EINVAL for ctx NULL or io_uring_op < 0.
  */
 KIO_API int kio_ctx_probe(kio_ctx *ctx, int io_uring_op) KIO_NOEXCEPT;
+
+/*
+ * The backend serving ctx: KIO_BACKEND_IO_URING or KIO_BACKEND_EPOLL, or
+ * -EINVAL for ctx NULL. Since 0.4.
+ */
+KIO_API int kio_ctx_backend(const kio_ctx *ctx) KIO_NOEXCEPT;
 
 KIO_EXTERN_C_END
 

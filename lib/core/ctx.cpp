@@ -14,7 +14,8 @@
 
 namespace {
 
-constexpr uint32_t kKnownFlags = KIO_CTX_SQPOLL | KIO_CTX_NO_DEFER_TASKRUN;
+constexpr uint32_t kKnownFlags =
+	KIO_CTX_SQPOLL | KIO_CTX_NO_DEFER_TASKRUN | KIO_CTX_BACKEND_EPOLL | KIO_CTX_NO_FALLBACK;
 constexpr uint32_t kMaxEntries = 32768;
 
 kio_ctx_opts default_opts() noexcept
@@ -33,6 +34,10 @@ kio_ctx_opts default_opts() noexcept
 int finish_opts(kio_ctx_opts *out) noexcept
 {
 	if (out->flags & ~kKnownFlags)
+		return -EINVAL;
+	// A kernel polling thread is an io_uring thing: asked for together
+	// with epoll, one of the two wishes cannot be met.
+	if ((out->flags & KIO_CTX_SQPOLL) && (out->flags & KIO_CTX_BACKEND_EPOLL))
 		return -EINVAL;
 	if (out->sq_entries > kMaxEntries || out->cq_entries > 8 * kMaxEntries)
 		return -EINVAL;
@@ -281,4 +286,9 @@ KIO_API int kio_ctx_probe(kio_ctx *ctx, int io_uring_op) noexcept
 	if (!ctx || io_uring_op < 0)
 		return -EINVAL;
 	return ctx->ring.supports(io_uring_op) ? 1 : 0;
+}
+
+KIO_API int kio_ctx_backend(const kio_ctx *ctx) noexcept
+{
+	return ctx ? ctx->ring.backend() : -EINVAL;
 }

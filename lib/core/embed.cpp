@@ -47,7 +47,10 @@ void embed_rearm(kio_ctx *c) noexcept
 		return;
 	c->kicked = false;
 	uint64_t want;
-	if (!c->ready.empty() || c->ring.unsubmitted() > 0)
+	// Completions already in the CQ (the epoll backend posts some while it
+	// takes SQEs) or left over in the backend count as work too.
+	if (!c->ready.empty() || c->ring.unsubmitted() > 0 || c->ring.cq_ready() ||
+	    (c->ring.backend() == KIO_BACKEND_EPOLL && c->ring.kernel_has_more()))
 		want = 1;
 	else
 		want = c->timers.empty() ? 0 : c->timers.next_deadline();
@@ -73,7 +76,7 @@ void embed_close(kio_ctx *c) noexcept
 {
 	ErrnoKeeper keep_errno;
 	if (c->notify_fd >= 0)
-		io_uring_unregister_eventfd(c->ring.raw());
+		c->ring.unregister_eventfd();
 	if (c->epoll_fd >= 0)
 		close(c->epoll_fd);
 	if (c->timer_fd >= 0)
@@ -99,7 +102,7 @@ static int embed_open(kio_ctx *c) noexcept
 	// the ring fd readable; an eventfd registered with the ring is
 	// signalled when such work is queued.
 	int nfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (nfd < 0 || io_uring_register_eventfd(c->ring.raw(), nfd) < 0) {
+	if (nfd < 0 || c->ring.register_eventfd(nfd) < 0) {
 		int err = nfd < 0 ? -errno : -EOPNOTSUPP;
 		if (nfd >= 0)
 			close(nfd);
@@ -114,7 +117,7 @@ static int embed_open(kio_ctx *c) noexcept
 		ev.data.fd = fd;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			int err = -errno;
-			io_uring_unregister_eventfd(c->ring.raw());
+			c->ring.unregister_eventfd();
 			close(nfd);
 			close(tfd);
 			close(ep);

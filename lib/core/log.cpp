@@ -27,8 +27,10 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <strings.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
@@ -108,6 +110,22 @@ int clamp_level(int level) noexcept
 	if (level < KIO_LOG_DEBUG)
 		return KIO_LOG_DEBUG;
 	return level > KIO_LOG_FATAL ? KIO_LOG_FATAL : level;
+}
+
+// KIO_LOG_LEVEL=debug|info|warn|error|fatal (or 0..4) in the environment
+// sets the level the process starts with; kio_log_set_level() still wins.
+[[gnu::constructor]] void level_from_environment() noexcept
+{
+	const char *v = getenv("KIO_LOG_LEVEL");
+	if (!v || !*v)
+		return;
+	static const char *const names[] = {"debug", "info", "warn", "error", "fatal"};
+	for (int i = 0; i < 5; i++) {
+		if (strcasecmp(v, names[i]) == 0 || (v[0] == char('0' + i) && v[1] == '\0')) {
+			level_min.store(i, std::memory_order_relaxed);
+			return;
+		}
+	}
 }
 
 const char *level_name(int level) noexcept

@@ -32,5 +32,10 @@ void log_ring_setup(unsigned refused, unsigned chosen) noexcept;
 // The kernel flagged IORING_SQ_CQ_OVERFLOW on c's ring. WARN, at most once
 // a second per ctx.
 void log_cq_overflow(kio_ctx *c) noexcept;
+// io_uring_setup failed with err (EPERM, EACCES, ENOSYS): the epoll backend
+// takes over. INFO, once per process.
+void log_backend_fallback(int err) noexcept;
+// KIO_BACKEND holds something else than io_uring or epoll. WARN, once.
+void log_backend_unknown(const char *value) noexcept;
 
 } // namespace kio

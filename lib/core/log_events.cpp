@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The library's own log messages: the wording of each event, and its rate
 // limit where one is needed. Everything here is cold.
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "core/ctx.hpp"
 #include "core/log.hpp"
@@ -66,6 +69,25 @@ void log_cq_overflow(kio_ctx *c) noexcept
 		   "CQ overflow on ring fd %d: completions outran the %u-entry CQ; "
 		   "raise kio_ctx_opts.cq_entries",
 		   c->ring.fd(), c->ring.raw()->cq.ring_entries);
+}
+
+void log_backend_fallback(int err) noexcept
+{
+	static std::atomic<bool> said{false};
+	if (said.exchange(true, std::memory_order_relaxed))
+		return;
+	const char *why = err == -ENOSYS ? "the kernel has no io_uring, or one older than 5.11" :
+					   "the system does not allow it (seccomp, kernel.io_uring_disabled)";
+	log_printf(KIO_LOG_INFO, "io_uring unavailable (io_uring_setup: %s): %s; using the epoll backend",
+		   strerror(-err), why);
+}
+
+void log_backend_unknown(const char *value) noexcept
+{
+	static std::atomic<bool> said{false};
+	if (said.exchange(true, std::memory_order_relaxed))
+		return;
+	log_printf(KIO_LOG_WARN, "KIO_BACKEND=%.64s is neither io_uring nor epoll; ignored", value);
 }
 
 } // namespace kio

@@ -1,6 +1,15 @@
 // SPDX-License-Identifier: MIT
-// The io_uring instance of a context: setup with feature fallback, the
-// opcode probe, SQE allocation, and the one place that calls io_uring_enter.
+// The queue pair of a context: a submission queue of SQEs that describe
+// ops, a completion queue of CQEs that report them, in io_uring's layout.
+// One of two backends serves it:
+//   io_uring (lib/uring/): the kernel's own rings;
+//   epoll (lib/epoll/):    rings in user memory, served by kio from epoll
+//                          readiness, non-blocking calls and a thread pool,
+//                          where io_uring is not allowed.
+// The core fills SQEs and reaps CQEs the same way for both, so the ops and
+// the contract are written once. The io_uring hot path (taking an SQE,
+// reaping) is inline and has no branch on the backend: the epoll backend
+// only differs in enter(), which it takes through the slow path.
 #pragma once
 
 #include <cerrno>
@@ -18,6 +27,10 @@ namespace kio {
 // Opcodes newer than liburing 2.3's headers, filled by hand.
 inline constexpr int kOpFtruncate = 55; // Linux 6.9
 
+namespace epoll {
+class Backend; // lib/epoll/backend.hpp
+}
+
 class Ring {
 public:
 	Ring() = default;
@@ -25,8 +38,20 @@ public:
 	Ring &operator=(const Ring &) = delete;
 	~Ring();
 
-	// Sets the ring up from opts (already validated). 0 or -errno.
+	// Sets the queue pair up from opts (already validated): io_uring, or
+	// epoll where io_uring is refused or not wanted (core/backend.cpp
+	// chooses). 0 or -errno.
 	int setup(const kio_ctx_opts &opts) noexcept;
+
+	// KIO_BACKEND_IO_URING or KIO_BACKEND_EPOLL.
+	int backend() const noexcept { return emu_ ? KIO_BACKEND_EPOLL : KIO_BACKEND_IO_URING; }
+
+	// What differs per backend off the hot path: provided-buffer rings and
+	// the eventfd the kernel signals for deferred completions (embedding).
+	int register_buf_ring(io_uring_buf_reg *reg) noexcept;
+	void unregister_buf_ring(uint16_t group) noexcept;
+	int register_eventfd(int fd) noexcept;
+	void unregister_eventfd() noexcept;
 
 	bool supports(int opcode) const noexcept
 	{
@@ -40,6 +65,8 @@ public:
 		return opcode <= IORING_OP_UNLINKAT || supports(opcode);
 	}
 
+	// The fd that turns readable when completions may be ready: the ring
+	// fd, or the epoll backend's epoll fd.
 	int fd() const noexcept { return ring_.ring_fd; }
 	io_uring *raw() noexcept { return &ring_; }
 	bool defer_taskrun() const noexcept { return setup_flags_ & IORING_SETUP_DEFER_TASKRUN; }
@@ -120,8 +147,11 @@ private:
 	// kNever of clock.hpp: a timeout that large means none.
 	static constexpr uint64_t kEnterNoTimeout = UINT64_MAX;
 
+	int setup_uring(const kio_ctx_opts &opts) noexcept;
+	int setup_epoll(const kio_ctx_opts &opts) noexcept;
 	int enable_if_needed() noexcept;
 	[[gnu::noinline]] int enter_slow(bool wait, uint64_t timeout_ns, bool getevents) noexcept;
+	int enter_uring_slow(bool wait, uint64_t timeout_ns, bool getevents) noexcept;
 
 	// Hands the filled SQEs to the kernel's view of the SQ (one release
 	// store of the tail) and returns how many it has not consumed yet.
@@ -148,6 +178,7 @@ private:
 	unsigned setup_flags_ = 0;
 	unsigned sq_end_ = 0; // the SQ tail value at which the SQ is full
 	uint64_t probe_[4] = {};
+	epoll::Backend *emu_ = nullptr; // the epoll backend serves ring_; else the kernel
 };
 
 #if defined(__x86_64__)

@@ -79,8 +79,7 @@ void buf_ring_handed_out(kio_buf_ring *r, uint32_t flags) noexcept
 void buf_ring_free(kio_buf_ring *r) noexcept
 {
 	if (r->ctx) {
-		ErrnoKeeper keep_errno;
-		io_uring_unregister_buf_ring(r->ctx->ring.raw(), int(r->group));
+		r->ctx->ring.unregister_buf_ring(r->group);
 		unlink_ring(r);
 	}
 	free_memory(r);
@@ -95,8 +94,7 @@ void buf_rings_teardown(kio_ctx *c) noexcept
 			buf_ring_free(r);
 			continue;
 		}
-		ErrnoKeeper keep_errno;
-		io_uring_unregister_buf_ring(c->ring.raw(), int(r->group));
+		c->ring.unregister_buf_ring(r->group);
 		unlink_ring(r);
 		r->ctx = nullptr;
 	}
@@ -150,11 +148,7 @@ KIO_API int kio_buf_ring_create(kio_buf_ring **out, kio_ctx *ctx, uint16_t group
 		reg.ring_addr = uint64_t(uintptr_t(r->br));
 		reg.ring_entries = count;
 		reg.bgid = group;
-		int rc;
-		{
-			ErrnoKeeper keep_errno;
-			rc = io_uring_register_buf_ring(ctx->ring.raw(), &reg, 0);
-		}
+		int rc = ctx->ring.register_buf_ring(&reg);
 		if (rc < 0) {
 			free_memory(r);
 			return rc;

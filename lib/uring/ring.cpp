@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+// The io_uring backend: the kernel serves the queue pair. Setup with
+// feature fallback, the opcode probe, and io_uring_enter's slow cases.
 #include "core/ring.hpp"
 
 #include <cerrno>
@@ -13,25 +15,15 @@
 
 namespace kio {
 
-namespace {
-
 // liburing maps and unmaps the rings with raw system calls: see
 // order_mappings() for why each change of mapping is ordered.
-void unmap_ring(io_uring *ring) noexcept
+void unmap_uring(io_uring *ring) noexcept
 {
 	order_mappings();
 	io_uring_queue_exit(ring);
 }
 
-} // namespace
-
-Ring::~Ring()
-{
-	if (inited_)
-		unmap_ring(&ring_);
-}
-
-int Ring::setup(const kio_ctx_opts &opts) noexcept
+int Ring::setup_uring(const kio_ctx_opts &opts) noexcept
 {
 	// Ordered from most to least capable. SINGLE_ISSUER|DEFER_TASKRUN runs
 	// completions only when the loop asks for them (fewer context switches,
@@ -75,7 +67,7 @@ int Ring::setup(const kio_ctx_opts &opts) noexcept
 			setup_flags_ = p.flags;
 			if (!(p.features & IORING_FEAT_EXT_ARG)) {
 				// Waiting with a timeout and no SQE needs EXT_ARG (5.11).
-				unmap_ring(&ring_);
+				unmap_uring(&ring_);
 				return -ENOSYS;
 			}
 			break;
@@ -122,7 +114,7 @@ int Ring::enable_if_needed() noexcept
 	return 0;
 }
 
-int Ring::enter_slow(bool wait, uint64_t timeout_ns, bool getevents) noexcept
+int Ring::enter_uring_slow(bool wait, uint64_t timeout_ns, bool getevents) noexcept
 {
 	if (__builtin_expect(disabled_, 0)) {
 		int rc = enable_if_needed();

@@ -751,6 +751,13 @@ static void test_log_ring_setup_message(void **state)
 
 	kio_log_set_level(KIO_LOG_INFO);
 	ctx = ctx_with(KIO_CTX_NO_DEFER_TASKRUN, 0, 0);
+	if (kio_ctx_backend(ctx) != KIO_BACKEND_IO_URING) {
+		/* No ring to set up: the epoll backend says nothing of rings. */
+		kio_ctx_destroy(ctx);
+		log_restore();
+		fprintf(stderr, "not on io_uring: no ring setup message to check\n");
+		skip();
+	}
 	kio_ctx_destroy(ctx);
 	assert_int_equal(kio_log_flush(WAIT_MS * KT_MS), 0);
 	int i = cap_find("ring setup: ", 0);

@@ -532,7 +532,9 @@ static void test_net_send_zc_cancel_timeout(void **state)
 	kt_fill(out, N, 0, 5);
 
 	/* Nobody reads: the send blocks until its timeout; it reports what it
-	 * moved (or -ETIMEDOUT), once, after the kernel let go of the buffer. */
+	 * moved (or -ETIMEDOUT), once, after the kernel let go of the buffer.
+	 * (Where the send copies - the epoll backend - it ends as soon as the
+	 * socket took what it could.) */
 	int64_t id = kio_send_zc(ctx, cfd, out, N, 0, kt_rec_cb, kt_rec_reset(&r));
 	assert_int_equal(kio_op_timeout(ctx, id, 30 * KT_MS), 0);
 	int32_t res = kt_await_op(ctx, id, &r);
@@ -549,9 +551,17 @@ static void test_net_send_zc_cancel_timeout(void **state)
 	id = kio_send_zc(ctx, cfd, out, N, 0, kt_rec_cb, kt_rec_reset(&r));
 	assert_true(id >= 0);
 	kt_run_for(ctx, 10);
-	assert_int_equal(kio_op_cancel(ctx, id), 0);
-	res = kt_await_op(ctx, id, &r);
-	assert_true(res == -ECANCELED || (res > 0 && res < N));
+	int rc = kio_op_cancel(ctx, id);
+	if (rc == -ENOENT) {
+		/* A copying send (the epoll backend) may have ended already with
+		 * what the socket had room for: then its one callback ran. */
+		assert_int_equal(r.calls, 1);
+		assert_true(r.res > 0 && r.res < N);
+	} else {
+		assert_int_equal(rc, 0);
+		res = kt_await_op(ctx, id, &r);
+		assert_true(res == -ECANCELED || (res > 0 && res < N));
+	}
 
 	free(out);
 	assert_int_equal(close(cfd), 0);
