@@ -11,10 +11,12 @@
  * order. A buffer returns to the ring once all of it was sent. Nothing is
  * allocated per message.
  *
- * Prints "port N" once it accepts (--port 0, the default, lets the kernel
- * choose). SIGINT/SIGTERM (read through a signalfd by kio_poll) stop the
- * loop; it then prints "cpu_ns N" (its getrusage user+sys time) and exits
- * 0. Exit 77: no io_uring or no buffer rings on this system.
+ * Prints "backend io_uring|epoll" (kio_ctx_backend(); KIO_BACKEND=epoll in
+ * the environment picks the epoll backend) and "port N" once it accepts
+ * (--port 0, the default, lets the kernel choose). SIGINT/SIGTERM (read
+ * through a signalfd by kio_poll) stop the loop; it then prints "cpu_ns N"
+ * (its getrusage user+sys time) and exits 0. Exit 77: no io_uring (with
+ * KIO_BACKEND=io_uring) or no buffer rings on this system.
  */
 #define _GNU_SOURCE
 #include <kio/kio.h>
@@ -285,7 +287,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "echo-kio: setup failed\n");
 		return 1;
 	}
-	printf("port %u\n", (unsigned)ntohs(sa.sin_port));
+	printf("backend %s\nport %u\n",
+	       kio_ctx_backend(s.ctx) == KIO_BACKEND_EPOLL ? "epoll" : "io_uring",
+	       (unsigned)ntohs(sa.sin_port));
 	fflush(stdout);
 
 	rc = kio_ctx_run(s.ctx);

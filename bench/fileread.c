@@ -9,11 +9,19 @@
  * 4 KiB-aligned offset (xorshift, fixed seed) until a kio_sleep() of the
  * run's length fires. IOPS = reads completed / elapsed time.
  *
- *   kio-bench-fileread --file PATH [--qd N] [--seconds S] [--reps R]
+ *   kio-bench-fileread --file PATH [--qd N] [--seconds S] [--reps R] [--pread]
+ *
+ * Every run reads the same offsets in the same order (the generator starts
+ * again from its seed). --pread (QD 1 only) also measures the plain loop a
+ * program would write without kio: pread(2) of 4 KiB at those offsets, one
+ * after the other, in this process, back to back with each kio run
+ * (alternating which goes first, as kio-bench-nop does with liburing).
  *
  * The file must already be cached (read it once first). Prints one result
- * line (bench/README.md): workload "fileread", impl "kio-c", params {"qd":N},
- * metric iops.
+ * line (bench/README.md): workload "fileread", impl "kio-c" ("kio-c-epoll"
+ * when kio runs on its epoll backend: KIO_BACKEND=epoll), params {"qd":N},
+ * metric iops. With --pread, a second line for impl "pread", and the paired
+ * kio/pread ratio in the kio line's extra.paired_ratio.
  */
 #define _GNU_SOURCE
 #include <kio/kio.h>
@@ -52,6 +60,9 @@ struct reader {
 
 static void on_read(void *ud, int32_t res, uint32_t flags);
 
+/* Clock reads of the pread loop: one per this many reads. */
+#define PREAD_CHECK 64
+
 static int start_read(struct reader *r)
 {
 	struct run *run = r->run;
@@ -84,6 +95,7 @@ static double run_once(struct run *run, struct reader *readers, unsigned qd, dou
 {
 	run->done = run->errors = 0;
 	run->stop = false;
+	run->rng = SEED;
 	double t0 = bench_now_s();
 	int64_t id = kio_sleep(run->ctx, (uint64_t)(seconds * 1e9), on_deadline, run);
 	if (id < 0)
@@ -101,11 +113,46 @@ static double run_once(struct run *run, struct reader *readers, unsigned qd, dou
 	return (double)run->done / t;
 }
 
+/*
+ * One run of the plain loop: pread(2) of BS bytes at the offsets a kio run
+ * reads, one at a time, until `seconds` passed. IOPS, or < 0 on error.
+ */
+static double run_pread(int fd, uint64_t blocks, unsigned char *buf, double seconds)
+{
+	uint64_t rng = SEED, done = 0;
+	double t0 = bench_now_s(), t = t0;
+	while (t - t0 < seconds) {
+		for (unsigned i = 0; i < PREAD_CHECK; i++) {
+			uint64_t off = (bench_rand(&rng) % blocks) * BS;
+			if (pread(fd, buf, BS, (off_t)off) != (ssize_t)BS) {
+				fprintf(stderr, "kio-bench-fileread: pread: %s\n", strerror(errno));
+				return -1;
+			}
+		}
+		done += PREAD_CHECK;
+		t = bench_now_s();
+	}
+	return (double)done / (t - t0);
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_fileread_args args;
-	if (!bench_fileread_parse(argc, argv, MAX_QD, &args))
+	/* --pread is this program's own: the shared parser sees the rest. */
+	bool with_pread = false;
+	int nargs = 0;
+	for (int i = 0; i < argc; i++) {
+		if (i > 0 && strcmp(argv[i], "--pread") == 0)
+			with_pread = true;
+		else
+			argv[nargs++] = argv[i];
+	}
+	if (!bench_fileread_parse(nargs, argv, MAX_QD, &args))
 		return 2;
+	if (with_pread && args.qd != 1) {
+		fprintf(stderr, "kio-bench-fileread: --pread compares at --qd 1 only\n");
+		return 2;
+	}
 	int fd = open(args.path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t)BS) {
@@ -125,15 +172,24 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < args.qd; i++)
 		readers[i].run = &run;
 
+	const char *impl = kio_ctx_backend(run.ctx) == KIO_BACKEND_EPOLL ? "kio-c-epoll" : "kio-c";
 	int status = 0;
-	double iops[BENCH_MAX_REPS];
+	double iops[BENCH_MAX_REPS], pread_iops[BENCH_MAX_REPS], ratio[BENCH_MAX_REPS];
 	/* A short warm-up run: faults the buffers in, settles the ring. */
-	if (run_once(&run, readers, args.qd, args.seconds / 10) < 0)
+	if (run_once(&run, readers, args.qd, args.seconds / 10) < 0 ||
+	    (with_pread && run_pread(fd, run.blocks, readers[0].buf, args.seconds / 10) < 0))
 		status = 1;
 	for (int r = 0; r < args.reps && status == 0; r++) {
+		/* Alternate who goes first, so drift hits both alike. */
+		if (with_pread && r % 2 == 0)
+			pread_iops[r] = run_pread(fd, run.blocks, readers[0].buf, args.seconds);
 		iops[r] = run_once(&run, readers, args.qd, args.seconds);
-		if (iops[r] < 0)
+		if (with_pread && r % 2 == 1)
+			pread_iops[r] = run_pread(fd, run.blocks, readers[0].buf, args.seconds);
+		if (iops[r] < 0 || (with_pread && pread_iops[r] < 0))
 			status = 1;
+		else if (with_pread)
+			ratio[r] = iops[r] / pread_iops[r];
 	}
 	kio_ctx_destroy(run.ctx);
 	free(readers);
@@ -141,7 +197,24 @@ int main(int argc, char **argv)
 	if (status == 0) {
 		char params[24];
 		snprintf(params, sizeof(params), "{\"qd\":%u}", args.qd);
-		bench_emit("fileread", "kio-c", params, "iops", "IOPS", true, iops, args.reps, NULL);
+		if (with_pread) {
+			struct bench_summary q = bench_summarize(ratio, args.reps);
+			char note[96], extra[160];
+			snprintf(note, sizeof(note), "paired %s/pread %.3f [%.3f-%.3f]", impl,
+				 q.median, q.min, q.max);
+			/* The report prefers this paired ratio to the ratio of the medians. */
+			snprintf(extra, sizeof(extra),
+				 "{\"paired_ratio\":{\"peer\":\"pread\",\"median\":%.4f,"
+				 "\"min\":%.4f,\"max\":%.4f}}",
+				 q.median, q.min, q.max);
+			bench_emit_extra("fileread", impl, params, "iops", "IOPS", true, iops,
+					 args.reps, note, extra);
+			bench_emit("fileread", "pread", params, "iops", "IOPS", true, pread_iops,
+				   args.reps, "pread(2) in a loop, one thread");
+		} else {
+			bench_emit("fileread", impl, params, "iops", "IOPS", true, iops, args.reps,
+				   NULL);
+		}
 	}
 	return status;
 }

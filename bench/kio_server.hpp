@@ -3,8 +3,9 @@
 // kio_server.hpp - what the benchmark servers on kio's C++ layer share: a
 // TcpListener on 127.0.0.1, an AsyncAccept loop that spawns one coroutine
 // per connection into a TaskGroup, a SignalSet (SIGINT/SIGTERM) that stops
-// the loop, the "port N" line once it accepts and the "cpu_ns N" line at
-// the end.
+// the loop, the "backend io_uring|epoll" and "port N" lines once it accepts
+// (KIO_BACKEND=epoll in the environment picks the epoll backend) and the
+// "cpu_ns N" line at the end.
 #ifndef KIO_BENCH_KIO_SERVER_HPP
 #define KIO_BENCH_KIO_SERVER_HPP
 
@@ -62,7 +63,10 @@ inline int Serve(long port, const char *name, Handler handler)
 		kio::TaskGroup tasks;
 		tasks.Spawn(AcceptLoop(ctx, *listener, tasks, handler));
 		tasks.Spawn(StopOnSignal(ctx, signals));
-		std::printf("port %u\n", static_cast<unsigned>(listener->Port()));
+		std::printf("backend %s\nport %u\n",
+			    kio_ctx_backend(ctx.Native()) == KIO_BACKEND_EPOLL ? "epoll" :
+										 "io_uring",
+			    static_cast<unsigned>(listener->Port()));
 		std::fflush(stdout);
 		ctx.Run();
 		bench_print_cpu_ns();

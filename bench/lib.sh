@@ -71,18 +71,23 @@ bench_stop_servers() {
   bench_pids=""
 }
 
-# bench_start_server IMPL PROG: runs PROG --port 0 pinned to $BENCH_SERVER_CPU, waits for
-# its "port N" line and appends "IMPL pid port" to $tmp/live. The subshell execs taskset,
-# which execs the server: $! is the server's pid, whose CPU clock the generators read.
-# A server exiting 77 (the kernel lacks a feature) is skipped; one failing otherwise is
-# recorded in $tmp/failed.
+# bench_start_server IMPL PROG [VAR=VALUE...]: runs PROG --port 0 pinned to
+# $BENCH_SERVER_CPU, with the VAR=VALUE assignments added to its environment, waits for its
+# "port N" line and appends "IMPL pid port" to $tmp/live. The subshell execs env, which
+# execs taskset, which execs the server: $! is the server's pid, whose CPU clock the
+# generators read. A server exiting 77 (the kernel lacks a feature) is skipped; one failing
+# otherwise is recorded in $tmp/failed.
 bench_start_server() {
+  _simpl=$1
   _out="$tmp/$1.out"
+  _err="$tmp/$1.err"
+  _bin=$2
+  shift 2
   : >"$_out"
   if bench_have taskset; then
-    (exec taskset -c "$BENCH_SERVER_CPU" "$2" --port 0 >"$_out" 2>"$tmp/$1.err") &
+    (exec env "$@" taskset -c "$BENCH_SERVER_CPU" "$_bin" --port 0 >"$_out" 2>"$_err") &
   else
-    ("$2" --port 0 >"$_out" 2>"$tmp/$1.err") &
+    (exec env "$@" "$_bin" --port 0 >"$_out" 2>"$_err") &
   fi
   _pid=$!
   _port=""
@@ -99,24 +104,30 @@ bench_start_server() {
     wait "$_pid" 2>/dev/null
     _st=$?
     if [ "$_st" = 77 ]; then
-      bench_skip "$1: the kernel lacks what it needs ($(head -c 200 "$tmp/$1.err"))"
+      bench_skip "$_simpl: the kernel lacks what it needs ($(head -c 200 "$_err"))"
     else
-      echo "${BENCH_WORKLOAD:-?}: $1 did not start: $(head -c 300 "$tmp/$1.err")" >&2
+      echo "${BENCH_WORKLOAD:-?}: $_simpl did not start: $(head -c 300 "$_err")" >&2
       echo fail >>"$tmp/failed"
     fi
     return 1
   fi
   bench_pids="$bench_pids $_pid"
-  echo "$1 $_pid $_port" >>"$tmp/live"
+  echo "$_simpl $_pid $_port" >>"$tmp/live"
 }
 
-# bench_start_servers "IMPL:PROG ...": starts every listed server that was built, in that
-# order (the order of the tables); fails when none runs.
+# bench_start_servers "IMPL:PROG[:VAR=VALUE...] ...": starts every listed server that was
+# built, in that order (the order of the tables), each VAR=VALUE in its environment
+# (kio-c-epoll:kio-bench-echo-kio:KIO_BACKEND=epoll: the same program on the epoll
+# backend; values hold no blank and no colon); fails when none runs.
 bench_start_servers() {
   : >"$tmp/live"
   for _entry in $1; do
-    _prog=$(bench_prog "${_entry#*:}") || continue
-    bench_start_server "${_entry%%:*}" "$_prog" || continue
+    _rest=${_entry#*:}
+    _prog=$(bench_prog "${_rest%%:*}") || continue
+    _envs=""
+    case "$_rest" in *:*) _envs=$(echo "${_rest#*:}" | tr ':' ' ') ;; esac
+    # shellcheck disable=SC2086 # one argument per VAR=VALUE
+    bench_start_server "${_entry%%:*}" "$_prog" $_envs || continue
   done
   [ -s "$tmp/live" ]
 }

@@ -16,7 +16,9 @@
  *   kio-bench-timers --impl kio|liburing [--count N]
  *
  * Prints result lines (bench/README.md) with a single run each: workload
- * "timers", params {"timers":N}, metrics wall_s and bytes_per_timer. The
+ * "timers", impl "kio-c" ("kio-c-epoll" when kio runs on its epoll backend:
+ * KIO_BACKEND=epoll) or "liburing", params {"timers":N}, metrics wall_s and
+ * bytes_per_timer. The
  * kernel memory a timeout takes is not in the process's RSS: liburing's
  * figure is only what user space keeps.
  */
@@ -60,7 +62,8 @@ static void on_sleep(void *ud, int32_t res, uint32_t flags)
 	t->last = bench_now_s();
 }
 
-static int run_kio(uint64_t n, double *wall, long long *hwm_before, long long *hwm_after)
+static int run_kio(uint64_t n, double *wall, long long *hwm_before, long long *hwm_after,
+		   const char **name)
 {
 	kio_ctx *ctx = NULL;
 	int err = kio_ctx_create(&ctx, NULL, 0);
@@ -68,6 +71,7 @@ static int run_kio(uint64_t n, double *wall, long long *hwm_before, long long *h
 		fprintf(stderr, "kio-bench-timers: kio_ctx_create: %s\n", kio_strerror(err));
 		return err == -EPERM || err == -ENOSYS ? 77 : 1;
 	}
+	*name = kio_ctx_backend(ctx) == KIO_BACKEND_EPOLL ? "kio-c-epoll" : "kio-c";
 	struct kio_tally t = {0, 0, 0};
 	uint64_t rng = SEED;
 	*hwm_before = bench_proc_status_bytes("VmHWM");
@@ -189,8 +193,8 @@ int main(int argc, char **argv)
 	}
 	double wall = 0;
 	long long before = 0, after = 0;
-	const char *mode = "";
-	int rc = strcmp(impl, "kio") == 0 ? run_kio(n, &wall, &before, &after) :
+	const char *mode = "", *name = "liburing";
+	int rc = strcmp(impl, "kio") == 0 ? run_kio(n, &wall, &before, &after, &name) :
 					    run_uring(n, &wall, &before, &after, &mode);
 	if (rc != 0)
 		return rc;
@@ -200,7 +204,6 @@ int main(int argc, char **argv)
 	}
 	char params[40], note[128];
 	snprintf(params, sizeof(params), "{\"timers\":%llu}", (unsigned long long)n);
-	const char *name = strcmp(impl, "kio") == 0 ? "kio-c" : "liburing";
 	if (*mode)
 		snprintf(note, sizeof(note),
 			 "%s; RSS: user space only, the kernel keeps each timeout", mode);

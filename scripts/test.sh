@@ -7,6 +7,10 @@
 #   build-asan/  clang-19, ASan + UBSan, the whole suite
 #   build-tsan/  clang-19, TSan, the 'threads' suite
 #
+# Each build's tests run twice: on the io_uring backend (KIO_BACKEND=io_uring;
+# where the system refuses io_uring those tests skip) and on the epoll
+# backend (KIO_BACKEND=epoll), so every contract test proves both.
+#
 #   scripts/test.sh [normal|asan|tsan]...     (default: all three)
 #
 # Build directories are reused between runs; one configured with another
@@ -71,25 +75,33 @@ count_results() { # LOG
 run_build() {
   local label=$1 dir=$2 ccname=$3 cxxname=$4
   shift 4
-  local start secs rc testlog
 
   log "$label: configure $dir"
   if ! configure "$dir" "$ccname" "$cxxname" "$@"; then
-    summary+=("$(printf '%-36s configure FAILED' "$label")")
+    summary+=("$(printf '%-46s configure FAILED' "$label")")
     total_fail=$((total_fail + 1))
     return
   fi
   log "$label: compile"
   if ! ninja -C "$dir"; then
-    summary+=("$(printf '%-36s compile FAILED' "$label")")
+    summary+=("$(printf '%-46s compile FAILED' "$label")")
     total_fail=$((total_fail + 1))
     return
   fi
 
-  log "$label: ${test_env[*]} meson test ${test_args[*]}"
-  testlog="$dir/meson-logs/kio-test-sh.txt"
+  local backend
+  for backend in io_uring epoll; do
+    run_tests "$label [$backend]" "$dir" "$backend"
+  done
+}
+
+# One meson test run of a built DIR on BACKEND; adds to the totals.
+run_tests() { # LABEL DIR BACKEND
+  local label=$1 dir=$2 backend=$3 start secs rc testlog
+  log "$label: KIO_BACKEND=$backend ${test_env[*]} meson test ${test_args[*]}"
+  testlog="$dir/meson-logs/kio-test-sh-$backend.txt"
   start=$(date +%s)
-  env "${test_env[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs \
+  env KIO_BACKEND="$backend" "${test_env[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs \
     --num-processes "$processes" "${test_args[@]}" 2>&1 | tee "$testlog"
   rc=${PIPESTATUS[0]}
   secs=$(($(date +%s) - start))
@@ -105,7 +117,7 @@ run_build() {
   total_pass=$((total_pass + pass))
   total_fail=$((total_fail + fail))
   total_skip=$((total_skip + skip))
-  summary+=("$(printf '%-36s %d passed, %d failed, %d skipped; tests took %ds' \
+  summary+=("$(printf '%-46s %d passed, %d failed, %d skipped; tests took %ds' \
     "$label" "$pass" "$fail" "$skip" "$secs")")
 }
 
@@ -195,7 +207,7 @@ for b in "${builds[@]}"; do
           "${common_opts[@]}" -Db_sanitize=thread -Db_lundef=false
       else
         echo "TSan programs built by clang-19 do not run on this machine" >&2
-        summary+=("$(printf '%-36s FAILED: TSan cannot run here' "build-tsan (clang-19 TSan)")")
+        summary+=("$(printf '%-46s FAILED: TSan cannot run here' "build-tsan (clang-19 TSan)")")
         total_fail=$((total_fail + 1))
       fi
       ;;

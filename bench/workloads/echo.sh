@@ -1,9 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Workload 2: TCP echo over loopback, ping-pong, 1/16/256 connections, 64 B and 4 KiB
-# messages. Servers: kio C, kio C++, plain liburing, libuv, Boost.Asio (io_uring and epoll),
-# all loaded by the same generator (kio-bench-echo-load). Per point, every server is started
-# (pinned to $BENCH_SERVER_CPU), then each repetition runs the generator (pinned to
+# messages. Servers: kio C and kio C++ on each of kio's backends (the same two programs run
+# with KIO_BACKEND=io_uring, then with KIO_BACKEND=epoll), plain liburing, libuv, a
+# hand-written epoll server, Boost.Asio (io_uring and epoll), all loaded by the same
+# generator (kio-bench-echo-load). Per point, every server is started (pinned to
+# $BENCH_SERVER_CPU), then each repetition runs the generator (pinned to
 # $BENCH_CLIENT_CPU) against every server in turn, in a rotating order, so the noise of the
 # moment falls on all of them alike. Metrics: msgs_per_s, p50_us, p99_us and ns_per_msg
 # (server CPU time inside the measured window / messages in the window: the generator
@@ -26,9 +28,14 @@ else
   warm=${BENCH_ECHO_WARMUP:-0.5}
 fi
 
-# impl:program, in the order of the table.
-servers="kio-c:kio-bench-echo-kio kio-cxx:kio-bench-echo-kio-cxx liburing:kio-bench-echo-uring
-libuv:kio-bench-echo-uv asio-uring:kio-bench-echo-asio-uring asio-epoll:kio-bench-echo-asio-epoll"
+# impl:program[:VAR=VALUE...], in the order of the table. kio's backend is always named, so
+# kio-c never falls back to epoll unnoticed.
+servers="kio-c:kio-bench-echo-kio:KIO_BACKEND=io_uring
+kio-cxx:kio-bench-echo-kio-cxx:KIO_BACKEND=io_uring
+kio-c-epoll:kio-bench-echo-kio:KIO_BACKEND=epoll
+kio-cxx-epoll:kio-bench-echo-kio-cxx:KIO_BACKEND=epoll
+liburing:kio-bench-echo-uring libuv:kio-bench-echo-uv epoll:kio-bench-echo-epoll
+asio-uring:kio-bench-echo-asio-uring asio-epoll:kio-bench-echo-asio-epoll"
 
 load=$(bench_prog kio-bench-echo-load) || exit 1
 # shellcheck disable=SC3045 # dash, bash and busybox sh all have ulimit -n

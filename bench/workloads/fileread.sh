@@ -1,7 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Workload 4: 4 KiB random reads of a 1 GiB file in the page cache at QD 1 and 32:
-# kio C, kio C++ and fio --ioengine=io_uring with the same parameters.
+# kio C and kio C++ on each of kio's backends (KIO_BACKEND=io_uring, then epoll), fio
+# --ioengine=io_uring with the same parameters, and at QD 1 a plain pread(2) loop (run by
+# kio-bench-fileread --pread in the epoll run's process, back to back with it: the report
+# takes the paired kio-c-epoll/pread ratio).
 # The file goes to $BENCH_TMPDIR (default ${TMPDIR:-/var/tmp}) and is removed afterwards.
 set -u
 . "$BENCH_SRC/bench/lib.sh"
@@ -30,10 +33,17 @@ cat "$file" >/dev/null # into the page cache (it is there already after the writ
 
 rc=0
 for qd in 1 32; do
-  for prog in kio-bench-fileread kio-bench-fileread-cxx; do
-    p=$(bench_prog "$prog") || continue
-    bench_pin "$BENCH_SERVER_CPU" "$p" --file "$file" --qd "$qd" --seconds "$secs" \
-      --reps "$BENCH_REPS" >>"$BENCH_OUT" || rc=1
+  for backend in io_uring epoll; do
+    for prog in kio-bench-fileread kio-bench-fileread-cxx; do
+      p=$(bench_prog "$prog") || continue
+      pread=""
+      [ "$qd" = 1 ] && [ "$backend" = epoll ] && [ "$prog" = kio-bench-fileread ] &&
+        pread="--pread"
+      # The programs name the backend they ran on: kio-c, kio-c-epoll, kio-cxx, ...
+      # shellcheck disable=SC2086 # $pread: nothing or one option
+      bench_pin "$BENCH_SERVER_CPU" env KIO_BACKEND="$backend" "$p" --file "$file" \
+        --qd "$qd" --seconds "$secs" --reps "$BENCH_REPS" $pread >>"$BENCH_OUT" || rc=1
+    done
   done
 
   if ! bench_have fio; then

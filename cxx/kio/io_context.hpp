@@ -17,11 +17,15 @@
 //   ctx.Stats().GetSnapshot(); // kio_ctx_stats() counters
 //   ctx.Native();              // the kio_ctx*, for the C API
 //   ctx.Pending();             // kio_ctx_pending()
+//   ctx.Backend();             // BackendKind::IoUring or ::Epoll (kio_ctx_backend())
 //
-// Create, run and destroy an IoContext on one thread. The constructor
-// throws std::system_error when the ring cannot be created
-// (std::errc::operation_not_permitted / function_not_supported when the
-// kernel refuses io_uring).
+// Create, run and destroy an IoContext on one thread. Where the system
+// refuses io_uring (a container's seccomp profile, kernel.io_uring_disabled)
+// the context runs on the epoll backend instead, with the same behaviour.
+// The constructor throws std::system_error when no context can be made
+// (std::errc::operation_not_permitted / function_not_supported when
+// io_uring was required - KIO_CTX_NO_FALLBACK, KIO_BACKEND=io_uring - and
+// the kernel refuses it).
 //
 // RunUntilDone() returning because of Stop() (the task has not finished):
 // Task<void> returns, Task<T> throws std::system_error(operation_canceled).
@@ -70,6 +74,12 @@ inline uint64_t ToNs(std::chrono::nanoseconds d) noexcept
 }
 
 } // namespace detail
+
+// The backend serving an IoContext (kio_ctx_backend()).
+enum class BackendKind : int {
+	IoUring = KIO_BACKEND_IO_URING,
+	Epoll = KIO_BACKEND_EPOLL,
+};
 
 // kio_stats, plus `timeouts` (the same value as ops_timeouts) for code
 // written against the reference API.
@@ -151,6 +161,12 @@ public:
 	uint32_t Pending() const noexcept
 	{
 		return kio_ctx_pending(ctx_);
+	}
+	// Which backend serves the loop: io_uring, or epoll where io_uring is
+	// not allowed.
+	BackendKind Backend() const noexcept
+	{
+		return kio_ctx_backend(ctx_) == KIO_BACKEND_EPOLL ? BackendKind::Epoll : BackendKind::IoUring;
 	}
 	StatsView Stats() const noexcept
 	{

@@ -9,7 +9,9 @@
 #include <ctime>
 #include <new>
 
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/clock.hpp"
@@ -441,13 +443,33 @@ void Backend::reap_jobs() noexcept
 		Job *next = j->next;
 		uint32_t link = j->link;
 		int32_t res = j->res;
+		uint8_t opcode = j->sqe.opcode;
 		workers_->put_job(j);
 		jobs_--;
-		if (res >= 0 && j->sqe.opcode == IORING_OP_OPENAT)
+		if (res >= 0 && opcode == IORING_OP_OPENAT)
 			forget_fd(res); // a new file under that number
-		complete(link, res, 0);
+		if (!(res == -EAGAIN && opcode == IORING_OP_SPLICE && wait_pipe(link)))
+			complete(link, res, 0);
 		j = next;
 	}
+}
+
+// A pool splice between a file and a pipe found the pipe full (or empty):
+// the op parks on the pipe, where a cancel reaches it, unless the caller
+// asked for SPLICE_F_NONBLOCK and gets -EAGAIN. True when it parked.
+bool Backend::wait_pipe(uint32_t link) noexcept
+{
+	Record &r = rec(link);
+	if (r.sqe.splice_flags & SPLICE_F_NONBLOCK)
+		return false;
+	r.state = State::Idle;
+	int in = r.sqe.splice_fd_in;
+	struct stat st;
+	bool from_pipe = fstat(in, &st) == 0 && S_ISFIFO(st.st_mode);
+	int rc = from_pipe ? park(link, in, EPOLLIN) : park(link, r.sqe.fd, EPOLLOUT);
+	if (rc < 0)
+		complete(link, rc, 0);
+	return true;
 }
 
 // ---- cancellation ----

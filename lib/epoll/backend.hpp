@@ -165,6 +165,7 @@ private:
 	void complete(uint32_t link, int32_t res, uint32_t flags) noexcept;
 	void flush_fifo() noexcept;
 	void reap_jobs() noexcept;
+	bool wait_pipe(uint32_t link) noexcept;
 
 	// Readiness (readiness.cpp).
 	int park(uint32_t link, int fd, uint32_t want) noexcept;

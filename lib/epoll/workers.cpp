@@ -88,13 +88,16 @@ int32_t run_rw(Job &j) noexcept
 	return int32_t(done);
 }
 
+// A file on one side, a pipe on the other. The pipe side never blocks
+// here: a full (or empty) pipe gives -EAGAIN, and the backend waits for it
+// with epoll, where a cancel can reach the op, then runs the job again.
 int32_t run_splice(const io_uring_sqe &s) noexcept
 {
 	loff_t in = loff_t(s.splice_off_in), out = loff_t(s.off);
 	bool has_in = int64_t(s.splice_off_in) != -1, has_out = int64_t(s.off) != -1;
 	return result(retry_eintr([&] {
 		return splice(s.splice_fd_in, has_in ? &in : nullptr, s.fd, has_out ? &out : nullptr,
-			      s.len, s.splice_flags);
+			      s.len, s.splice_flags | SPLICE_F_NONBLOCK);
 	}));
 }
 

@@ -52,6 +52,24 @@ Test(io_context, create_with_sizes_and_native)
 	cr_assert_neq(other.Native(), ctx->Native());
 }
 
+// Backend() names what kio_ctx_backend() says, and a context asked for
+// epoll gets it and runs ops the same way.
+Test(io_context, backend_is_reported_and_epoll_can_be_asked_for)
+{
+	KXT_LEAK_GUARD();
+	auto ctx = kxt::NewCtx();
+	int native = kio_ctx_backend(ctx->Native());
+	cr_assert(native == KIO_BACKEND_IO_URING || native == KIO_BACKEND_EPOLL);
+	cr_assert_eq(static_cast<int>(ctx->Backend()), native);
+
+	kio_ctx_opts opts;
+	kio_ctx_opts_init(&opts, sizeof opts);
+	opts.flags = KIO_CTX_BACKEND_EPOLL;
+	IoContext epoll(opts);
+	cr_assert(epoll.Backend() == BackendKind::Epoll);
+	cr_assert_eq(epoll.RunUntilDone(TimedOut(epoll)), 1);
+}
+
 Test(io_context, bad_options_throw_system_error)
 {
 	kio_ctx_opts opts;

@@ -126,6 +126,20 @@ class TestBasics(Base):
             self.ctx.probe(-1)
         self.assertEqual(cm.exception.errno, errno.EINVAL)
 
+    def test_backend(self):
+        self.assertIn(self.ctx.backend, ('io_uring', 'epoll'))
+        if os.environ.get('KIO_BACKEND') in ('io_uring', 'epoll'):
+            self.assertEqual(self.ctx.backend, os.environ['KIO_BACKEND'])
+        with kio.Context(flags=kio.CTX_BACKEND_EPOLL) as ctx:
+            self.assertEqual(ctx.backend, 'epoll')
+            rec = Recorder()
+            ctx.nop(rec)
+            run_until(ctx, lambda: rec.done)
+            self.assertEqual(rec.calls, [(0, 0)])
+        with self.assertRaises(OSError) as cm:
+            kio.Context(flags=kio.CTX_BACKEND_EPOLL | kio.CTX_SQPOLL)
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+
 
 class TestFiles(Base):
     def test_write_then_read(self):
