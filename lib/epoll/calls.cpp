@@ -310,8 +310,13 @@ Step recv_step(Backend &b, Record &r) noexcept
 		if (multi)
 			return n == 0 ? done(0) : more(int32_t(n), cflags);
 		if (all && n > 0 && r.done + uint64_t(n) < s.len) {
-			r.done += uint64_t(n); // MSG_WAITALL: until all of it came
-			continue;
+			// MSG_WAITALL on a stream: until all of it came.
+			if (f->stream < 0)
+				f->stream = ask_stream(fd);
+			if (f->stream == 1) {
+				r.done += uint64_t(n);
+				continue;
+			}
 		}
 		return done(int32_t(r.done + uint64_t(n)), cflags);
 	}
@@ -353,6 +358,39 @@ Step send_step(Backend &b, Record &r) noexcept
 	}
 }
 
+// The part of msg's buffers past done bytes, for a MSG_WAITALL recvmsg
+// that goes on: name and control data came with the first piece. false
+// when the iovec is longer than the room here (the op then ends short).
+bool rest_of(const msghdr &msg, uint64_t done, msghdr *out, iovec *room, size_t cap) noexcept
+{
+	*out = msghdr{};
+	size_t n = 0;
+	for (size_t i = 0; i < msg.msg_iovlen; i++) {
+		const iovec &v = msg.msg_iov[i];
+		if (done >= v.iov_len) {
+			done -= v.iov_len;
+			continue;
+		}
+		if (n == cap)
+			return false;
+		room[n].iov_base = static_cast<char *>(v.iov_base) + done;
+		room[n].iov_len = v.iov_len - done;
+		done = 0;
+		n++;
+	}
+	out->msg_iov = room;
+	out->msg_iovlen = n;
+	return true;
+}
+
+size_t iov_bytes(const msghdr &msg) noexcept
+{
+	size_t total = 0;
+	for (size_t i = 0; i < msg.msg_iovlen; i++)
+		total += msg.msg_iov[i].iov_len;
+	return total;
+}
+
 Step msg_step(Backend &b, Record &r) noexcept
 {
 	const io_uring_sqe &s = r.sqe;
@@ -364,24 +402,45 @@ Step msg_step(Backend &b, Record &r) noexcept
 	FdState *f = state_of(b, fd);
 	if (!f)
 		return done(-ENOMEM);
-	if (!(f->ready & want) && !(s.msg_flags & MSG_DONTWAIT))
-		return again(want);
+	bool nowait = s.msg_flags & MSG_DONTWAIT;
+	bool all = !tx && (s.msg_flags & MSG_WAITALL);
 	int flags = int(s.msg_flags & ~uint32_t(MSG_WAITALL)) | MSG_DONTWAIT | (tx ? MSG_NOSIGNAL : 0);
+	msghdr *m = ptr<msghdr>(s.addr);
 	for (;;) {
-		msghdr *m = ptr<msghdr>(s.addr);
-		ssize_t n = tx ? sendmsg(fd, m, flags) : recvmsg(fd, m, flags);
-		if (n >= 0)
-			return done(int32_t(n));
+		if (!(f->ready & want) && !nowait)
+			return again(want);
+		msghdr rest;
+		iovec room[64];
+		msghdr *use = m;
+		if (r.done) {
+			if (!rest_of(*m, r.done, &rest, room, 64))
+				return done(int32_t(r.done));
+			use = &rest;
+		}
+		ssize_t n = tx ? sendmsg(fd, use, flags) : recvmsg(fd, use, flags);
+		if (n >= 0) {
+			// MSG_WAITALL on a stream: until every buffer is full, as
+			// io_uring does it.
+			if (all && n > 0 && r.done + uint64_t(n) < iov_bytes(*m)) {
+				if (f->stream < 0)
+					f->stream = ask_stream(fd);
+				if (f->stream == 1) {
+					r.done += uint64_t(n);
+					continue;
+				}
+			}
+			return done(int32_t(r.done + uint64_t(n)));
+		}
 		int e = errno;
 		if (e == EINTR)
 			continue;
 		if (would_block(e)) {
 			f->ready &= ~want;
-			if (s.msg_flags & MSG_DONTWAIT)
-				return done(-e);
+			if (nowait)
+				return done(r.done ? int32_t(r.done) : -e);
 			return again(want);
 		}
-		return done(-e);
+		return done(r.done ? int32_t(r.done) : -e);
 	}
 }
 

@@ -8,7 +8,7 @@ static void test_version_number(void **state)
 	uint32_t want = ((uint32_t)KIO_VERSION_MAJOR << 16) | ((uint32_t)KIO_VERSION_MINOR << 8) |
 			(uint32_t)KIO_VERSION_PATCH;
 	assert_int_equal(kio_version(), want);
-	assert_int_equal(kio_version(), 0x000300u);
+	assert_int_equal(kio_version(), 0x000400u);
 	assert_int_equal(kio_version() >> 16, KIO_VERSION_MAJOR);
 	assert_int_equal((kio_version() >> 8) & 0xff, KIO_VERSION_MINOR);
 	assert_int_equal(kio_version() & 0xff, KIO_VERSION_PATCH);
@@ -23,7 +23,7 @@ static void test_version_string(void **state)
 	snprintf(want, sizeof(want), "%d.%d.%d", KIO_VERSION_MAJOR, KIO_VERSION_MINOR,
 		 KIO_VERSION_PATCH);
 	assert_string_equal(s, want);
-	assert_string_equal(s, "0.3.0");
+	assert_string_equal(s, "0.4.0");
 	/* A static string: the same one every time. */
 	assert_ptr_equal(kio_version_string(), s);
 }
