@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Builds kio and shows it doing real work: a verified file copy, a cat, the
-# timers demo, a TCP echo server and client, the C++ coroutine examples, a
+# timers demo, a TCP echo server and client (also where io_uring is blocked,
+# on the epoll backend), the C++ coroutine examples, a
 # TLS echo server and client, the Python bindings under asyncio, and a short
 # NOP benchmark against plain liburing.
 #
@@ -108,6 +109,7 @@ start_server() { # NAME OUTFILE SERVER [ARG...]
     exit 1
   fi
   sed 's/^/  /' "$out"
+  shown=$(wc -l < "$out")
 }
 
 # Sends SIGINT to $server_pid, waits for it and shows what it printed.
@@ -115,7 +117,7 @@ stop_server() { # OUTFILE
   kill -INT "$server_pid"
   status=0
   wait "$server_pid" || status=$?
-  tail -n +2 "$1" | sed 's/^/  /'
+  tail -n +$((shown + 1)) "$1" | sed 's/^/  /'
   echo "  server exit status: $status"
   [ "$status" -eq 0 ]
 }
@@ -125,6 +127,23 @@ start_server echo-server "$tmp/echo-server.out" "$build/examples/echo-server" --
 "$build/examples/echo-client" --port "$port" --conns 16 --msgs 200 --size 4096
 "$build/examples/echo-client" --port "$port" --conns 2 --msgs 4 --size 1000000
 stop_server "$tmp/echo-server.out"
+
+# The same server where io_uring is refused. kio-no-uring (built with the
+# tests) installs the seccomp filter a container runtime would; without it,
+# KIO_BACKEND=epoll picks the epoll backend by hand.
+no_uring=$build/tests/backend/kio-no-uring
+if [ -x "$no_uring" ]; then
+  step "Echo where io_uring is blocked: the same echo-server under a seccomp filter (as in Docker)"
+  start_server echo-server "$tmp/echo-epoll.out" \
+    env -u KIO_BACKEND KIO_LOG_LEVEL=info "$no_uring" --errno EPERM "$build/examples/echo-server" --port 0
+else
+  step "Echo on the epoll backend (KIO_BACKEND=epoll): the same echo-server, unchanged"
+  start_server echo-server "$tmp/echo-epoll.out" \
+    env KIO_BACKEND=epoll "$build/examples/echo-server" --port 0
+fi
+"$build/examples/echo-client" --port "$port" --conns 16 --msgs 200 --size 4096
+"$build/examples/echo-client" --port "$port" --conns 2 --msgs 4 --size 1000000
+stop_server "$tmp/echo-epoll.out"
 
 if [ -x "$build/examples/multicore-echo" ]; then
   step "C++20 coroutines: the reference-style echo server, one coroutine per connection"
