@@ -4,6 +4,7 @@
 #include "epoll/backend.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <ctime>
@@ -203,10 +204,9 @@ void Backend::grow_records(uint32_t idx)
 	nrecs_ = cap;
 }
 
-FdState &Backend::fd_state(int fd)
+FdState &Backend::grow_fds(int fd)
 {
-	if (size_t(fd) >= fds_.size())
-		fds_.resize(std::max(size_t(fd) + 1, fds_.size() * 2));
+	fds_.resize(std::max(size_t(fd) + 1, fds_.size() * 2));
 	return fds_[size_t(fd)];
 }
 
@@ -543,7 +543,8 @@ void Backend::cancel(const io_uring_sqe &sqe) noexcept
 
 namespace {
 
-bool have_pwait2 = true; // epoll_pwait2 is Linux 5.11; before, milliseconds
+// epoll_pwait2 (nanoseconds) is Linux 5.11; before it, milliseconds.
+std::atomic<bool> have_pwait2{true};
 
 int wait_events(int epfd, epoll_event *ev, int max, uint64_t timeout_ns) noexcept
 {
@@ -551,12 +552,12 @@ int wait_events(int epfd, epoll_event *ev, int max, uint64_t timeout_ns) noexcep
 		return epoll_wait(epfd, ev, max, 0);
 	if (timeout_ns >= kNever)
 		return epoll_wait(epfd, ev, max, -1);
-	if (have_pwait2) {
+	if (have_pwait2.load(std::memory_order_relaxed)) {
 		timespec ts{time_t(timeout_ns / 1000000000ull), long(timeout_ns % 1000000000ull)};
 		int n = epoll_pwait2(epfd, ev, max, &ts, nullptr);
 		if (n >= 0 || errno != ENOSYS)
 			return n;
-		have_pwait2 = false;
+		have_pwait2.store(false, std::memory_order_relaxed);
 	}
 	// Rounded up: waking early would only spin.
 	uint64_t ms = (timeout_ns + 999999) / 1000000;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "epoll/backend.hpp"
+#include "epoll/sys.hpp"
 
 namespace kio::epoll {
 
@@ -196,7 +197,7 @@ Step rw_step(Backend &b, Record &r) noexcept
 				f->ready &= ~want;
 			return again(want);
 		}
-		ssize_t n = rd ? preadv2(fd, iov, cnt, off, flags) : pwritev2(fd, iov, cnt, off, flags);
+		ssize_t n = rd ? sys::preadv2(fd, iov, cnt, off, flags) : sys::pwritev2(fd, iov, cnt, off, flags);
 		if (n >= 0) {
 			if (n == 0 || size_t(n) == asked || (r.flags & kRecStream)) {
 				if (rd && n > 0 && size_t(n) < asked)
