@@ -37,6 +37,10 @@ inline constexpr uint32_t kNone = UINT32_MAX;
 // The link of kio's own read on its wake eventfd (user_data kUdWake): it
 // has no op slot, so it has a record of its own.
 inline constexpr uint32_t kWakeLink = UINT32_MAX - 1;
+// The epoll data of the pool's eventfd; every other entry carries its fd.
+inline constexpr uint64_t kTagWorkers = UINT64_MAX;
+// user_data values with the top bit set are kio's own SQEs (core/ctx.hpp).
+inline constexpr uint64_t kInternal = uint64_t(1) << 63;
 // What an fd kio knows nothing of counts as: ready, so the first op tries
 // its call before it parks.
 inline constexpr uint32_t kUnknownReady = EPOLLIN | EPOLLOUT | EPOLLPRI;
