@@ -346,6 +346,14 @@ template <typename Prep>
 	return s.id;
 }
 
+// A call the kernel interrupted: -EINTR, or one of the restart codes
+// (ERESTARTSYS..ERESTART_RESTARTBLOCK, 512..516) a cancelled io-wq call
+// can leak into its CQE.
+inline bool interrupted(int32_t res) noexcept
+{
+	return res == -EINTR || (res <= -512 && res >= -516);
+}
+
 // Offsets: KIO_OFFSET_CURRENT, or a value the kernel's loff_t can hold.
 inline bool offset_ok(uint64_t off) noexcept
 {

@@ -10,20 +10,28 @@
 
 namespace kio {
 
-static void count_error(kio_ctx *c, int32_t res) noexcept
+// A final error result as the user gets it, counted. A call the kernel
+// interrupted for a cancel (or for destroy) can report one of its internal
+// restart codes; those never reach the user.
+static int32_t error_result(kio_ctx *c, int32_t res) noexcept
 {
+	if (interrupted(res))
+		res = c->destroying ? -ECANCELED : -EINTR;
 	if (res == -ETIMEDOUT)
 		c->stats.ops_timeouts++;
 	else if (res == -ECANCELED)
 		c->stats.ops_cancelled++;
-	else if (res < 0)
+	else
 		c->stats.ops_errors++;
+	return res;
 }
 
 // What only some ops need at the end: a timeout to disarm, a cancel to
 // translate, counters to drop. Kept out of finish_op() so a plain op skips it.
 static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
 {
+	if (interrupted(*res))
+		*res = -EINTR;
 	if ((*res == -ECANCELED || *res == -EINTR) && (op.state & kTimedOut))
 		*res = -ETIMEDOUT;
 	else if (*res == -EINTR && (op.state & kCancelReq))
@@ -48,7 +56,7 @@ static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
 	}
 	// stats.ops_completed is ops_submitted - live: kio_ctx_stats() derives it.
 	if (__builtin_expect(res < 0, 0))
-		count_error(c, res);
+		res = error_result(c, res);
 	kio_cb cb = op.cb;
 	void *ud = op.user_data;
 	c->ops.release(idx);
@@ -227,7 +235,7 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		// Only a Kernel op has CQEs, and a plain one only this one.
 		c->live--;
 		if (__builtin_expect(res < 0, 0))
-			count_error(c, res);
+			res = error_result(c, res);
 		kio_cb cb = op.cb;
 		void *user_data = op.user_data;
 		c->ops.release_plain(idx);

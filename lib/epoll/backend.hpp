@@ -222,5 +222,7 @@ private:
 
 // One attempt at op r (calls.cpp): the non-blocking call its SQE describes.
 Step attempt(Backend &b, Record &r) noexcept;
+// The final result of a poll on a file epoll refuses to watch (calls.cpp).
+int32_t poll_unwatchable(const io_uring_sqe &s) noexcept;
 
 } // namespace kio::epoll

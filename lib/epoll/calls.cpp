@@ -83,6 +83,11 @@ int8_t ask_stream(int fd) noexcept
 // instead of trying. (A datagram socket or a terminal may hold more.)
 void drained(FdState &f, int fd) noexcept
 {
+	// Once the peer shut its side (or the socket failed), a read never
+	// blocks again: its end of stream may have come in the same edge as the
+	// data just read, and no further edge would report it.
+	if (f.ready & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		return;
 	if (f.stream < 0)
 		f.stream = ask_stream(fd);
 	if (f.stream == 1)
@@ -129,11 +134,34 @@ bool is_file(const struct stat &st) noexcept
 	return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
 }
 
-Step poll_step(const io_uring_sqe &s) noexcept
+// What a multishot poll waits for, in epoll's terms.
+uint32_t poll_want(uint32_t mask) noexcept
+{
+	uint32_t want = EPOLLERR | EPOLLHUP;
+	if (mask & (POLLIN | POLLRDNORM | POLLRDBAND | POLLRDHUP))
+		want |= EPOLLIN;
+	if (mask & (POLLOUT | POLLWRNORM | POLLWRBAND))
+		want |= EPOLLOUT;
+	if (mask & POLLPRI)
+		want |= EPOLLPRI;
+	return want;
+}
+
+Step poll_step(Backend &b, const io_uring_sqe &s) noexcept
 {
 	if (s.fd < 0)
 		return done(-EBADF);
 	uint32_t mask = s.poll32_events;
+	// A multishot poll is registered before it reports anything: on a
+	// file epoll cannot watch, it must end with one final result instead
+	// of a KIO_F_MORE one it could not follow up (see poll_unwatchable()).
+	if (s.len & IORING_POLL_ADD_MULTI) {
+		FdState *f = state_of(b, s.fd);
+		if (!f)
+			return done(-ENOMEM);
+		if (!f->mask)
+			return again(poll_want(mask));
+	}
 	pollfd p{s.fd, short(mask & 0xffff), 0};
 	while (poll(&p, 1, 0) < 0) {
 		if (errno != EINTR)
@@ -144,15 +172,27 @@ Step poll_step(const io_uring_sqe &s) noexcept
 	uint32_t rev = uint32_t(uint16_t(p.revents)) & (mask | POLLERR | POLLHUP);
 	if (rev)
 		return (s.len & IORING_POLL_ADD_MULTI) ? more(int32_t(rev)) : done(int32_t(rev));
-	uint32_t want = EPOLLERR | EPOLLHUP;
-	if (mask & (POLLIN | POLLRDNORM | POLLRDBAND | POLLRDHUP))
-		want |= EPOLLIN;
-	if (mask & (POLLOUT | POLLWRNORM | POLLWRBAND))
-		want |= EPOLLOUT;
-	if (mask & POLLPRI)
-		want |= EPOLLPRI;
-	return again(want);
+	return again(poll_want(mask));
 }
+
+} // namespace
+
+// A poll of a file epoll cannot watch (a regular file): what io_uring
+// answers there, the events the file reports now as one final result,
+// or -EINVAL when those are not what was asked for.
+int32_t poll_unwatchable(const io_uring_sqe &s) noexcept
+{
+	uint32_t mask = s.poll32_events;
+	pollfd p{s.fd, short(mask & 0xffff), 0};
+	while (poll(&p, 1, 0) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	uint32_t rev = uint32_t(uint16_t(p.revents)) & (mask | POLLERR | POLLHUP);
+	return rev ? int32_t(rev) : -EINVAL;
+}
+
+namespace {
 
 // READ, WRITE, READV, WRITEV: a page-cache (or socket, pipe) attempt
 // without blocking. A regular file that would block, or that gave part of
@@ -234,8 +274,13 @@ Step rw_step(Backend &b, Record &r) noexcept
 			return again(want); // a regular file: park() refuses, the pool takes it
 		}
 		if (e == EOPNOTSUPP && flags) {
-			// No RWF_NOWAIT here (a terminal, a FIFO opened by path):
-			// the plain call, but only once poll says it will not block.
+			// No RWF_NOWAIT here. A file (a buffered write on ext4)
+			// may block on the disk: the pool. Anything else (a
+			// terminal, a FIFO opened by path): the plain call, but
+			// only once poll says it will not block.
+			struct stat st;
+			if (fstat(fd, &st) == 0 && is_file(st))
+				return block();
 			r.flags |= kRecNoNowait;
 			if (ready_now(fd, want))
 				continue;
@@ -510,9 +555,11 @@ Step connect_step(Backend &b, Record &r) noexcept
 		f->ready &= ~uint32_t(EPOLLOUT);
 		return again(EPOLLOUT);
 	}
-	if (would_block(e)) { // a Unix socket whose listener's backlog is full: try again later
-		f->ready &= ~uint32_t(EPOLLOUT);
-		return again(EPOLLOUT);
+	if (would_block(e)) {
+		// A Unix socket whose listener's backlog is full: no fd tells
+		// when it has room, so a pool thread waits in connect(2), as
+		// io_uring's workers do.
+		return block();
 	}
 	return done(-e);
 }
@@ -573,7 +620,7 @@ Step attempt(Backend &b, Record &r) noexcept
 	case IORING_OP_SHUTDOWN:
 		return done(shutdown(s.fd, int(s.len)) < 0 ? -errno : 0);
 	case IORING_OP_POLL_ADD:
-		return poll_step(s);
+		return poll_step(b, s);
 	case IORING_OP_READ:
 	case IORING_OP_WRITE:
 	case IORING_OP_READV:

@@ -58,6 +58,7 @@ bool may_block(uint8_t opcode) noexcept
 	case IORING_OP_WRITE:
 	case IORING_OP_WRITEV:
 	case IORING_OP_SPLICE:
+	case IORING_OP_CONNECT: // a Unix socket's full backlog (calls.cpp)
 		return true;
 	default:
 		return false;
@@ -171,6 +172,8 @@ void Backend::drive(uint32_t link) noexcept
 				// epoll cannot wait for this file (a regular file):
 				// the call may block, so it goes to the pool.
 				to_pool(link);
+			} else if (rc == -EPERM && r.sqe.opcode == IORING_OP_POLL_ADD) {
+				complete(link, poll_unwatchable(r.sqe), 0);
 			} else if (rc < 0) {
 				complete(link, rc, 0);
 			}

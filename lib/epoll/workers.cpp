@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -101,6 +102,26 @@ int32_t run_splice(const io_uring_sqe &s) noexcept
 	}));
 }
 
+// openat as io_uring carries it out: with O_NONBLOCK added, then taken off
+// the new fd, so opening a FIFO or a device does not wait for a peer (which
+// would hold a pool thread nothing can interrupt). O_CREAT, O_TRUNC and
+// O_TMPFILE opens, which io_uring always runs blocking, are left alone.
+int32_t run_openat(const io_uring_sqe &s) noexcept
+{
+	const char *path = reinterpret_cast<const char *>(uintptr_t(s.addr));
+	int flags = int(s.open_flags);
+	bool add = !(flags & (O_NONBLOCK | O_CREAT | O_TRUNC | __O_TMPFILE));
+	int fd = int(retry_eintr([&] { return openat(s.fd, path, flags | (add ? O_NONBLOCK : 0), mode_t(s.len)); }));
+	if (fd < 0)
+		return -errno;
+	if (add) {
+		int fl = fcntl(fd, F_GETFL);
+		if (fl >= 0)
+			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	}
+	return fd;
+}
+
 } // namespace
 
 int32_t run_job(Job &j) noexcept
@@ -128,7 +149,14 @@ int32_t run_job(Job &j) noexcept
 				     reinterpret_cast<struct statx *>(uintptr_t(s.off)));
 		}));
 	case IORING_OP_OPENAT:
-		return result(retry_eintr([&] { return openat(s.fd, path, int(s.open_flags), mode_t(s.len)); }));
+		return run_openat(s);
+	case IORING_OP_CONNECT:
+		// Blocking connect(2) waits for room in a Unix listener's
+		// backlog; a socket with O_NONBLOCK gets -EAGAIN, as on io_uring.
+		return result(retry_eintr([&] {
+			return connect(s.fd, reinterpret_cast<const sockaddr *>(uintptr_t(s.addr)),
+				       socklen_t(s.off));
+		}));
 	case IORING_OP_UNLINKAT:
 		return result(retry_eintr([&] { return unlinkat(s.fd, path, int(s.unlink_flags)); }));
 	case IORING_OP_RENAMEAT:

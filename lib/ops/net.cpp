@@ -76,6 +76,43 @@ void recv_ms_step(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 
 const Hook kRecvMsHook{recv_ms_step, nullptr};
 
+// ---- kio_accept_multishot: a final CQE never carries a connection ----
+
+void prep_accept_ms(io_uring_sqe *sqe, int fd, int flags) noexcept
+{
+	io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, flags);
+}
+
+// When it cannot post to a full CQ, the kernel ends a multishot accept
+// with the connection it just took in a final CQE. kio(3) promises that
+// the final callback carries no connection: the connection goes to the
+// user like the others, and the accept goes on under the same id. Op::aux
+// holds the accept flags.
+void accept_ms_step(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
+{
+	if ((flags & KIO_F_MORE) || res < 0) {
+		complete_op(c, idx, res, flags);
+		return;
+	}
+	complete_op(c, idx, res, flags | KIO_F_MORE);
+	Op &op = c->ops.at(idx);
+	if ((op.state & kCancelReq) || c->destroying) {
+		complete_op(c, idx, -ECANCELED, 0);
+		return;
+	}
+	int err = 0;
+	io_uring_sqe *sqe = step_sqe(c, idx, &err);
+	if (!sqe) {
+		complete_op(c, idx, err, 0);
+		return;
+	}
+	uint64_t ud = sqe->user_data;
+	prep_accept_ms(sqe, op.fd, int(op.aux));
+	sqe->user_data = ud;
+}
+
+const Hook kAcceptMsHook{accept_ms_step, nullptr};
+
 } // namespace
 
 NetState *net_state(kio_ctx *c)
@@ -188,8 +225,16 @@ KIO_API int64_t kio_accept_multishot(kio_ctx *ctx, int fd, int flags, kio_cb cb,
 	if (!has_multishot_accept(ctx))
 		return -EOPNOTSUPP;
 	// The kernel ends it with -EMFILE/-ENFILE when no fd is free: no spin.
-	return submit(ctx, cb, user_data, IORING_OP_ACCEPT, fd, false, [=](io_uring_sqe *sqe) {
-		io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, flags);
+	return guard<int64_t>([&]() -> int64_t {
+		io_uring_sqe *sqe = nullptr;
+		int64_t id = start_hooked(ctx, cb, user_data, IORING_OP_ACCEPT, fd, false,
+					  &kAcceptMsHook, nullptr, &sqe);
+		if (id < 0)
+			return id;
+		ctx->ops.at(OpTable::index_of(id)).aux = flags;
+		prep_accept_ms(sqe, fd, flags);
+		sqe->user_data = uint64_t(id);
+		return id;
 	});
 }
 

@@ -105,7 +105,7 @@ void prep_drain(io_uring_sqe *sqe, SendfileJob *j) noexcept
 void finish(kio_ctx *c, uint32_t idx, SendfileJob *j, int32_t err)
 {
 	// A splice interrupted by a cancel (or destroy's) reads as -EINTR.
-	if (err == -EINTR && ((c->ops.at(idx).state & kCancelReq) || c->destroying))
+	if (interrupted(err) && ((c->ops.at(idx).state & kCancelReq) || c->destroying))
 		err = -ECANCELED;
 	int32_t res = j->moved > 0 ? int32_t(j->moved) : err;
 	put_pipe(c->net, j);

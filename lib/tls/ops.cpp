@@ -298,7 +298,7 @@ Next advance(Job &j)
 void finish(kio_ctx *c, uint32_t idx, Job &j, int32_t res)
 {
 	kio_tls *t = j.tls;
-	if (res == -EINTR && ((c->ops.at(idx).state & kCancelReq) || c->destroying))
+	if (interrupted(res) && ((c->ops.at(idx).state & kCancelReq) || c->destroying))
 		res = -ECANCELED;
 	switch (j.kind) {
 	case Job::Kind::Handshake:
