@@ -8,10 +8,12 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <csignal>
 #include <ctime>
 #include <new>
 
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/clock.hpp"
@@ -255,8 +257,11 @@ int wait_events(int epfd, epoll_event *ev, int max, uint64_t timeout_ns) noexcep
 	if (timeout_ns >= kNever)
 		return epoll_wait(epfd, ev, max, -1);
 	if (have_pwait2.load(std::memory_order_relaxed)) {
+		// Through syscall(2), not glibc's wrapper: ThreadSanitizer's
+		// interceptor of epoll_pwait2 (LLVM 19) calls it twice in the
+		// child of a multi-threaded fork and loses the first call's events.
 		timespec ts{time_t(timeout_ns / 1000000000ull), long(timeout_ns % 1000000000ull)};
-		int n = epoll_pwait2(epfd, ev, max, &ts, nullptr);
+		int n = int(syscall(SYS_epoll_pwait2, epfd, ev, max, &ts, nullptr, size_t(_NSIG / 8)));
 		if (n >= 0 || errno != ENOSYS)
 			return n;
 		have_pwait2.store(false, std::memory_order_relaxed);
