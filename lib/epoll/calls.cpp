@@ -147,21 +147,14 @@ uint32_t poll_want(uint32_t mask) noexcept
 	return want;
 }
 
-Step poll_step(Backend &b, const io_uring_sqe &s) noexcept
+Step poll_step(const io_uring_sqe &s, const FdState *f) noexcept
 {
-	if (s.fd < 0)
-		return done(-EBADF);
 	uint32_t mask = s.poll32_events;
 	// A multishot poll is registered before it reports anything: on a
 	// file epoll cannot watch, it must end with one final result instead
 	// of a KIO_F_MORE one it could not follow up (see poll_unwatchable()).
-	if (s.len & IORING_POLL_ADD_MULTI) {
-		FdState *f = state_of(b, s.fd);
-		if (!f)
-			return done(-ENOMEM);
-		if (!f->mask)
-			return again(poll_want(mask));
-	}
+	if ((s.len & IORING_POLL_ADD_MULTI) && !f->mask)
+		return again(poll_want(mask));
 	pollfd p{s.fd, short(mask & 0xffff), 0};
 	while (poll(&p, 1, 0) < 0) {
 		if (errno != EINTR)
@@ -197,18 +190,13 @@ namespace {
 // READ, WRITE, READV, WRITEV: a page-cache (or socket, pipe) attempt
 // without blocking. A regular file that would block, or that gave part of
 // a read it did not end, goes to the pool for the rest.
-Step rw_step(Backend &b, Record &r) noexcept
+Step rw_step(Record &r, FdState *f) noexcept
 {
 	const io_uring_sqe &s = r.sqe;
 	int fd = s.fd;
 	bool rd = s.opcode == IORING_OP_READ || s.opcode == IORING_OP_READV;
 	bool vec = s.opcode == IORING_OP_READV || s.opcode == IORING_OP_WRITEV;
 	uint32_t want = rd ? EPOLLIN : EPOLLOUT;
-	if (fd < 0)
-		return done(-EBADF);
-	FdState *f = state_of(b, fd);
-	if (!f)
-		return done(-ENOMEM);
 	// Registered means epoll watches it: its readiness is known.
 	if (f->mask && !(f->ready & want))
 		return again(want);
@@ -304,15 +292,10 @@ const io_uring_buf *pick_buffer(BufGroup *g) noexcept
 	return &g->br->bufs[g->head & (g->entries - 1)];
 }
 
-Step recv_step(Backend &b, Record &r) noexcept
+Step recv_step(Backend &b, Record &r, FdState *f) noexcept
 {
 	const io_uring_sqe &s = r.sqe;
 	int fd = s.fd;
-	if (fd < 0)
-		return done(-EBADF);
-	FdState *f = state_of(b, fd);
-	if (!f)
-		return done(-ENOMEM);
 	bool multi = s.ioprio & IORING_RECV_MULTISHOT;
 	bool all = (s.msg_flags & MSG_WAITALL) && !multi;
 	int flags = int(s.msg_flags & ~uint32_t(MSG_WAITALL)) | MSG_DONTWAIT;
@@ -368,15 +351,10 @@ Step recv_step(Backend &b, Record &r) noexcept
 	}
 }
 
-Step send_step(Backend &b, Record &r) noexcept
+Step send_step(Record &r, FdState *f) noexcept
 {
 	const io_uring_sqe &s = r.sqe;
 	int fd = s.fd;
-	if (fd < 0)
-		return done(-EBADF);
-	FdState *f = state_of(b, fd);
-	if (!f)
-		return done(-ENOMEM);
 	bool all = s.msg_flags & MSG_WAITALL;
 	int flags = int(s.msg_flags & ~uint32_t(MSG_WAITALL)) | MSG_DONTWAIT | MSG_NOSIGNAL;
 	bool nowait = s.msg_flags & MSG_DONTWAIT;
@@ -437,17 +415,12 @@ size_t iov_bytes(const msghdr &msg) noexcept
 	return total;
 }
 
-Step msg_step(Backend &b, Record &r) noexcept
+Step msg_step(Record &r, FdState *f) noexcept
 {
 	const io_uring_sqe &s = r.sqe;
 	int fd = s.fd;
 	bool tx = s.opcode == IORING_OP_SENDMSG;
 	uint32_t want = tx ? EPOLLOUT : EPOLLIN;
-	if (fd < 0)
-		return done(-EBADF);
-	FdState *f = state_of(b, fd);
-	if (!f)
-		return done(-ENOMEM);
 	bool nowait = s.msg_flags & MSG_DONTWAIT;
 	bool all = !tx && (s.msg_flags & MSG_WAITALL);
 	int flags = int(s.msg_flags & ~uint32_t(MSG_WAITALL)) | MSG_DONTWAIT | (tx ? MSG_NOSIGNAL : 0);
@@ -490,15 +463,10 @@ Step msg_step(Backend &b, Record &r) noexcept
 	}
 }
 
-Step accept_step(Backend &b, Record &r) noexcept
+Step accept_step(Backend &b, Record &r, FdState *f) noexcept
 {
 	const io_uring_sqe &s = r.sqe;
 	int fd = s.fd;
-	if (fd < 0)
-		return done(-EBADF);
-	FdState *f = state_of(b, fd);
-	if (!f)
-		return done(-ENOMEM);
 	if (!(f->ready & EPOLLIN))
 		return again(EPOLLIN);
 	bool multi = s.ioprio & IORING_ACCEPT_MULTISHOT;
@@ -523,15 +491,10 @@ Step accept_step(Backend &b, Record &r) noexcept
 	return done(-e);
 }
 
-Step connect_step(Backend &b, Record &r) noexcept
+Step connect_step(Record &r, FdState *f) noexcept
 {
 	const io_uring_sqe &s = r.sqe;
 	int fd = s.fd;
-	if (fd < 0)
-		return done(-EBADF);
-	FdState *f = state_of(b, fd);
-	if (!f)
-		return done(-ENOMEM);
 	if (r.flags & kRecConnecting) {
 		if (!(f->ready & EPOLLOUT))
 			return again(EPOLLOUT);
@@ -619,27 +582,37 @@ Step attempt(Backend &b, Record &r) noexcept
 	}
 	case IORING_OP_SHUTDOWN:
 		return done(shutdown(s.fd, int(s.len)) < 0 ? -errno : 0);
+	case IORING_OP_SPLICE:
+		return splice_step(s);
+	default:
+		break;
+	}
+	// The rest wait on their fd, and keep what they learn of it.
+	if (s.fd < 0)
+		return done(-EBADF);
+	FdState *f = state_of(b, s.fd);
+	if (!f)
+		return done(-ENOMEM);
+	switch (s.opcode) {
 	case IORING_OP_POLL_ADD:
-		return poll_step(b, s);
+		return poll_step(s, f);
 	case IORING_OP_READ:
 	case IORING_OP_WRITE:
 	case IORING_OP_READV:
 	case IORING_OP_WRITEV:
-		return rw_step(b, r);
+		return rw_step(r, f);
 	case IORING_OP_RECV:
-		return recv_step(b, r);
+		return recv_step(b, r, f);
 	case IORING_OP_SEND:
 	case IORING_OP_SEND_ZC: // a plain send: its one CQE says the buffer is free
-		return send_step(b, r);
+		return send_step(r, f);
 	case IORING_OP_SENDMSG:
 	case IORING_OP_RECVMSG:
-		return msg_step(b, r);
+		return msg_step(r, f);
 	case IORING_OP_ACCEPT:
-		return accept_step(b, r);
+		return accept_step(b, r, f);
 	case IORING_OP_CONNECT:
-		return connect_step(b, r);
-	case IORING_OP_SPLICE:
-		return splice_step(s);
+		return connect_step(r, f);
 	default:
 		return done(-EINVAL);
 	}
