@@ -252,7 +252,7 @@ void abandon_ops(kio_ctx *c) noexcept
 
 KIO_API void kio_ctx_destroy(kio_ctx *ctx) noexcept
 {
-	if (!ctx || ctx->destroying)
+	if (!ctx || kio::handle_dead(ctx->tag, kio::HandleTag::Ctx, "kio_ctx", ctx) || ctx->destroying)
 		return;
 	if (ctx->in_run) {
 		// Called from one of ctx's callbacks: the loop below us still uses
@@ -271,6 +271,7 @@ KIO_API void kio_ctx_destroy(kio_ctx *ctx) noexcept
 	abandon_ops(ctx);
 	kio::embed_close(ctx);
 	int wake_fd = ctx->wake_fd;
+	ctx->tag = kio::HandleTag::Dead;
 	delete ctx; // closes the ring: nothing of ours is left in the kernel
 	if (wake_fd >= 0)
 		close(wake_fd);

@@ -12,6 +12,7 @@
 
 #include "core/clock.hpp"
 #include "core/guard.hpp"
+#include "core/handle.hpp"
 #include "core/op_table.hpp"
 #include "core/ring.hpp"
 #include "core/timer_heap.hpp"
@@ -111,6 +112,10 @@ struct kio_ctx {
 	// Networking state (buffer rings, the pipe pool of kio_sendfile()),
 	// created on first use by net code; freed by net_teardown().
 	kio::NetState *net = nullptr;
+
+	// Poisoned by kio_ctx_destroy (core/handle.hpp). Far from the start of
+	// the object, where the allocator keeps its free-list links.
+	kio::HandleTag tag = kio::HandleTag::Ctx;
 };
 
 namespace kio {

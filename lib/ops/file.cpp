@@ -13,6 +13,13 @@
 
 using namespace kio;
 
+// A directory fd for the *at() ops: open (>= 0) or AT_FDCWD. Any other
+// negative value is refused at the call, as for every other fd argument.
+static bool dirfd_ok(int dirfd) noexcept
+{
+	return dirfd >= 0 || dirfd == AT_FDCWD;
+}
+
 KIO_API int64_t kio_nop(kio_ctx *ctx, kio_cb cb, void *user_data) noexcept
 {
 	return submit(ctx, cb, user_data, IORING_OP_NOP, -1, false,
@@ -26,6 +33,8 @@ KIO_API int64_t kio_openat(kio_ctx *ctx, int dirfd, const char *path, int flags,
 		return rc;
 	if (!path)
 		return -EINVAL;
+	if (!dirfd_ok(dirfd))
+		return -EBADF;
 	return submit(ctx, cb, user_data, IORING_OP_OPENAT, -1, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_openat(sqe, dirfd, path, flags, mode_t(mode));
 	});
@@ -167,6 +176,8 @@ KIO_API int64_t kio_statx(kio_ctx *ctx, int dirfd, const char *path, int flags, 
 		return rc;
 	if (!path || !out)
 		return -EINVAL;
+	if (!dirfd_ok(dirfd))
+		return -EBADF;
 	return submit(ctx, cb, user_data, IORING_OP_STATX, -1, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_statx(sqe, dirfd, path, flags, mask, out);
 	});
@@ -179,6 +190,8 @@ KIO_API int64_t kio_unlinkat(kio_ctx *ctx, int dirfd, const char *path, int flag
 		return rc;
 	if (!path)
 		return -EINVAL;
+	if (!dirfd_ok(dirfd))
+		return -EBADF;
 	return submit(ctx, cb, user_data, IORING_OP_UNLINKAT, -1, false,
 		      [=](io_uring_sqe *sqe) { io_uring_prep_unlinkat(sqe, dirfd, path, flags); });
 }
@@ -190,6 +203,8 @@ KIO_API int64_t kio_renameat(kio_ctx *ctx, int olddirfd, const char *oldpath, in
 		return rc;
 	if (!oldpath || !newpath)
 		return -EINVAL;
+	if (!dirfd_ok(olddirfd) || !dirfd_ok(newdirfd))
+		return -EBADF;
 	return submit(ctx, cb, user_data, IORING_OP_RENAMEAT, -1, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_renameat(sqe, olddirfd, oldpath, newdirfd, newpath, flags);
 	});
@@ -202,6 +217,8 @@ KIO_API int64_t kio_mkdirat(kio_ctx *ctx, int dirfd, const char *path, uint32_t 
 		return rc;
 	if (!path)
 		return -EINVAL;
+	if (!dirfd_ok(dirfd))
+		return -EBADF;
 	return submit(ctx, cb, user_data, IORING_OP_MKDIRAT, -1, false,
 		      [=](io_uring_sqe *sqe) { io_uring_prep_mkdirat(sqe, dirfd, path, mode_t(mode)); });
 }

@@ -67,6 +67,8 @@ struct kio_pool {
 	bool stopping = false; // (mu)
 	std::atomic<uint64_t> refs{1};
 	std::vector<pthread_t> threads;
+	// Poisoned by kio_pool_destroy (core/handle.hpp).
+	kio::HandleTag tag = kio::HandleTag::Pool;
 };
 
 namespace {
@@ -312,7 +314,7 @@ KIO_API int kio_pool_create(kio_pool **out, uint32_t threads) noexcept
 
 KIO_API void kio_pool_destroy(kio_pool *pool) noexcept
 {
-	if (!pool)
+	if (!pool || handle_dead(pool->tag, HandleTag::Pool, "kio_pool", pool))
 		return;
 	Job *queued;
 	{
@@ -337,6 +339,8 @@ KIO_API void kio_pool_destroy(kio_pool *pool) noexcept
 	for (pthread_t t : pool->threads)
 		pthread_join(t, nullptr);
 	pool->threads.clear();
+	// Its jobs may keep it alive a while: the tag says it is gone now.
+	pool->tag = HandleTag::Dead;
 	drop_ref(pool);
 }
 

@@ -46,6 +46,10 @@ unsigned long drain_errors(char *err) noexcept
 
 namespace {
 
+// The reasons that mean "we speak TLS, but no version in common". Not
+// SSL_R_WRONG_VERSION_NUMBER: a record whose version field is no TLS
+// version at all is what random bytes or an HTTP reply look like, so that
+// is a protocol error (-EPROTO), not a version mismatch.
 bool version_reason(int reason) noexcept
 {
 	switch (reason) {
@@ -54,7 +58,6 @@ bool version_reason(int reason) noexcept
 	case SSL_R_UNSUPPORTED_SSL_VERSION:
 	case SSL_R_VERSION_TOO_LOW:
 	case SSL_R_NO_PROTOCOLS_AVAILABLE:
-	case SSL_R_WRONG_VERSION_NUMBER:
 		return true;
 	default:
 		return false;

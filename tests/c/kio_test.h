@@ -273,4 +273,74 @@ static inline void kt_tmpdir_remove(char *dir)
 	free(dir);
 }
 
+/*
+ * Runs fn in a child process and checks that it is stopped by kio's misuse
+ * check: killed by SIGABRT after printing want on stderr (kio built with
+ * assertions), or, under AddressSanitizer, by ASan's report of the same use
+ * after free. In a build with NDEBUG the check logs and returns instead:
+ * then the child must exit 0. The child never hangs the test: it is killed
+ * after 10 s, and that fails.
+ */
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+static inline void kt_expect_misuse_caught(void (*fn)(void), const char *want)
+{
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* The test runner catches SIGABRT to report a failed test; the
+		 * child must die of it instead. */
+		signal(SIGABRT, SIG_DFL);
+		sigset_t abrt;
+		sigemptyset(&abrt);
+		sigaddset(&abrt, SIGABRT);
+		sigprocmask(SIG_UNBLOCK, &abrt, NULL);
+		dup2(p[1], 2);
+		fn();
+		_exit(0);
+	}
+	close(p[1]);
+	char out[8192];
+	size_t len = 0;
+	uint64_t end = kt_now_ns() + 10000 * KT_MS;
+	for (;;) {
+		struct pollfd pfd = {p[0], POLLIN, 0};
+		int64_t left = (int64_t)(end - kt_now_ns()) / (int64_t)KT_MS;
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		ssize_t n = read(p[0], out + len, sizeof(out) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	out[len] = 0;
+	close(p[0]);
+	/* Its stderr closes a moment before it can be reaped. */
+	int status = 0;
+	pid_t w;
+	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && kt_now_ns() < end) {
+		struct timespec ms = {0, 1000000};
+		nanosleep(&ms, NULL);
+	}
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		fail_msg("the misuse hung (killed after 10 s); stderr: %s", out);
+	}
+#ifdef NDEBUG
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("the misuse check should return in an NDEBUG build; stderr: %s", out);
+#else
+	int asan = strstr(out, "AddressSanitizer") != NULL;
+	if (!asan && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT))
+		fail_msg("not stopped by SIGABRT (status %#x); stderr: %s", status, out);
+	if (!asan && !strstr(out, want))
+		fail_msg("no \"%s\" on stderr: %s", want, out);
+#endif
+}
+
 #endif /* KIO_TEST_H */

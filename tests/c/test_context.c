@@ -651,6 +651,22 @@ static void test_context_no_defer_taskrun_mode(void **state)
 	kt_close_pipe(p);
 }
 
+/* A second kio_ctx_destroy() is a use after free: caught, never a hang. */
+static void destroy_twice(void)
+{
+	kio_ctx *ctx = NULL;
+	if (kio_ctx_create(&ctx, NULL, 0) != 0)
+		_exit(0); /* nothing to misuse; the parent sees no abort and fails */
+	kio_ctx_destroy(ctx);
+	kio_ctx_destroy(ctx);
+}
+
+static void test_context_destroy_twice_caught(void **state)
+{
+	(void)state;
+	kt_expect_misuse_caught(destroy_twice, "kio_ctx_destroy(");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -678,6 +694,7 @@ int main(void)
 		KT_TEST(test_context_sqpoll),
 		KT_TEST(test_context_cq_overflow_drained),
 		KT_TEST(test_context_no_defer_taskrun_mode),
+		KT_TEST(test_context_destroy_twice_caught),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

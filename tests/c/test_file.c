@@ -220,6 +220,32 @@ static void test_file_openat_bad_args(void **state)
 	assert_int_equal(r.calls, 0);
 }
 
+/* A negative directory fd other than AT_FDCWD is refused at the call, by
+ * every *at() op, as every other negative fd is (kio(7), ERRORS). */
+static void test_file_at_ops_bad_dirfd(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	struct kt_rec r;
+	struct statx stx;
+	const int bad[] = {-1, -2, AT_FDCWD - 1, INT_MIN};
+	kt_rec_reset(&r);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int fd = bad[i];
+		expect_err(kio_openat(ctx, fd, "x", O_RDONLY, 0, kt_rec_cb, &r), -EBADF, &r);
+		expect_err(kio_statx(ctx, fd, "x", 0, STATX_BASIC_STATS, &stx, kt_rec_cb, &r), -EBADF, &r);
+		expect_err(kio_unlinkat(ctx, fd, "x", 0, kt_rec_cb, &r), -EBADF, &r);
+		expect_err(kio_mkdirat(ctx, fd, "x", 0700, kt_rec_cb, &r), -EBADF, &r);
+		expect_err(kio_renameat(ctx, fd, "x", AT_FDCWD, "y", 0, kt_rec_cb, &r), -EBADF, &r);
+		expect_err(kio_renameat(ctx, AT_FDCWD, "x", fd, "y", 0, kt_rec_cb, &r), -EBADF, &r);
+	}
+	assert_quiet(ctx, &r);
+	/* AT_FDCWD itself still reaches the kernel, which answers. */
+	assert_int_equal(kt_await_op(ctx, kio_statx(ctx, AT_FDCWD, "/", 0, STATX_BASIC_STATS, &stx,
+						 kt_rec_cb, kt_rec_reset(&r)), &r), 0);
+	kt_drain_destroy(ctx);
+}
+
 /* ---- close ---- */
 
 static void test_file_close_ok(void **state)
@@ -959,6 +985,7 @@ int main(void)
 		KT_TEST(test_file_openat_create),
 		KT_TEST(test_file_openat_missing),
 		KT_TEST(test_file_openat_bad_args),
+		KT_TEST(test_file_at_ops_bad_dirfd),
 		KT_TEST(test_file_close_ok),
 		KT_TEST(test_file_close_bad_fd),
 		KT_TEST(test_file_close_negative_fd),

@@ -799,6 +799,22 @@ static void test_pool_null_user_data(void **state)
 	kt_drain_destroy(ctx);
 }
 
+/* A second kio_pool_destroy() used to hang on the freed pool's mutex. */
+static void pool_destroy_twice(void)
+{
+	kio_pool *pool = NULL;
+	if (kio_pool_create(&pool, 2) != 0)
+		_exit(0);
+	kio_pool_destroy(pool);
+	kio_pool_destroy(pool);
+}
+
+static void test_pool_destroy_twice_caught(void **state)
+{
+	(void)state;
+	kt_expect_misuse_caught(pool_destroy_twice, "kio_pool_destroy(");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -819,6 +835,7 @@ int main(void)
 		KT_TEST(test_pool_embedded),
 		KT_TEST(test_pool_bad_args),
 		KT_TEST(test_pool_null_user_data),
+		KT_TEST(test_pool_destroy_twice_caught),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

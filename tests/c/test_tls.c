@@ -316,6 +316,51 @@ static void test_handshake_timeout(void **state)
 	kt_drain_destroy(ctx);
 }
 
+/* A peer that does not speak TLS at all - random bytes, an HTTP reply - is
+ * a protocol error (-EPROTO), with OpenSSL's reason kept; -EPROTONOSUPPORT
+ * stays for a TLS peer with no version in common (test_tls_interop.c). */
+static void not_tls_peer(kio_ctx *ctx, const void *reply, size_t len, const char *what)
+{
+	int cfd, sfd;
+	kt_tcp_pair(&cfd, &sfd);
+	kio_tls *c = NULL;
+	assert_int_equal(kio_tls_create(&c, ctx, ccfg, cfd, KIO_TLS_CLIENT), 0);
+	struct kt_rec r;
+	int64_t id = kio_tls_handshake(c, kt_rec_cb, kt_rec_reset(&r));
+	assert_true(id >= 0);
+	assert_int_equal(send(sfd, reply, len, MSG_NOSIGNAL), (ssize_t)len);
+	int32_t res = kt_await_op(ctx, id, &r);
+	if (res != -EPROTO)
+		fail_msg("%s: handshake gave %d (%s), not -EPROTO; reason: %s", what, res,
+			 kio_strerror(res), kio_tls_last_error(c));
+	assert_true(strlen(kio_tls_last_error(c)) > 0);
+	kio_tls_destroy(c);
+	close(cfd);
+	close(sfd);
+}
+
+static void test_peer_not_tls(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+	not_tls_peer(ctx, http, sizeof(http) - 1, "an HTTP reply");
+	unsigned char noise[512];
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (int round = 0; round < 20; round++) {
+		for (size_t i = 0; i < sizeof(noise); i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			noise[i] = (unsigned char)x;
+		}
+		/* A first byte that is a TLS content type would make it a
+		 * (malformed) record; keep it random bytes of any other kind. */
+		if (noise[0] >= 20 && noise[0] <= 24)
+			noise[0] = 0x47;
+		not_tls_peer(ctx, noise, sizeof(noise), "random bytes");
+	}
+	kt_drain_destroy(ctx);
+}
+
 static void test_bad_args(void **state)
 {
 	(void)state;
@@ -608,6 +653,7 @@ int main(void)
 		KT_TEST(test_busy),
 		KT_TEST(test_cancel_read_keeps_data),
 		KT_TEST(test_handshake_timeout),
+		KT_TEST(test_peer_not_tls),
 		KT_TEST(test_bad_args),
 		KT_TEST(test_destroy_in_flight),
 		KT_TEST(test_ctx_destroy_first),
