@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/ctx.hpp"
+#include "core/ctx_tag.hpp"
 #include "core/guard.hpp"
 #include "core/log.hpp"
 
@@ -107,6 +108,7 @@ KIO_API int kio_ctx_create(kio_ctx **out, const kio_ctx_opts *opts, size_t opts_
 		kio_ctx *c = new (std::nothrow) kio_ctx();
 		if (!c)
 			return -ENOMEM;
+		c->ops.set_tag(kio::ctx_tag_acquire());
 		int rc = c->ring.setup(o);
 		if (rc == 0) {
 			c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -121,6 +123,7 @@ KIO_API int kio_ctx_create(kio_ctx **out, const kio_ctx_opts *opts, size_t opts_
 		if (rc < 0) {
 			if (c->wake_fd >= 0)
 				close(c->wake_fd);
+			kio::ctx_tag_release(c->ops.tag_bits() >> kio::kSlotBits);
 			delete c;
 			return rc;
 		}
@@ -271,6 +274,7 @@ KIO_API void kio_ctx_destroy(kio_ctx *ctx) noexcept
 	abandon_ops(ctx);
 	kio::embed_close(ctx);
 	int wake_fd = ctx->wake_fd;
+	kio::ctx_tag_release(ctx->ops.tag_bits() >> kio::kSlotBits);
 	ctx->tag = kio::HandleTag::Dead;
 	delete ctx; // closes the ring: nothing of ours is left in the kernel
 	if (wake_fd >= 0)

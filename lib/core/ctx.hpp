@@ -287,7 +287,7 @@ struct Started {
 	c->stats.ops_submitted++;
 	if (live > c->stats.ops_max_inflight)
 		c->stats.ops_max_inflight = live;
-	return {int64_t((uint64_t(op.gen) << 32) | idx), sqe};
+	return {int64_t((uint64_t(op.gen) << 32) | c->ops.tag_bits() | idx), sqe};
 }
 
 // Starts a kernel op: its id and the SQE to fill, or {-errno, nullptr}.

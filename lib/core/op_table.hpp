@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: MIT
 // The op table: a slab of op records reused through a free list, so the
 // steady state allocates nothing per op. The slab lives in pages that grow
-// in place (PageArray): ops move when it grows, so code holds slot indices. An op id is (generation << 32) |
-// slot; the generation changes whenever a slot is freed, so a stale id is
-// recognised even after its slot was reused.
+// in place (PageArray): ops move when it grows, so code holds slot indices.
+//
+// An op id is (generation << 32) | (tag << 24) | slot:
+//   generation  31 bits, changed whenever the slot is freed, so a stale id
+//               is recognised even after its slot was reused;
+//   tag          8 bits naming the context (core/ctx_tag.cpp), so an id
+//               handed to another context is refused there (-ENOENT);
+//   slot        24 bits: at most 16,777,215 ops in flight per context.
 #pragma once
 
 #include <cstdint>
@@ -79,6 +84,8 @@ struct alignas(64) Op {
 static_assert(sizeof(Op) == 64, "an op record is one cache line");
 
 inline constexpr uint32_t kNoSlot = UINT32_MAX;
+inline constexpr unsigned kSlotBits = 24;
+inline constexpr uint32_t kSlotMask = (uint32_t(1) << kSlotBits) - 1;
 
 class OpTable {
 public:
@@ -129,19 +136,25 @@ public:
 	Op &at(uint32_t idx) noexcept { return *slot(idx); }
 	const Op &at(uint32_t idx) const noexcept { return *slot(idx); }
 
+	// This table's context tag (0..255), placed in every id it gives out.
+	void set_tag(uint32_t tag) noexcept { tag_bits_ = tag << kSlotBits; }
+	uint32_t tag_bits() const noexcept { return tag_bits_; }
+
 	int64_t id_of(uint32_t idx) const noexcept
 	{
-		return int64_t((uint64_t(slot(idx)->gen) << 32) | idx);
+		return int64_t((uint64_t(slot(idx)->gen) << 32) | tag_bits_ | idx);
 	}
 
-	// The live op an id names, or nullptr for a finished, stale or bogus id.
+	// The live op an id names, or nullptr for a finished, stale or bogus id,
+	// or one of another context.
 	Op *lookup(int64_t id) noexcept
 	{
 		if (id < 0)
 			return nullptr;
-		uint32_t idx = uint32_t(uint64_t(id) & 0xffffffffu);
+		uint32_t low = uint32_t(uint64_t(id));
+		uint32_t idx = low & kSlotMask;
 		uint32_t gen = uint32_t(uint64_t(id) >> 32);
-		if (idx >= count_)
+		if ((low & ~kSlotMask) != tag_bits_ || idx >= count_)
 			return nullptr;
 		Op &op = *slot(idx);
 		if (op.kind == Kind::Free || op.gen != gen)
@@ -149,7 +162,7 @@ public:
 		return &op;
 	}
 
-	static uint32_t index_of(int64_t id) noexcept { return uint32_t(uint64_t(id) & 0xffffffffu); }
+	static uint32_t index_of(int64_t id) noexcept { return uint32_t(uint64_t(id)) & kSlotMask; }
 
 	// Slots ever created (live or free): for walks over every op.
 	uint32_t slots() const noexcept { return count_; }
@@ -163,10 +176,12 @@ private:
 	{
 		size_t old = count_;
 		size_t want = old + (old / 4 > 64 ? old / 4 : 64);
-		if (want >= kNoSlot)
-			throw std::bad_alloc();
+		if (old >= kSlotMask)
+			throw std::bad_alloc(); // the id has room for no more slots
+		if (want > kSlotMask)
+			want = kSlotMask;
 		storage_.reserve(want);
-		size_t next = storage_.capacity() < kNoSlot ? storage_.capacity() : kNoSlot - 1;
+		size_t next = storage_.capacity() < kSlotMask ? storage_.capacity() : kSlotMask;
 		Op *slots = storage_.data();
 		Op blank{nullptr, nullptr, {0}, 0, {0}, 1, kNotInHeap, {-1}, Kind::Free, 0, nullptr};
 		for (size_t i = old; i < next; i++) {
@@ -183,6 +198,7 @@ private:
 	PageArray<Op> storage_;
 	uint32_t count_ = 0; // slots made so far (live or free)
 	uint32_t free_head_ = kNoSlot; // first free slot, chained by Op::next_free
+	uint32_t tag_bits_ = 0; // the context tag, shifted into place
 };
 
 } // namespace kio

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/guard.hpp"
+#include "core/op_table.hpp"
 #include "epoll/backend.hpp"
 #include "epoll/workers.hpp"
 
@@ -76,9 +77,9 @@ void Backend::take_sqes() noexcept
 	while (head != tail) {
 		const io_uring_sqe &sqe = sqes_[head & sq_mask_];
 		if (!(sqe.user_data & kInternal) && sqe.opcode != IORING_OP_ASYNC_CANCEL &&
-		    uint32_t(sqe.user_data) >= nrecs_) {
+		    OpTable::index_of(int64_t(sqe.user_data)) >= nrecs_) {
 			try {
-				grow_records(uint32_t(sqe.user_data));
+				grow_records(OpTable::index_of(int64_t(sqe.user_data)));
 			} catch (...) {
 				// Like the kernel out of request memory: the SQE stays
 				// queued, and enter() reports -ENOMEM.
@@ -98,7 +99,7 @@ void Backend::submit(const io_uring_sqe &sqe) noexcept
 		cancel(sqe); // kio's own: its CQE would say nothing new
 		return;
 	}
-	uint32_t link = (sqe.user_data & kInternal) ? kWakeLink : uint32_t(sqe.user_data);
+	uint32_t link = (sqe.user_data & kInternal) ? kWakeLink : OpTable::index_of(int64_t(sqe.user_data));
 	Record &r = rec(link);
 	r.sqe = sqe;
 	r.done = 0;
@@ -310,7 +311,7 @@ void Backend::cancel(const io_uring_sqe &sqe) noexcept
 		return;
 	}
 	uint64_t ud = sqe.addr;
-	uint32_t idx = uint32_t(ud);
+	uint32_t idx = OpTable::index_of(int64_t(ud));
 	if (!(ud & kInternal) && idx < nrecs_ && rec(idx).sqe.user_data == ud)
 		cancel_one(idx);
 }

@@ -396,6 +396,41 @@ static void test_cancel_invalid_ids(void **state)
 	assert_int_equal(r.res, -ECANCELED);
 }
 
+/* An id means something only to the context that issued it: another
+ * context refuses it (-ENOENT) even when its own op sits in the same slot
+ * with the same generation, and its op is left alone. */
+static void test_cancel_foreign_context_id(void **state)
+{
+	(void)state;
+	enum { N = 8 };
+	kio_ctx *ctx[N];
+	struct kt_rec r[N];
+	int64_t id[N];
+	for (int i = 0; i < N; i++) {
+		ctx[i] = kt_ctx_new();
+		id[i] = kio_sleep(ctx[i], 10000 * KT_MS, kt_rec_cb, kt_rec_reset(&r[i]));
+		assert_true(id[i] >= 0);
+	}
+	for (int i = 0; i < N; i++) {
+		for (int j = 0; j < N; j++) {
+			if (i == j)
+				continue;
+			/* Same slot, same generation: only the context tells them apart. */
+			assert_true(id[i] != id[j]);
+			assert_int_equal(kio_op_cancel(ctx[j], id[i]), -ENOENT);
+			assert_int_equal(kio_op_timeout(ctx[j], id[i], 1), -ENOENT);
+		}
+	}
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(kio_ctx_run_once(ctx[i], 0), 0);
+		assert_int_equal(r[i].calls, 0); /* nobody else's cancel reached it */
+		assert_int_equal(kio_op_cancel(ctx[i], id[i]), 0);
+		kt_run_until(ctx[i], &r[i].done, 5000);
+		assert_int_equal(r[i].res, -ECANCELED);
+		kt_drain_destroy(ctx[i]);
+	}
+}
+
 static void test_cancel_null_ctx(void **state)
 {
 	(void)state;
@@ -493,6 +528,7 @@ int main(void)
 		KT_TEST(test_cancel_fd_bad_args),
 		KT_TEST(test_cancel_close_pending_reads),
 		KT_TEST(test_cancel_invalid_ids),
+		KT_TEST(test_cancel_foreign_context_id),
 		KT_TEST(test_cancel_null_ctx),
 		KT_TEST(test_cancel_multishot_poll),
 		KT_TEST(test_cancel_from_callback),
