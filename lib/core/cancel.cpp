@@ -12,6 +12,8 @@ KIO_API int kio_op_cancel(kio_ctx *ctx, int64_t op_id) noexcept
 {
 	if (!ctx)
 		return -EINVAL;
+	if (foreign_thread(ctx))
+		return -EPERM;
 	Op *op = ctx->ops.lookup(op_id);
 	if (!op)
 		return -ENOENT;
@@ -45,6 +47,8 @@ KIO_API int kio_op_timeout(kio_ctx *ctx, int64_t op_id, uint64_t timeout_ns) noe
 {
 	if (!ctx)
 		return -EINVAL;
+	if (foreign_thread(ctx))
+		return -EPERM;
 	Op *op = ctx->ops.lookup(op_id);
 	if (!op)
 		return -ENOENT;
@@ -63,6 +67,8 @@ KIO_API int kio_cancel_fd(kio_ctx *ctx, int fd) noexcept
 {
 	if (!ctx)
 		return -EINVAL;
+	if (foreign_thread(ctx))
+		return -EPERM;
 	if (fd < 0)
 		return -EBADF;
 	uint32_t count = size_t(fd) < ctx->fd_inflight.size() ? ctx->fd_inflight[size_t(fd)] : 0;

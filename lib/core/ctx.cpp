@@ -257,6 +257,10 @@ KIO_API void kio_ctx_destroy(kio_ctx *ctx) noexcept
 {
 	if (!ctx || kio::handle_dead(ctx->tag, kio::HandleTag::Ctx, "kio_ctx", ctx) || ctx->destroying)
 		return;
+	if (kio::foreign_thread(ctx)) {
+		kio::misuse("kio_ctx_destroy", ctx, "called from a thread that does not run it");
+		return;
+	}
 	if (ctx->in_run) {
 		// Called from one of ctx's callbacks: the loop below us still uses
 		// ctx, so finish the job when kio_ctx_run()/run_once() returns.

@@ -48,6 +48,15 @@ struct PostNode {
 
 struct NetState; // defined by the networking code
 
+// The calling thread, as an address unique to it: a thread-local byte's.
+// initial-exec: one fs-relative address and no call; the byte fits the
+// static TLS space glibc keeps even for a library loaded with dlopen().
+inline const void *this_thread() noexcept
+{
+	__attribute__((tls_model("initial-exec"))) static thread_local char marker;
+	return &marker;
+}
+
 } // namespace kio
 
 struct kio_ctx {
@@ -78,6 +87,10 @@ struct kio_ctx {
 	uint32_t pipe_writes = 0; // of those, ops that could raise SIGPIPE
 	bool sigpipe_was_blocked = false; // the caller had SIGPIPE blocked already
 	bool in_run = false;
+	// The thread that runs the ctx: the first to call kio_ctx_run() or
+	// kio_ctx_run_once(). Until then (nullptr) any thread may start ops,
+	// to hand the ctx over; from then on only this one (kio(7)).
+	const void *owner = nullptr;
 	bool destroying = false;
 	bool destroy_deferred = false; // kio_ctx_destroy() called from a callback
 
@@ -131,10 +144,32 @@ void expire_timers(kio_ctx *c, uint64_t now);
 int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period);
 
 // The checks every op makes before anything else.
+// Called from a thread that does not run ctx, once one does: a misuse
+// that would corrupt the op table (only post, stop and wake are
+// thread-safe), refused with -EPERM.
+inline bool foreign_thread(const kio_ctx *c) noexcept
+{
+	return __builtin_expect(c->owner != this_thread(), 0) && c->owner != nullptr;
+}
+
+// Running ctx: the first thread to do it owns ctx; any other gets -EPERM.
+inline int claim(kio_ctx *c) noexcept
+{
+	const void *me = this_thread();
+	if (__builtin_expect(c->owner == me, 1))
+		return 0;
+	if (c->owner)
+		return -EPERM;
+	c->owner = me;
+	return 0;
+}
+
 inline int begin_check(kio_ctx *c, kio_cb cb) noexcept
 {
 	if (!c || !cb)
 		return -EINVAL;
+	if (foreign_thread(c))
+		return -EPERM;
 	if (c->destroying)
 		return -ESHUTDOWN;
 	return 0;
@@ -252,6 +287,10 @@ struct Started {
 {
 	if (__builtin_expect(!c || !cb, 0))
 		return {-EINVAL, nullptr};
+	// Not from the thread that runs ctx (or before any ran it): the slow
+	// path tells which.
+	if (__builtin_expect(c->owner != this_thread(), 0))
+		return {0, nullptr};
 	// A free slot also means room in the ready queues (reserve_ready()).
 	if (__builtin_expect(!c->ops.has_free(), 0))
 		return {0, nullptr};

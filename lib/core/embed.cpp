@@ -140,6 +140,8 @@ KIO_API int kio_ctx_fd(kio_ctx *ctx) noexcept
 {
 	if (!ctx)
 		return -EINVAL;
+	if (kio::foreign_thread(ctx))
+		return -EPERM;
 	if (ctx->epoll_fd >= 0)
 		return ctx->epoll_fd;
 	return kio::embed_open(ctx);

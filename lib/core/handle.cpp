@@ -8,19 +8,24 @@
 
 namespace kio {
 
+void misuse(const char *fn, const void *p, const char *why) noexcept
+{
+	log_printf(KIO_LOG_ERROR, "%s(%p): %s", fn, p, why);
+#ifndef NDEBUG
+	// Synchronously too: the process ends before the log thread runs.
+	fprintf(stderr, "kio: FATAL: %s(%p): %s\n", fn, p, why);
+	abort();
+#endif
+}
+
 bool handle_dead(HandleTag tag, HandleTag alive, const char *what, const void *p) noexcept
 {
 	if (__builtin_expect(tag == alive, 1))
 		return false;
-	const char *why = tag == HandleTag::Dead ? "destroyed twice" : "not one kio made";
-	log_printf(KIO_LOG_ERROR, "%s_destroy(%p): %s", what, p, why);
-#ifndef NDEBUG
-	// Synchronously too: the process ends before the log thread runs.
-	fprintf(stderr, "kio: FATAL: %s_destroy(%p): %s\n", what, p, why);
-	abort();
-#else
+	char fn[64];
+	snprintf(fn, sizeof(fn), "%s_destroy", what);
+	misuse(fn, p, tag == HandleTag::Dead ? "destroyed twice" : "not one kio made");
 	return true;
-#endif
 }
 
 } // namespace kio

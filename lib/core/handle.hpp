@@ -22,4 +22,9 @@ enum class HandleTag : uint32_t {
 // message).
 bool handle_dead(HandleTag tag, HandleTag alive, const char *what, const void *p) noexcept;
 
+// A misuse that kio caught before it could corrupt anything: fn(p) why.
+// Aborts with the message in builds with assertions; logs an ERROR and
+// returns in NDEBUG builds, where the caller then does nothing.
+void misuse(const char *fn, const void *p, const char *why) noexcept;
+
 } // namespace kio

@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "core/ctx.hpp"
+#include "core/fd.hpp"
 #include "core/guard.hpp"
 #include "core/log.hpp"
 
@@ -429,8 +430,12 @@ Started start_op_slow(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int tr
 		return {-EOPNOTSUPP, nullptr};
 	if (c->live >= c->ready_room || !c->ops.has_free())
 		reserve_ready(c);
-	if (track_fd >= 0 && size_t(track_fd) >= c->fd_inflight.size())
-		grow_fd_table(c, track_fd);
+	if (track_fd >= 0 && size_t(track_fd) >= c->fd_inflight.size()) {
+		if (fd_open(track_fd))
+			grow_fd_table(c, track_fd);
+		else
+			track_fd = -1; // the kernel answers -EBADF: nothing to cancel by fd
+	}
 	uint32_t idx = c->ops.alloc();
 	io_uring_sqe *sqe = c->ring.try_get_sqe();
 	if (!sqe) {
@@ -710,6 +715,8 @@ KIO_API int kio_ctx_run_once(kio_ctx *ctx, int64_t timeout_ns) noexcept
 {
 	if (!ctx)
 		return -EINVAL;
+	if (int rc = kio::claim(ctx))
+		return rc;
 	bool outer = !ctx->in_run;
 	int rc = guard<int>(
 		[&] { return kio::run_once_inline(ctx, timeout_ns < 0 ? -1 : timeout_ns, false); });
@@ -720,6 +727,8 @@ KIO_API int kio_ctx_run(kio_ctx *ctx) noexcept
 {
 	if (!ctx)
 		return -EINVAL;
+	if (int rc = kio::claim(ctx))
+		return rc;
 	if (ctx->in_run)
 		return -EBUSY;
 	int rc = guard<int>([&] {

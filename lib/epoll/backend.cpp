@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/clock.hpp"
+#include "core/fd.hpp"
 #include "core/guard.hpp"
 #include "epoll/workers.hpp"
 
@@ -154,10 +155,19 @@ void Backend::grow_records(uint32_t idx)
 	nrecs_ = cap;
 }
 
-FdState &Backend::grow_fds(int fd)
+FdState *Backend::grow_fds(int fd, int *err) noexcept
 {
-	fds_.resize(std::max(size_t(fd) + 1, fds_.size() * 2));
-	return fds_[size_t(fd)];
+	if (!fd_open(fd)) {
+		*err = -EBADF;
+		return nullptr;
+	}
+	try {
+		fds_.resize(std::max(size_t(fd) + 1, fds_.size() * 2));
+	} catch (...) {
+		*err = -ENOMEM;
+		return nullptr;
+	}
+	return &fds_[size_t(fd)];
 }
 
 BufGroup *Backend::buf_group(uint16_t group) noexcept

@@ -141,12 +141,14 @@ public:
 	void unregister_buf_ring(uint16_t group) noexcept;
 
 	// --- used by the op attempts (calls.cpp) and the readiness code ---
-	// The state of fd (>= 0); may throw std::bad_alloc when the table grows.
-	FdState &fd_state(int fd)
+	// The state of fd (>= 0), or nullptr with *err: -EBADF for an fd past
+	// the table that is not open (the table grows only for open fds, not
+	// to the size of whatever number a caller passes), -ENOMEM.
+	FdState *fd_state(int fd, int *err) noexcept
 	{
 		if (__builtin_expect(size_t(fd) >= fds_.size(), 0))
-			return grow_fds(fd);
-		return fds_[size_t(fd)];
+			return grow_fds(fd, err);
+		return &fds_[size_t(fd)];
 	}
 	BufGroup *buf_group(uint16_t group) noexcept;
 	// Whether a multishot op may post one more CQE now.
@@ -161,7 +163,7 @@ private:
 
 	Record &rec(uint32_t link) noexcept { return link == kWakeLink ? wake_ : recs_.data()[link]; }
 	void grow_records(uint32_t idx);
-	[[gnu::noinline]] FdState &grow_fds(int fd);
+	[[gnu::noinline]] FdState *grow_fds(int fd, int *err) noexcept;
 
 	// Submission.
 	void take_sqes() noexcept;

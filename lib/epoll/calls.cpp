@@ -57,15 +57,6 @@ template <typename T> T *ptr(uint64_t v) noexcept
 	return reinterpret_cast<T *>(uintptr_t(v));
 }
 
-// The state of fd, or nullptr when the table cannot grow.
-FdState *state_of(Backend &b, int fd) noexcept
-{
-	try {
-		return &b.fd_state(fd);
-	} catch (...) {
-		return nullptr;
-	}
-}
 
 // A byte stream (a SOCK_STREAM socket or a pipe): a short read there
 // means nothing was left.
@@ -590,9 +581,10 @@ Step attempt(Backend &b, Record &r) noexcept
 	// The rest wait on their fd, and keep what they learn of it.
 	if (s.fd < 0)
 		return done(-EBADF);
-	FdState *f = state_of(b, s.fd);
+	int err = 0;
+	FdState *f = b.fd_state(s.fd, &err);
 	if (!f)
-		return done(-ENOMEM);
+		return done(err);
 	switch (s.opcode) {
 	case IORING_OP_POLL_ADD:
 		return poll_step(s, f);

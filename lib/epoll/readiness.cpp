@@ -54,12 +54,10 @@ int Backend::park(uint32_t link, int fd, uint32_t want) noexcept
 {
 	if (fd < 0)
 		return -EBADF;
-	FdState *fp;
-	try {
-		fp = &fd_state(fd);
-	} catch (...) {
-		return -ENOMEM;
-	}
+	int err = 0;
+	FdState *fp = fd_state(fd, &err);
+	if (!fp)
+		return err;
 	FdState &f = *fp;
 	uint32_t need = kBase | (want & kOnDemand);
 	for (uint32_t l = f.head; l != kNone; l = rec(l).next)

@@ -112,6 +112,8 @@ KIO_API int kio_buf_ring_create(kio_buf_ring **out, kio_ctx *ctx, uint16_t group
 	*out = nullptr;
 	if (!ctx)
 		return -EINVAL;
+	if (foreign_thread(ctx))
+		return -EPERM;
 	if (count == 0 || count > kMaxBuffers || (count & (count - 1)) || size == 0 ||
 	    size > kMaxSize)
 		return -EINVAL;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <linux/io_uring.h>
 #include <poll.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 
 static void test_context_create_null_opts(void **state)
@@ -651,6 +652,154 @@ static void test_context_no_defer_taskrun_mode(void **state)
 	kt_close_pipe(p);
 }
 
+/* Only post, stop and wake may come from another thread: once a thread
+ * runs ctx, every other call from elsewhere is refused with -EPERM, and
+ * nothing of ctx is touched. */
+struct foreign {
+	kio_ctx *ctx;
+	int64_t live_id;
+	int fd;
+	int results[16];
+	int n;
+};
+
+static void foreign_cb(void *user_data, int32_t res, uint32_t flags)
+{
+	(void)user_data;
+	(void)res;
+	(void)flags;
+	fail_msg("an op refused with -EPERM ran its callback");
+}
+
+static void *foreign_calls(void *arg)
+{
+	struct foreign *f = arg;
+	char buf[8];
+	struct kio_buf_ring *ring = NULL;
+	f->results[f->n++] = (int)kio_nop(f->ctx, foreign_cb, NULL);
+	f->results[f->n++] = (int)kio_sleep(f->ctx, 1000, foreign_cb, NULL);
+	f->results[f->n++] = (int)kio_read(f->ctx, f->fd, buf, sizeof(buf), KIO_OFFSET_CURRENT, foreign_cb, NULL);
+	f->results[f->n++] = (int)kio_poll(f->ctx, f->fd, POLLIN, foreign_cb, NULL);
+	f->results[f->n++] = kio_op_cancel(f->ctx, f->live_id);
+	f->results[f->n++] = kio_op_timeout(f->ctx, f->live_id, 1);
+	f->results[f->n++] = kio_cancel_fd(f->ctx, f->fd);
+	f->results[f->n++] = kio_ctx_run_once(f->ctx, 0);
+	f->results[f->n++] = kio_ctx_run(f->ctx);
+	f->results[f->n++] = kio_ctx_fd(f->ctx);
+	f->results[f->n++] = kio_buf_ring_create(&ring, f->ctx, 7, 4, 64);
+	/* The thread-safe three still work. */
+	f->results[f->n++] = kio_ctx_wake(f->ctx) == 0 ? -EPERM : 1;
+	return NULL;
+}
+
+static void test_context_foreign_thread_refused(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int p[2];
+	kt_pipe(p);
+	struct kt_rec r;
+	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, kt_rec_reset(&r));
+	assert_true(id >= 0);
+	assert_true(kio_ctx_run_once(ctx, 0) >= 0); /* this thread runs ctx now */
+	uint32_t pending = kio_ctx_pending(ctx);
+
+	struct foreign f = {ctx, id, p[0], {0}, 0};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, foreign_calls, &f), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	for (int i = 0; i < f.n; i++)
+		if (f.results[i] != -EPERM)
+			fail_msg("foreign call %d gave %d, not -EPERM", i, f.results[i]);
+	/* Nothing changed: the same op pending, still live and cancellable here. */
+	assert_int_equal(kio_ctx_pending(ctx), pending);
+	assert_int_equal(r.calls, 0);
+	assert_int_equal(kio_op_cancel(ctx, id), 0);
+	assert_int_equal(kt_await_op(ctx, id, &r), -ECANCELED);
+	kt_close_pipe(p);
+	kt_drain_destroy(ctx);
+}
+
+/* Created on one thread, handed over before it ran: ops started there before
+ * the hand-over are fine, and the thread that runs it owns it from then on
+ * (it also destroys it: see test_context_destroy_from_foreign_thread). */
+struct handover {
+	kio_ctx *ctx;
+	struct kt_rec *r;
+	int ran;
+	int64_t late;
+	sem_t ran_done; /* the runner ran it: the main thread checks */
+	sem_t checked;  /* the main thread checked: the runner destroys */
+};
+
+static void *run_then_destroy(void *arg)
+{
+	struct handover *h = arg;
+	kt_run_until(h->ctx, &h->r->done, 5000);
+	h->ran = h->r->calls == 1 && pthread_equal(h->r->thread, pthread_self());
+	sem_post(&h->ran_done);
+	while (sem_wait(&h->checked) != 0) {
+	}
+	kt_drain_destroy(h->ctx);
+	return NULL;
+}
+
+static void *late_start(void *arg)
+{
+	struct handover *h = arg;
+	h->late = kio_nop(h->ctx, foreign_cb, NULL);
+	return NULL;
+}
+
+static void test_context_handed_over_before_run(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	struct kt_rec r;
+	assert_true(kio_nop(ctx, kt_rec_cb, kt_rec_reset(&r)) >= 0); /* nobody ran it yet */
+	struct handover h = {ctx, &r, 0, 0, {{0}}, {{0}}};
+	assert_int_equal(sem_init(&h.ran_done, 0, 0), 0);
+	assert_int_equal(sem_init(&h.checked, 0, 0), 0);
+	pthread_t t, u;
+	assert_int_equal(pthread_create(&t, NULL, run_then_destroy, &h), 0);
+	while (sem_wait(&h.ran_done) != 0) {
+	}
+	assert_true(h.ran);
+	assert_int_equal(kio_nop(ctx, foreign_cb, NULL), -EPERM);
+	assert_int_equal(kio_ctx_run_once(ctx, 0), -EPERM);
+	assert_int_equal(pthread_create(&u, NULL, late_start, &h), 0);
+	assert_int_equal(pthread_join(u, NULL), 0);
+	assert_int_equal(h.late, -EPERM);
+	sem_post(&h.checked);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	sem_destroy(&h.ran_done);
+	sem_destroy(&h.checked);
+}
+
+/* kio_ctx_destroy() from a thread that does not run ctx is caught. */
+static void *run_a_round(void *arg)
+{
+	kio_ctx_run_once(arg, 0);
+	return NULL;
+}
+
+static void destroy_from_foreign_thread(void)
+{
+	kio_ctx *ctx = NULL;
+	if (kio_ctx_create(&ctx, NULL, 0) != 0)
+		_exit(0);
+	pthread_t t;
+	if (pthread_create(&t, NULL, run_a_round, ctx) != 0 || pthread_join(t, NULL) != 0)
+		_exit(0);
+	kio_ctx_destroy(ctx);
+}
+
+static void test_context_destroy_from_foreign_thread(void **state)
+{
+	(void)state;
+	kt_expect_misuse_caught(destroy_from_foreign_thread, "does not run it");
+}
+
 /* A second kio_ctx_destroy() is a use after free: caught, never a hang. */
 static void destroy_twice(void)
 {
@@ -695,6 +844,9 @@ int main(void)
 		KT_TEST(test_context_cq_overflow_drained),
 		KT_TEST(test_context_no_defer_taskrun_mode),
 		KT_TEST(test_context_destroy_twice_caught),
+		KT_TEST(test_context_foreign_thread_refused),
+		KT_TEST(test_context_handed_over_before_run),
+		KT_TEST(test_context_destroy_from_foreign_thread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -220,6 +220,44 @@ static void test_file_openat_bad_args(void **state)
 	assert_int_equal(r.calls, 0);
 }
 
+/* Peak resident memory of the process, in KiB (VmHWM). */
+static long peak_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* An fd number far past any open one reaches the kernel, which answers
+ * -EBADF, without kio growing a table to that size on the way (it once
+ * grew its per-fd tables to 2**31 entries: seconds and gigabytes). */
+static void test_file_huge_fd_number(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	struct kt_rec r;
+	char buf[16];
+	long before = peak_kib();
+	const int fds[] = {INT_MAX, INT_MAX - 1, 1 << 30};
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		assert_int_equal(kt_await_op(ctx, kio_read(ctx, fds[i], buf, sizeof(buf), 0, kt_rec_cb,
+							   kt_rec_reset(&r)), &r), -EBADF);
+		assert_int_equal(kt_await_op(ctx, kio_recv(ctx, fds[i], buf, sizeof(buf), 0, kt_rec_cb,
+							   kt_rec_reset(&r)), &r), -EBADF);
+		assert_int_equal(kt_await_op(ctx, kio_poll(ctx, fds[i], POLLIN, kt_rec_cb,
+							   kt_rec_reset(&r)), &r), -EBADF);
+		assert_int_equal(kio_cancel_fd(ctx, fds[i]), 0);
+	}
+	assert_true(peak_kib() - before < 64 * 1024);
+	kt_drain_destroy(ctx);
+}
+
 /* A negative directory fd other than AT_FDCWD is refused at the call, by
  * every *at() op, as every other negative fd is (kio(7), ERRORS). */
 static void test_file_at_ops_bad_dirfd(void **state)
@@ -986,6 +1024,7 @@ int main(void)
 		KT_TEST(test_file_openat_missing),
 		KT_TEST(test_file_openat_bad_args),
 		KT_TEST(test_file_at_ops_bad_dirfd),
+		KT_TEST(test_file_huge_fd_number),
 		KT_TEST(test_file_close_ok),
 		KT_TEST(test_file_close_bad_fd),
 		KT_TEST(test_file_close_negative_fd),
