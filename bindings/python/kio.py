@@ -19,12 +19,46 @@ Callbacks are called as ``fn(res, flags)``: ``res`` is the op's result,
 ``fn(res, flags, value)``. An exception raised by a callback is kept and
 raised again by the ``Context.run``/``run_once``/``close`` call that ran it.
 
+Arguments are checked before anything reaches C (ctypes itself would keep
+the low bits of an int that does not fit, and end a path at its first NUL),
+with the exceptions os, socket and time raise for the same mistakes; a call
+that raises has started nothing and never calls back:
+
+* a non-integer where C takes an integer (fd, flags, mode, offset, op id,
+  buffer id...): ``TypeError``, as ``os.read(1.5, 1)``;
+* an integer outside its C type (an fd, flags or a signal number beyond
+  ``int``; a mode, events or mask beyond ``uint32_t``; a buffer group or id
+  beyond ``uint16_t``; an op id or splice offset beyond ``int64_t``):
+  ``OverflowError`` ("fd is greater than maximum"), as ``os.read(2**32, 1)``;
+* a file offset or length (read, write, fallocate, ftruncate, sendfile)
+  above 2**63 - 1 other than ``OFFSET_CURRENT``: ``OverflowError``, as
+  ``os.pread``; a negative one: ``OSError(EINVAL)``, as ``os.pread``;
+* a negative count or size (``nbytes``, a splice length, a sendfile count,
+  pool threads, ring sizes): ``ValueError``, as ``socket.recv(-1)``;
+  ``nbytes`` beyond the buffer: ``ValueError``;
+* a duration in seconds (sleep, periodic timer, op timeout, run_once,
+  log_flush: an int or a float, rounded up to whole nanoseconds): NaN or
+  negative, ``ValueError``; more than fits in the C type's nanoseconds
+  (uint64, int64 for run_once), ``OverflowError``, as ``time.sleep(1e30)``;
+* a path (str, bytes or os.PathLike) with a NUL in it: ``ValueError``
+  ("embedded null byte"), as ``os.open``; a signal number outside
+  1..NSIG-1: ``ValueError``, as ``signal.pthread_sigmask``; a port outside
+  0..65535: ``OverflowError``, as ``socket.connect``.
+
+Values inside their C type that the C function refuses (a negative fd, an
+unknown flag) still raise the ``OSError`` kio returns. The raw ``lib``
+functions check nothing: there ctypes' C rules apply.
+
 A Context belongs to the thread that runs it; only ``post``, ``stop`` and
 ``wake`` may be called from other threads. See kio_asyncio.py for asyncio.
 """
 import ctypes
+import errno
 import itertools
+import math
+import operator
 import os
+import signal
 import socket
 import struct
 import sys
@@ -32,8 +66,9 @@ import threading
 
 __all__ = [
     'lib', 'PROTOTYPES', 'Context', 'Pool', 'SignalSet', 'BufRing', 'Statx', 'error', 'check',
-    'live_ops', 'sockaddr', 'parse_sockaddr', 'version', 'version_string', 'strerror', 'log_set_level', 'log_level',
-    'log_write', 'log_set_handler', 'log_dropped', 'log_flush',
+    'live_ops', 'duration_ns', 'sockaddr', 'parse_sockaddr', 'version', 'version_string',
+    'strerror', 'log_set_level', 'log_level', 'log_write', 'log_set_handler', 'log_dropped',
+    'log_flush',
 ]
 
 KIO_F_MORE = 1 << 0
@@ -268,7 +303,7 @@ for _name, (_res, _args) in PROTOTYPES.items():
 
 def strerror(err):
     """kio_strerror(err) as a str."""
-    return lib.kio_strerror(err).decode()
+    return lib.kio_strerror(_int(err, 'err')).decode()
 
 
 def version():
@@ -294,10 +329,99 @@ def check(res, filename=None):
     return res
 
 
-def _ns(seconds):
-    if seconds < 0:
-        raise ValueError('a duration cannot be negative')
-    return int(round(seconds * 1e9))
+# ---- what crosses into C ------------------------------------------------------
+# ctypes keeps the low bits of an int that does not fit its C type, and a
+# path ends at its first NUL: fd 2**32 + 3 would reach C as fd 3. Every
+# value a method hands to C goes through one of these checks first; each
+# raises what os, socket or time raise for the same mistake.
+
+_INT_MIN, _INT_MAX = -2**31, 2**31 - 1
+_I64_MIN, _I64_MAX = -2**63, 2**63 - 1
+_U16_MAX, _U32_MAX, _U64_MAX = 2**16 - 1, 2**32 - 1, 2**64 - 1
+_SIZE_MAX = 2**(8 * ctypes.sizeof(ctypes.c_size_t)) - 1
+_OFF_MAX = 2**63 - 1  # off_t, as os.pread/os.lseek take it
+_NS_PER_S = 10**9
+_index = operator.index
+
+
+def _int(value, what, lo=_INT_MIN, hi=_INT_MAX):
+    """value if it is an integer in lo..hi (default: C int): TypeError for
+    a non-integer (a float, a str), OverflowError outside the range."""
+    value = _index(value)
+    if lo <= value <= hi:
+        return value
+    raise OverflowError('%s is %s' % (what, 'less than minimum' if value < lo
+                                      else 'greater than maximum'))
+
+
+def _uint(value, what, hi=_U32_MAX):
+    """_int for an unsigned C type (default: uint32_t)."""
+    value = _index(value)
+    if 0 <= value <= hi:
+        return value
+    raise OverflowError('%s is %s' % (what, 'less than minimum' if value < 0
+                                      else 'greater than maximum'))
+
+
+def _size(value, what, hi=_SIZE_MAX):
+    """A count or size: ValueError when negative (like socket.recv and
+    os.splice), OverflowError above hi."""
+    value = _index(value)
+    if 0 <= value <= hi:
+        return value
+    if value < 0:
+        raise ValueError('%s must be non-negative' % what)
+    raise OverflowError('%s is greater than maximum' % what)
+
+
+def _offset(value, what='offset', current=True):
+    """A file offset or length (off_t): OSError(EINVAL) when negative, as
+    os.pread/os.ftruncate/os.posix_fallocate give, OverflowError above
+    2**63 - 1. OFFSET_CURRENT passes where current is true."""
+    value = _index(value)
+    if 0 <= value <= _OFF_MAX or (current and value == OFFSET_CURRENT):
+        return value
+    if value < 0:
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+    raise OverflowError('%s is greater than maximum' % what)
+
+
+def duration_ns(seconds, what='duration', hi=_U64_MAX):
+    """Nanoseconds for a duration in seconds (an int or a float), rounded up
+    as time.sleep rounds timeouts. Raises like time.sleep: TypeError for a
+    non-number, ValueError for NaN or a negative value, OverflowError for
+    one above hi nanoseconds (uint64 by default)."""
+    if isinstance(seconds, float):
+        if seconds != seconds:
+            raise ValueError('Invalid value NaN (not a number)')
+        if seconds < 0:
+            raise ValueError('%s must be non-negative' % what)
+        ns = seconds * 1e9
+        if ns <= hi:  # an exact comparison; false for inf
+            return math.ceil(ns)
+    else:
+        seconds = _index(seconds)
+        if seconds < 0:
+            raise ValueError('%s must be non-negative' % what)
+        if seconds * _NS_PER_S <= hi:
+            return seconds * _NS_PER_S
+    raise OverflowError('%s is too large' % what)
+
+
+def _fspath(path):
+    """bytes of a str, bytes or os.PathLike path; ValueError for a NUL in it
+    (which C would take as its end), as os.open raises."""
+    raw = os.fsencode(path)
+    if b'\0' in raw:
+        raise ValueError('embedded null byte')
+    return raw
+
+
+def _signum(sig):
+    sig = _int(sig, 'signal number')
+    if not 1 <= sig < signal.NSIG:
+        raise ValueError('signal number %d out of range [1; %d]' % (sig, signal.NSIG - 1))
+    return sig
 
 
 # ---- op records: what keeps a callback and its memory alive ----------------
@@ -362,14 +486,22 @@ def _byte_view(obj):
     return view
 
 
+def _nbytes(nbytes, available):
+    """nbytes of a buffer of available bytes (all of them for None)."""
+    if nbytes is None:
+        return available
+    nbytes = _size(nbytes, 'nbytes')
+    if nbytes > available:
+        raise ValueError('nbytes is larger than the buffer')
+    return nbytes
+
+
 def _writable(obj, nbytes):
     """(address, length, keep) of a writable buffer (bytearray, memoryview...)."""
     view = _byte_view(obj)
     if view.readonly:
         raise TypeError('a writable buffer is required (bytearray, memoryview, array)')
-    length = len(view) if nbytes is None else nbytes
-    if not 0 <= length <= len(view):
-        raise ValueError('nbytes is larger than the buffer')
+    length = _nbytes(nbytes, len(view))
     arr = (ctypes.c_char * len(view)).from_buffer(view)
     return ctypes.addressof(arr), length, (obj, arr)
 
@@ -378,9 +510,7 @@ def _readable(obj, nbytes):
     """(address, length, keep) of any bytes-like object; read-only ones other
     than bytes are copied once."""
     if isinstance(obj, bytes):
-        length = len(obj) if nbytes is None else nbytes
-        if not 0 <= length <= len(obj):
-            raise ValueError('nbytes is larger than the buffer')
+        length = _nbytes(nbytes, len(obj))
         return ctypes.cast(ctypes.c_char_p(obj), ctypes.c_void_p).value, length, obj
     view = _byte_view(obj)
     if view.readonly:
@@ -388,25 +518,45 @@ def _readable(obj, nbytes):
     return _writable(view, nbytes)
 
 
-def _fspath(path):
-    return os.fsencode(path)
+_SUN_PATH_MAX = 108  # sizeof(((struct sockaddr_un *)0)->sun_path)
+
+
+def _in_range(value, lo, hi, message):
+    # socket's own checks of ports and flow labels: OverflowError, its words.
+    value = _index(value)
+    if not lo <= value <= hi:
+        raise OverflowError(message)
+    return value
 
 
 def sockaddr(family, address):
     """struct sockaddr bytes for (host, port) (AF_INET), (host, port[, flow,
-    scope]) (AF_INET6) or a path (AF_UNIX). Hosts are numeric addresses."""
+    scope]) (AF_INET6) or a path (AF_UNIX; one that starts with a NUL is a
+    Linux abstract name). Hosts are numeric addresses. Raises as socket's
+    connect does: OverflowError for a port outside 0-65535, ValueError for a
+    NUL inside a file system path, OSError for a path that does not fit."""
     if family == socket.AF_INET:
         host, port = address
+        port = _in_range(port, 0, 65535, 'port must be 0-65535.')
         return (struct.pack('=H', family) + struct.pack('!H', port)
                 + socket.inet_pton(family, host) + bytes(8))
     if family == socket.AF_INET6:
         host, port = address[0], address[1]
-        flow = address[2] if len(address) > 2 else 0
-        scope = address[3] if len(address) > 3 else 0
+        port = _in_range(port, 0, 65535, 'port must be 0-65535.')
+        flow = _in_range(address[2] if len(address) > 2 else 0, 0, 0xfffff,
+                         'flowinfo must be 0-1048575.')
+        scope = _uint(address[3] if len(address) > 3 else 0, 'scope_id')
         return (struct.pack('=H', family) + struct.pack('!HI', port, flow)
                 + socket.inet_pton(family, host) + struct.pack('=I', scope))
     if family == socket.AF_UNIX:
-        return struct.pack('=H', family) + _fspath(address) + b'\0'
+        raw = os.fsencode(address)
+        if raw[:1] != b'\0':
+            raw = _fspath(raw)
+            if len(raw) < _SUN_PATH_MAX:
+                raw += b'\0'
+        if len(raw) > _SUN_PATH_MAX:
+            raise OSError('AF_UNIX path too long')
+        return struct.pack('=H', family) + raw
     raise ValueError('unsupported address family %r' % (family,))
 
 
@@ -422,6 +572,8 @@ def parse_sockaddr(data):
         scope = struct.unpack_from('=I', data, 24)[0]
         return socket.inet_ntop(family, data[8:24]), port, flow, scope
     if family == socket.AF_UNIX:
+        if data[2:3] == b'\0':
+            return data[2:]  # an abstract name, as socket gives it
         return os.fsdecode(data[2:].split(b'\0', 1)[0])
     return data
 
@@ -435,8 +587,12 @@ class Context:
     def __init__(self, sq_entries=0, cq_entries=0, flags=0, sqpoll_idle_ms=0, sqpoll_cpu=-1):
         opts = kio_ctx_opts()
         lib.kio_ctx_opts_init(ctypes.byref(opts), ctypes.sizeof(opts))
-        opts.sq_entries, opts.cq_entries, opts.flags = sq_entries, cq_entries, flags
-        opts.sqpoll_idle_ms, opts.sqpoll_cpu = sqpoll_idle_ms, sqpoll_cpu
+        # A ctypes field, like an argument, would keep the low bits.
+        opts.sq_entries = _size(sq_entries, 'sq_entries', _U32_MAX)
+        opts.cq_entries = _size(cq_entries, 'cq_entries', _U32_MAX)
+        opts.flags = _uint(flags, 'flags')
+        opts.sqpoll_idle_ms = _size(sqpoll_idle_ms, 'sqpoll_idle_ms', _U32_MAX)
+        opts.sqpoll_cpu = _int(sqpoll_cpu, 'sqpoll_cpu')
         handle = _ctx()
         check(lib.kio_ctx_create(ctypes.byref(handle), ctypes.byref(opts), ctypes.sizeof(opts)))
         self._h = handle
@@ -480,7 +636,8 @@ class Context:
 
     def run_once(self, timeout=None):
         """One loop round; timeout in seconds (None: wait). Returns callbacks run."""
-        rc = lib.kio_ctx_run_once(self._h, -1 if timeout is None else _ns(timeout))
+        ns = -1 if timeout is None else duration_ns(timeout, 'timeout', _I64_MAX)
+        rc = lib.kio_ctx_run_once(self._h, ns)
         self._raise_errors()
         return check(rc)
 
@@ -497,7 +654,7 @@ class Context:
         return lib.kio_ctx_pending(self._h)
 
     def probe(self, opcode):
-        return bool(check(lib.kio_ctx_probe(self._h, opcode)))
+        return bool(check(lib.kio_ctx_probe(self._h, _int(opcode, 'opcode'))))
 
     @property
     def backend(self):
@@ -530,14 +687,15 @@ class Context:
         self._start(lib.kio_ctx_post, (), fn)
 
     def cancel(self, op):
-        check(lib.kio_op_cancel(self._h, op))
+        check(lib.kio_op_cancel(self._h, _int(op, 'op', _I64_MIN, _I64_MAX)))
 
     def timeout(self, op, seconds):
         """Arms (0 disarms) a deadline on op; when it expires fn gets -ETIMEDOUT."""
-        check(lib.kio_op_timeout(self._h, op, _ns(seconds)))
+        ns = duration_ns(seconds, 'timeout')
+        check(lib.kio_op_timeout(self._h, _int(op, 'op', _I64_MIN, _I64_MAX), ns))
 
     def cancel_fd(self, fd):
-        return check(lib.kio_cancel_fd(self._h, fd))
+        return check(lib.kio_cancel_fd(self._h, _int(fd, 'fd')))
 
     # file and descriptor ops
     def nop(self, fn):
@@ -545,21 +703,25 @@ class Context:
 
     def openat(self, path, flags, fn, mode=0o644, dirfd=AT_FDCWD):
         raw = _fspath(path)
-        return self._start(lib.kio_openat, (dirfd, raw, flags, mode), fn, raw, filename=path)
+        args = (_int(dirfd, 'dirfd'), raw, _int(flags, 'flags'), _uint(mode, 'mode'))
+        return self._start(lib.kio_openat, args, fn, raw, filename=path)
 
     def close_fd(self, fd, fn):
-        return self._start(lib.kio_close, (fd,), fn)
+        return self._start(lib.kio_close, (_int(fd, 'fd'),), fn)
 
     def read(self, fd, buf, fn, offset=OFFSET_CURRENT, nbytes=None):
         """Reads into the writable buffer buf (kept referenced until fn ran)."""
+        fd, offset = _int(fd, 'fd'), _offset(offset)
         addr, length, keep = _writable(buf, nbytes)
         return self._start(lib.kio_read, (fd, addr, length, offset), fn, keep)
 
     def write(self, fd, data, fn, offset=OFFSET_CURRENT, nbytes=None):
+        fd, offset = _int(fd, 'fd'), _offset(offset)
         addr, length, keep = _readable(data, nbytes)
         return self._start(lib.kio_write, (fd, addr, length, offset), fn, keep)
 
     def _vector(self, cfunc, fd, bufs, fn, offset, convert):
+        fd, offset = _int(fd, 'fd'), _offset(offset)
         parts = [convert(b, None) for b in bufs]
         iov = (iovec * len(parts))(*[iovec(addr, length) for addr, length, _ in parts])
         keep = (iov, [k for _, _, k in parts])
@@ -572,90 +734,116 @@ class Context:
         return self._vector(lib.kio_writev, fd, bufs, fn, offset, _readable)
 
     def fsync(self, fd, fn, flags=0):
-        return self._start(lib.kio_fsync, (fd, flags), fn)
+        return self._start(lib.kio_fsync, (_int(fd, 'fd'), _uint(flags, 'flags')), fn)
 
     def fallocate(self, fd, mode, offset, length, fn):
-        return self._start(lib.kio_fallocate, (fd, mode, offset, length), fn)
+        args = (_int(fd, 'fd'), _int(mode, 'mode'), _offset(offset, current=False),
+                _offset(length, 'length', current=False))
+        return self._start(lib.kio_fallocate, args, fn)
 
     def ftruncate(self, fd, length, fn):
-        return self._start(lib.kio_ftruncate, (fd, length), fn)
+        args = (_int(fd, 'fd'), _offset(length, 'length', current=False))
+        return self._start(lib.kio_ftruncate, args, fn)
 
     def statx(self, path, fn, flags=0, mask=0xfff, dirfd=AT_FDCWD):
         """fn(res, flags, Statx)."""
         raw, out = _fspath(path), Statx()
-        return self._start(lib.kio_statx, (dirfd, raw, flags, mask, ctypes.addressof(out)), fn,
-                           (raw, out), lambda rec, res: rec.keep[1], filename=path)
+        args = (_int(dirfd, 'dirfd'), raw, _int(flags, 'flags'), _uint(mask, 'mask'),
+                ctypes.addressof(out))
+        return self._start(lib.kio_statx, args, fn, (raw, out), lambda rec, res: rec.keep[1],
+                           filename=path)
 
     def unlinkat(self, path, fn, flags=0, dirfd=AT_FDCWD):
         raw = _fspath(path)
-        return self._start(lib.kio_unlinkat, (dirfd, raw, flags), fn, raw, filename=path)
+        args = (_int(dirfd, 'dirfd'), raw, _int(flags, 'flags'))
+        return self._start(lib.kio_unlinkat, args, fn, raw, filename=path)
 
     def renameat(self, old, new, fn, flags=0, olddirfd=AT_FDCWD, newdirfd=AT_FDCWD):
         keep = (_fspath(old), _fspath(new))
-        return self._start(lib.kio_renameat, (olddirfd, keep[0], newdirfd, keep[1], flags), fn,
-                           keep, filename=old)
+        args = (_int(olddirfd, 'olddirfd'), keep[0], _int(newdirfd, 'newdirfd'), keep[1],
+                _uint(flags, 'flags'))
+        return self._start(lib.kio_renameat, args, fn, keep, filename=old)
 
     def mkdirat(self, path, fn, mode=0o777, dirfd=AT_FDCWD):
         raw = _fspath(path)
-        return self._start(lib.kio_mkdirat, (dirfd, raw, mode), fn, raw, filename=path)
+        args = (_int(dirfd, 'dirfd'), raw, _uint(mode, 'mode'))
+        return self._start(lib.kio_mkdirat, args, fn, raw, filename=path)
 
     def splice(self, fd_in, off_in, fd_out, off_out, length, fn, flags=0):
-        return self._start(lib.kio_splice, (fd_in, off_in, fd_out, off_out, length, flags), fn)
+        """off_in/off_out: file offsets, or -1 for a pipe or the file position."""
+        args = (_int(fd_in, 'fd_in'), _int(off_in, 'off_in', _I64_MIN, _I64_MAX),
+                _int(fd_out, 'fd_out'), _int(off_out, 'off_out', _I64_MIN, _I64_MAX),
+                _size(length, 'length', _U32_MAX), _uint(flags, 'flags'))
+        return self._start(lib.kio_splice, args, fn)
 
     def poll(self, fd, events, fn):
-        return self._start(lib.kio_poll, (fd, events), fn)
+        return self._start(lib.kio_poll, (_int(fd, 'fd'), _uint(events, 'events')), fn)
 
     def poll_multishot(self, fd, events, fn):
-        return self._start(lib.kio_poll_multishot, (fd, events), fn)
+        args = (_int(fd, 'fd'), _uint(events, 'events'))
+        return self._start(lib.kio_poll_multishot, args, fn)
 
     # timers
     def sleep(self, seconds, fn):
-        return self._start(lib.kio_sleep, (_ns(seconds),), fn)
+        return self._start(lib.kio_sleep, (duration_ns(seconds, 'sleep length'),), fn)
 
     def sleep_until(self, clockid, deadline_ns, fn):
-        return self._start(lib.kio_sleep_until, (clockid, deadline_ns), fn)
+        """deadline_ns: an int, nanoseconds since clockid's epoch."""
+        args = (_int(clockid, 'clockid'), _uint(deadline_ns, 'deadline_ns', _U64_MAX))
+        return self._start(lib.kio_sleep_until, args, fn)
 
     def timer_periodic(self, seconds, fn):
-        return self._start(lib.kio_timer_periodic, (_ns(seconds),), fn)
+        return self._start(lib.kio_timer_periodic, (duration_ns(seconds, 'period'),), fn)
 
     # network
     def socket(self, domain, type, fn, protocol=0):
-        return self._start(lib.kio_socket, (domain, type, protocol), fn)
+        args = (_int(domain, 'domain'), _int(type, 'type'), _int(protocol, 'protocol'))
+        return self._start(lib.kio_socket, args, fn)
 
     def accept(self, fd, fn, flags=0):
         """fn(res, flags, peer address or None)."""
+        fd, flags = _int(fd, 'fd'), _int(flags, 'flags')
         addr, addrlen = ctypes.create_string_buffer(128), ctypes.c_uint32(128)
         return self._start(lib.kio_accept, (fd, addr, ctypes.byref(addrlen), flags), fn,
                            (addr, addrlen), _peer)
 
     def accept_multishot(self, fd, fn, flags=0):
-        return self._start(lib.kio_accept_multishot, (fd, flags), fn)
+        args = (_int(fd, 'fd'), _int(flags, 'flags'))
+        return self._start(lib.kio_accept_multishot, args, fn)
 
     def connect(self, fd, family, address, fn):
-        raw = ctypes.create_string_buffer(sockaddr(family, address))
-        return self._start(lib.kio_connect, (fd, raw, len(raw.raw)), fn, raw)
+        fd, data = _int(fd, 'fd'), sockaddr(family, address)
+        raw = ctypes.create_string_buffer(data, len(data))
+        # The exact length: an abstract AF_UNIX name has no terminating NUL.
+        return self._start(lib.kio_connect, (fd, raw, len(data)), fn, raw)
 
     def send(self, fd, data, fn, flags=0, nbytes=None):
+        fd, flags = _int(fd, 'fd'), _int(flags, 'flags')
         addr, length, keep = _readable(data, nbytes)
         return self._start(lib.kio_send, (fd, addr, length, flags), fn, keep)
 
     def send_zc(self, fd, data, fn, flags=0, nbytes=None):
+        fd, flags = _int(fd, 'fd'), _int(flags, 'flags')
         addr, length, keep = _readable(data, nbytes)
         return self._start(lib.kio_send_zc, (fd, addr, length, flags), fn, keep)
 
     def recv(self, fd, buf, fn, flags=0, nbytes=None):
+        fd, flags = _int(fd, 'fd'), _int(flags, 'flags')
         addr, length, keep = _writable(buf, nbytes)
         return self._start(lib.kio_recv, (fd, addr, length, flags), fn, keep)
 
     def recv_multishot(self, fd, ring, fn, flags=0):
         """fn(res, flags): the data is ring.take(flags >> 16, res)."""
-        return self._start(lib.kio_recv_multishot, (fd, ring._h, flags), fn, ring)
+        args = (_int(fd, 'fd'), ring._h, _int(flags, 'flags'))
+        return self._start(lib.kio_recv_multishot, args, fn, ring)
 
     def shutdown(self, fd, how, fn):
-        return self._start(lib.kio_shutdown, (fd, how), fn)
+        return self._start(lib.kio_shutdown, (_int(fd, 'fd'), _int(how, 'how')), fn)
 
     def sendfile(self, out_fd, in_fd, offset, count, fn):
-        return self._start(lib.kio_sendfile, (out_fd, in_fd, offset, count), fn)
+        args = (_int(out_fd, 'out_fd'), _int(in_fd, 'in_fd'), _offset(offset),
+                _size(count, 'count'))
+        return self._start(lib.kio_sendfile, args, fn)
 
     # around the core
     def pool_submit(self, pool, work, fn):
@@ -712,7 +900,7 @@ class Pool(_Handle):
 
     def __init__(self, threads=2):
         handle = _pool()
-        check(lib.kio_pool_create(ctypes.byref(handle), threads))
+        check(lib.kio_pool_create(ctypes.byref(handle), _size(threads, 'threads', _U32_MAX)))
         self._h = handle
 
     _destroy = staticmethod(lambda h: lib.kio_pool_destroy(h))
@@ -722,9 +910,10 @@ class SignalSet(_Handle):
     """kio_signal_set: blocks signals in the calling thread; Context.signal_wait."""
 
     def __init__(self, signals):
-        arr = (ctypes.c_int * len(signals))(*[int(s) for s in signals])
+        numbers = [_signum(s) for s in signals]
+        arr = (ctypes.c_int * len(numbers))(*numbers)
         handle = _sig()
-        check(lib.kio_signal_set_create(ctypes.byref(handle), arr, len(signals)))
+        check(lib.kio_signal_set_create(ctypes.byref(handle), arr, len(numbers)))
         self._h = handle
 
     _destroy = staticmethod(lambda h: lib.kio_signal_set_destroy(h))
@@ -734,6 +923,8 @@ class BufRing(_Handle):
     """kio_buf_ring of count buffers of size bytes, for Context.recv_multishot."""
 
     def __init__(self, ctx, group, count, size):
+        group = _uint(group, 'group', _U16_MAX)
+        count, size = _size(count, 'count', _U32_MAX), _size(size, 'size', _U32_MAX)
         handle = _ring()
         check(lib.kio_buf_ring_create(ctypes.byref(handle), ctx._h, group, count, size))
         self._h, self.ctx, self.size = handle, ctx, size
@@ -742,16 +933,17 @@ class BufRing(_Handle):
 
     def take(self, buf_id, nbytes, release=True):
         """Copies nbytes of buffer buf_id and (by default) gives it back."""
+        buf_id, nbytes = _uint(buf_id, 'buffer id', _U16_MAX), _index(nbytes)
         addr = lib.kio_buf_ring_data(self._h, buf_id)
         if not addr or not 0 <= nbytes <= self.size:
-            raise error(-22)
+            raise error(-errno.EINVAL)
         data = ctypes.string_at(addr, nbytes)
         if release:
             self.release(buf_id)
         return data
 
     def release(self, buf_id):
-        check(lib.kio_buf_ring_release(self._h, buf_id))
+        check(lib.kio_buf_ring_release(self._h, _uint(buf_id, 'buffer id', _U16_MAX)))
 
 
 # ---- log ----------------------------------------------------------------------
@@ -761,7 +953,7 @@ _log_lock = threading.Lock()
 
 
 def log_set_level(level):
-    lib.kio_log_set_level(level)
+    lib.kio_log_set_level(_int(level, 'level'))
 
 
 def log_level():
@@ -769,7 +961,9 @@ def log_level():
 
 
 def log_write(level, msg):
-    raw = msg.encode() if isinstance(msg, str) else bytes(msg)
+    """Queues msg (a str or bytes-like; NULs are kept, the length is passed)."""
+    level = _int(level, 'level')
+    raw = msg.encode() if isinstance(msg, str) else memoryview(msg).tobytes()
     lib.kio_log_write(level, raw, len(raw))
 
 
@@ -796,4 +990,4 @@ def log_dropped():
 
 
 def log_flush(timeout=1.0):
-    return check(lib.kio_log_flush(_ns(timeout)))
+    return check(lib.kio_log_flush(duration_ns(timeout, 'timeout')))

@@ -12,6 +12,9 @@ kio ops into awaitables::
         await kl.close(fd)
 
 Errors raise ``OSError``. ``timeout=`` (seconds) arms ``kio_op_timeout``.
+Arguments are checked as kio.Context checks them (see kio.py), the timeout
+too, before the op starts: a call that raises ValueError, TypeError or
+OverflowError has started nothing.
 Cancelling the awaiting task cancels the kio op (``kio_op_cancel``): the task
 sees ``CancelledError`` at once, while the op, its buffer and its record stay
 alive until kio's callback ran (``inflight()`` counts them, ``drain()`` waits
@@ -105,6 +108,9 @@ class KioLoop:
     async def _op(self, method, args, kwargs, conv=None, orphan=None, timeout=None,
                   filename=None):
         self._check_thread()
+        if timeout is not None:
+            # Checked before the op starts: a bad timeout must not leave it running.
+            kio.duration_ns(timeout, 'timeout')
         fut = self.loop.create_future()
         abandoned = []
 
