@@ -4,6 +4,9 @@
  *
  *   echo-client [--host ADDR] [--port N] [--conns N] [--msgs N] [--size N]
  *               [--timeout-ms N]
+ *   echo-client --help
+ *
+ * --host takes an IPv4 or IPv6 address (127.0.0.1 by default; ::1, [::1]).
  *
  * Opens --conns connections at once on one kio context (kio_socket(),
  * kio_connect()). On each, it sends --msgs messages of --size bytes one
@@ -17,14 +20,17 @@
  * kernel stopped. Each receive gets a kio_op_timeout(), so a server that
  * stops answering makes the client fail instead of hang.
  *
- * Prints a summary. Exit status: 0 when every echo matched, 1 on a
- * mismatch or an error, 77 when the system has no io_uring.
+ * Prints a summary. Exit status: 0 when every echo matched (and after
+ * --help), 1 on a mismatch or an error, 2 on a bad option or argument, 77
+ * when the system has no io_uring.
  */
 #define _GNU_SOURCE
 #include <kio/kio.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,7 +56,8 @@ struct conn {
 
 struct client {
 	kio_ctx *ctx;
-	struct sockaddr_in addr;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
 	unsigned conns, msgs;
 	size_t size;
 	uint64_t timeout_ns;
@@ -213,7 +220,8 @@ static void on_socket(void *user_data, int32_t res, uint32_t flags)
 		return;
 	}
 	c->fd = res;
-	int64_t op = kio_connect(cl->ctx, c->fd, (struct sockaddr *)&cl->addr, sizeof(cl->addr), on_connect, c);
+	int64_t op = kio_connect(cl->ctx, c->fd, (struct sockaddr *)&cl->addr, cl->addr_len,
+				 on_connect, c);
 	if (op < 0)
 		conn_fail(c, "connect", (int)op);
 	else
@@ -227,53 +235,109 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int usage(void)
+/* --help: on stdout, exit 0; a usage error: on stderr, exit 2. */
+static int usage(FILE *to, int status)
 {
-	fprintf(stderr, "usage: echo-client [--host ADDR] [--port N] [--conns N] [--msgs N] [--size N]\n"
-			"                   [--timeout-ms N]\n"
-			"  --host ADDR       IPv4 address of the server (127.0.0.1)\n"
-			"  --port N          its port (7777)\n"
-			"  --conns N         connections at once (10)\n"
-			"  --msgs N          messages per connection (100)\n"
-			"  --size N          bytes per message (512)\n"
-			"  --timeout-ms N    give up on a receive after N ms (5000)\n");
-	return 1;
+	fprintf(to, "usage: echo-client [--host ADDR] [--port N] [--conns N] [--msgs N] [--size N]\n"
+		    "                   [--timeout-ms N]\n"
+		    "       echo-client --help\n"
+		    "  --host ADDR       IPv4 or IPv6 address of the server (127.0.0.1)\n"
+		    "  --port N          its port (7777)\n"
+		    "  --conns N         connections at once (10)\n"
+		    "  --msgs N          messages per connection (100)\n"
+		    "  --size N          bytes per message (512)\n"
+		    "  --timeout-ms N    give up on a receive after N ms (5000)\n"
+		    "  --help            this text\n");
+	return status;
+}
+
+/* A whole decimal number in [min, max], or -1. */
+static long parse_num(const char *text, long min, long max)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < min || v > max)
+		return -1;
+	return v;
+}
+
+/* An IPv4 or IPv6 address (brackets allowed around IPv6) and a port. */
+static int parse_addr(const char *text, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char buf[INET6_ADDRSTRLEN];
+	size_t n = strlen(text);
+	memset(ss, 0, sizeof(*ss));
+	if (n >= 2 && text[0] == '[' && text[n - 1] == ']' && n - 2 < sizeof(buf)) {
+		memcpy(buf, text + 1, n - 2);
+		buf[n - 2] = 0;
+		text = buf;
+	}
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (text != buf && inet_pton(AF_INET, text, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -1;
 }
 
 int main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{"host", required_argument, NULL, 'H'},
+		{"port", required_argument, NULL, 'p'},
+		{"conns", required_argument, NULL, 'c'},
+		{"msgs", required_argument, NULL, 'm'},
+		{"size", required_argument, NULL, 's'},
+		{"timeout-ms", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
 	const char *host = "127.0.0.1";
 	long port = 7777, conns = 10, msgs = 100, size = 512, timeout_ms = 5000;
 	static struct client cl;
-	int rc;
+	int opt, rc;
 
-	for (int i = 1; i < argc; i++) {
-		if (i + 1 >= argc)
-			return usage();
-		const char *opt = argv[i], *val = argv[++i];
-		if (!strcmp(opt, "--host"))
-			host = val;
-		else if (!strcmp(opt, "--port"))
-			port = strtol(val, NULL, 10);
-		else if (!strcmp(opt, "--conns"))
-			conns = strtol(val, NULL, 10);
-		else if (!strcmp(opt, "--msgs"))
-			msgs = strtol(val, NULL, 10);
-		else if (!strcmp(opt, "--size"))
-			size = strtol(val, NULL, 10);
-		else if (!strcmp(opt, "--timeout-ms"))
-			timeout_ms = strtol(val, NULL, 10);
-		else
-			return usage();
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'H':
+			host = optarg;
+			break;
+		case 'p':
+			port = parse_num(optarg, 1, 65535);
+			break;
+		case 'c':
+			conns = parse_num(optarg, 1, 100000);
+			break;
+		case 'm':
+			msgs = parse_num(optarg, 0, 100000000);
+			break;
+		case 's':
+			size = parse_num(optarg, 1, 64l << 20);
+			break;
+		case 't':
+			timeout_ms = parse_num(optarg, 1, LONG_MAX / 1000000);
+			break;
+		case 'h':
+			return usage(stdout, 0);
+		default:
+			return usage(stderr, 2);
+		}
 	}
-	if (port <= 0 || port > 65535 || conns <= 0 || conns > 100000 || msgs < 0 || msgs > 100000000 ||
-	    size <= 0 || size > (64l << 20) || timeout_ms <= 0)
-		return usage();
-	cl.addr.sin_family = AF_INET;
-	cl.addr.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &cl.addr.sin_addr) != 1) {
-		fprintf(stderr, "echo-client: bad address %s\n", host);
-		return 1;
+	if (optind < argc || port < 0 || conns < 0 || msgs < 0 || size < 0 || timeout_ms < 0)
+		return usage(stderr, 2);
+	if (parse_addr(host, (int)port, &cl.addr, &cl.addr_len) < 0) {
+		fprintf(stderr, "echo-client: --host %s: not an IPv4 or IPv6 address\n", host);
+		return usage(stderr, 2);
 	}
 	cl.conns = (unsigned)conns;
 	cl.msgs = (unsigned)msgs;
@@ -298,7 +362,7 @@ int main(int argc, char **argv)
 		c->in = malloc(cl.size);
 		if (!c->out || !c->in)
 			return 1;
-		if (kio_socket(cl.ctx, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, on_socket, c) < 0)
+		if (kio_socket(cl.ctx, cl.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0, on_socket, c) < 0)
 			conn_fail(c, "socket", -EIO);
 	}
 	/* Until every connection finished or failed; a failure stops the rest. */

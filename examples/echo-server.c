@@ -3,6 +3,10 @@
  * echo-server - a TCP echo server on one kio context and one thread.
  *
  *   echo-server [--bind ADDR] [--port N] [--bufs N] [--size N]
+ *   echo-server --help
+ *
+ * --bind takes an IPv4 or IPv6 address (127.0.0.1, ::1, [::1], 0.0.0.0 for
+ * every interface); the default is 127.0.0.1, loopback only.
  *
  * One kio_accept_multishot() takes every connection; each connection has
  * one kio_recv_multishot() that receives into a shared ring of provided
@@ -18,16 +22,18 @@
  *    handler); stop accepting, cancel the receives, give pending sends one
  *    second, close every connection, and let kio_ctx_run() return.
  *
- * It prints "echo-server: listening on ADDR:PORT" once it accepts (with
- * --port 0, the default, the kernel picks the port) and a summary when it
- * stops. Exit status: 0 after a clean stop, 1 on errors, 77 when the
- * system has no io_uring.
+ * It prints "echo-server: listening on ADDR:PORT" ("[ADDR]:PORT" for IPv6)
+ * once it accepts (with --port 0, the default, the kernel picks the port)
+ * and a summary when it stops. Exit status: 0 after a clean stop (and after
+ * --help), 1 on errors, 2 on a bad option or argument, 77 when the system
+ * has no io_uring.
  */
 #define _GNU_SOURCE
 #include <kio/kio.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -307,21 +313,56 @@ static void on_signal(void *user_data, int32_t res, uint32_t flags)
 	}
 }
 
-static int listen_on(const char *addr, int port, struct sockaddr_in *sa)
+/* An IPv4 or IPv6 address (brackets allowed around IPv6) and a port. */
+static int parse_addr(const char *text, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char buf[INET6_ADDRSTRLEN];
+	size_t n = strlen(text);
+	memset(ss, 0, sizeof(*ss));
+	if (n >= 2 && text[0] == '[' && text[n - 1] == ']' && n - 2 < sizeof(buf)) {
+		memcpy(buf, text + 1, n - 2);
+		buf[n - 2] = 0;
+		text = buf;
+	}
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (text != buf && inet_pton(AF_INET, text, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -1;
+}
+
+/* "127.0.0.1:7777" or "[::1]:7777". */
+static void format_addr(const struct sockaddr_storage *ss, char *out, size_t size)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		snprintf(out, size, "[%s]:%u", ip, (unsigned)ntohs(in6->sin6_port));
+	} else {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(out, size, "%s:%u", ip, (unsigned)ntohs(in->sin_port));
+	}
+}
+
+static int listen_on(struct sockaddr_storage *ss, socklen_t len)
 {
 	int one = 1;
-	socklen_t len = sizeof(*sa);
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, addr, &sa->sin_addr) != 1) {
-		fprintf(stderr, "echo-server: bad address %s\n", addr);
-		return -1;
-	}
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)sa, sizeof(*sa)) < 0 || listen(fd, 1024) < 0 ||
-	    getsockname(fd, (struct sockaddr *)sa, &len) < 0) {
+	    bind(fd, (struct sockaddr *)ss, len) < 0 || listen(fd, 1024) < 0 ||
+	    getsockname(fd, (struct sockaddr *)ss, &len) < 0) {
 		perror("echo-server: listen");
 		if (fd >= 0)
 			close(fd);
@@ -330,44 +371,77 @@ static int listen_on(const char *addr, int port, struct sockaddr_in *sa)
 	return fd;
 }
 
-static int usage(void)
+/* --help: on stdout, exit 0; a usage error: on stderr, exit 2. */
+static int usage(FILE *to, int status)
 {
-	fprintf(stderr, "usage: echo-server [--bind ADDR] [--port N] [--bufs N] [--size N]\n"
-			"  --bind ADDR  IPv4 address to listen on (127.0.0.1)\n"
-			"  --port N     port; 0 lets the kernel choose (0)\n"
-			"  --bufs N     buffers in the ring, a power of two (256)\n"
-			"  --size N     bytes per buffer (4096)\n");
-	return 1;
+	fprintf(to, "usage: echo-server [--bind ADDR] [--port N] [--bufs N] [--size N]\n"
+		    "       echo-server --help\n"
+		    "  --bind ADDR  IPv4 or IPv6 address to listen on; 0.0.0.0 or :: for every\n"
+		    "               interface (127.0.0.1: loopback only)\n"
+		    "  --port N     port; 0 lets the kernel choose (0)\n"
+		    "  --bufs N     buffers in the ring, a power of two (256)\n"
+		    "  --size N     bytes per buffer (4096)\n"
+		    "  --help       this text\n"
+		    "Stops cleanly on SIGINT or SIGTERM.\n");
+	return status;
+}
+
+/* A whole decimal number in [min, max], or -1. */
+static long parse_num(const char *text, long min, long max)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < min || v > max)
+		return -1;
+	return v;
 }
 
 int main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{"bind", required_argument, NULL, 'b'},
+		{"port", required_argument, NULL, 'p'},
+		{"bufs", required_argument, NULL, 'n'},
+		{"size", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
 	const char *bind_addr = "127.0.0.1";
-	int port = 0;
-	unsigned long nbufs = 256, size = 4096;
+	long port = 0, nbufs = 256, size = 4096;
 	static struct server s;
-	struct sockaddr_in sa;
-	char text[INET_ADDRSTRLEN];
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
+	char text[INET6_ADDRSTRLEN + 8];
 	sigset_t sigs;
-	int rc;
+	int opt, rc;
 
-	for (int i = 1; i < argc; i++) {
-		if (i + 1 >= argc)
-			return usage();
-		if (!strcmp(argv[i], "--bind"))
-			bind_addr = argv[++i];
-		else if (!strcmp(argv[i], "--port"))
-			port = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--bufs"))
-			nbufs = strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--size"))
-			size = strtoul(argv[++i], NULL, 10);
-		else
-			return usage();
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'b':
+			bind_addr = optarg;
+			break;
+		case 'p':
+			port = parse_num(optarg, 0, 65535);
+			break;
+		case 'n':
+			nbufs = parse_num(optarg, 1, 32768);
+			break;
+		case 's':
+			size = parse_num(optarg, 1, 1l << 20);
+			break;
+		case 'h':
+			return usage(stdout, 0);
+		default:
+			return usage(stderr, 2);
+		}
 	}
-	if (port < 0 || port > 65535 || nbufs == 0 || nbufs > 32768 || (nbufs & (nbufs - 1)) || size == 0 ||
-	    size > (1ul << 20))
-		return usage();
+	if (optind < argc || port < 0 || nbufs < 0 || (nbufs & (nbufs - 1)) || size < 0)
+		return usage(stderr, 2);
+	if (parse_addr(bind_addr, (int)port, &sa, &sa_len) < 0) {
+		fprintf(stderr, "echo-server: --bind %s: not an IPv4 or IPv6 address\n", bind_addr);
+		return usage(stderr, 2);
+	}
 
 	/* Signals arrive through a signalfd that the loop polls: blocked
 	 * first, so they wait there instead of killing the process. */
@@ -395,15 +469,15 @@ int main(int argc, char **argv)
 	s.nbufs = (uint32_t)nbufs;
 	s.next_buf = calloc(nbufs, sizeof(*s.next_buf));
 	s.buf_len = calloc(nbufs, sizeof(*s.buf_len));
-	s.lfd = listen_on(bind_addr, port, &sa);
+	s.lfd = listen_on(&sa, sa_len);
 	if (!s.next_buf || !s.buf_len || s.lfd < 0)
 		return 1;
 
 	start_accept(&s);
 	if (kio_poll(s.ctx, s.sigfd, POLLIN, on_signal, &s) < 0 || s.errors)
 		return 1;
-	inet_ntop(AF_INET, &sa.sin_addr, text, sizeof(text));
-	printf("echo-server: listening on %s:%u\n", text, (unsigned)ntohs(sa.sin_port));
+	format_addr(&sa, text, sizeof(text));
+	printf("echo-server: listening on %s\n", text);
 	fflush(stdout);
 
 	rc = kio_ctx_run(s.ctx);

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=sh
 #
-# Sourced by test-echo.sh and test-cxx-echo.sh: a scratch directory, a
-# server started in the background on a port the kernel picks, the wait
-# for its "listening" line, and a bounded stop by signal. The scripts keep
-# their own client runs and their own checks of how the server ended.
+# Sourced by test-echo.sh, test-cxx-echo.sh and test-tls.sh: a scratch
+# directory, a server started in the background on a port the kernel picks,
+# the wait for its "listening" line, a check of the addresses it listens on,
+# and a bounded stop by signal. The scripts keep their own client runs and
+# their own checks of how the server ended.
 #
 # After sourcing: $tmp is a fresh directory (removed at exit, together
 # with a server still running). The server writes $tmp/server.out and
@@ -67,4 +68,37 @@ stop_server() {
   wait "$pid"
   status=$?
   pid=
+}
+
+# The addresses as /proc/net/tcp and /proc/net/tcp6 spell them (hex, in the
+# kernel's byte order), for the scripts that source this one.
+# shellcheck disable=SC2034
+LISTEN_LO4=tcp:0100007F
+# shellcheck disable=SC2034
+LISTEN_LO6=tcp6:00000000000000000000000001000000
+
+# listen_addrs PORT: the local addresses of the sockets of this network
+# namespace listening on TCP port PORT, one per line as tcp:HEX or
+# tcp6:HEX, sorted, repeats (SO_REUSEPORT) once.
+listen_addrs() {
+  hex=$(printf '%04X' "$1")
+  for f in /proc/net/tcp /proc/net/tcp6; do
+    [ -r "$f" ] || continue
+    awk -v port="$hex" -v fam="${f##*/}" \
+      'NR > 1 && $4 == "0A" { split($2, a, ":"); if (a[2] == port) print fam ":" a[1] }' "$f"
+  done | sort -u
+}
+
+# expect_listen PORT WANT: the server listens on PORT at WANT
+# ($LISTEN_LO4...) and on no other address.
+expect_listen() {
+  got=$(listen_addrs "$1")
+  [ "$got" = "$2" ] ||
+    fail "port $1: listening on '$(echo "$got" | tr '\n' ' ')', expected '$2' only"
+}
+
+# need_ipv6_loopback: skips (77) where lo has no ::1.
+need_ipv6_loopback() {
+  grep -q '^00000000000000000000000000000001 .* lo$' /proc/net/if_inet6 2>/dev/null ||
+    { echo "SKIP: no IPv6 loopback (::1) here"; exit 77; }
 }

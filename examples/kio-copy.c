@@ -2,11 +2,13 @@
 /*
  * kio-copy - copy a file, or print it like cat, with kio's file operations.
  *
- *   kio-copy [-q] SRC [DST]
+ *   kio-copy [-q|--quiet] SRC [DST]
+ *   kio-copy -h|--help
  *
  * Without DST, or with DST "-", the bytes go to standard output; SRC "-"
  * reads standard input. A summary line (bytes, time, throughput, ops) goes
- * to standard error unless -q. Exits 0 on success, 1 on any error.
+ * to standard error unless -q. Exits 0 on success (and after --help), 1 on
+ * any error, 2 on a bad option or a wrong number of arguments.
  *
  * The shape to copy from: a fixed window of buffers, each with one read in
  * flight at its own offset, so the kernel always has work queued while we
@@ -21,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,31 +256,38 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void usage(void)
+/* --help: on stdout, exit 0; a usage error: on stderr, exit 2. */
+static int usage(FILE *to, int status)
 {
-	fprintf(stderr, "usage: kio-copy [-q] SRC [DST]\n"
-			"  copies SRC to DST (created or truncated, mode 0644);\n"
-			"  without DST or with DST \"-\", writes to standard output;\n"
-			"  SRC \"-\" reads standard input\n"
-			"  -q  no summary line on standard error\n");
+	fprintf(to, "usage: kio-copy [-q|--quiet] SRC [DST]\n"
+		    "       kio-copy -h|--help\n"
+		    "  copies SRC to DST (created or truncated, mode 0644);\n"
+		    "  without DST or with DST \"-\", writes to standard output;\n"
+		    "  SRC \"-\" reads standard input\n"
+		    "  -q, --quiet  no summary line on standard error\n"
+		    "  -h, --help   this text\n");
+	return status;
 }
 
 int main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
 	bool quiet = false;
 	int opt;
-	while ((opt = getopt(argc, argv, "qh")) != -1) {
-		if (opt == 'q') {
+	while ((opt = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+		if (opt == 'q')
 			quiet = true;
-		} else {
-			usage();
-			return opt == 'h' ? 0 : 1;
-		}
+		else if (opt == 'h')
+			return usage(stdout, 0);
+		else
+			return usage(stderr, 2);
 	}
-	if (argc - optind < 1 || argc - optind > 2) {
-		usage();
-		return 1;
-	}
+	if (argc - optind < 1 || argc - optind > 2)
+		return usage(stderr, 2);
 	const char *src = argv[optind];
 	const char *dst = argc - optind == 2 ? argv[optind + 1] : "-";
 	bool to_stdout = strcmp(dst, "-") == 0;

@@ -5,12 +5,15 @@
 // previous chunk is written.
 //
 //   kio-cp SRC DST
+//   kio-cp --help
 //
 // DST is created (mode 0644 before the umask) or truncated. SRC may also be
 // a pipe: both sides use the file position, one op at a time each. Prints
 //   kio-cp: N bytes in T ms
 // to standard error and exits 0; on any error prints it and exits 1 (77
-// when the system has no io_uring).
+// when the system has no io_uring). --help prints the usage and exits 0;
+// an unknown option or a wrong number of arguments exits 2 ("--" ends the
+// options, for a SRC that starts with '-').
 //
 // The pipeline: kBuffers buffers circulate. `free` holds the indexes of
 // empty buffers, `filled` the chunks read and not yet written. The reader
@@ -21,6 +24,7 @@
 #include <kio/kio.hpp>
 
 #include <fcntl.h>
+#include <getopt.h>
 
 #include <array>
 #include <chrono>
@@ -138,14 +142,31 @@ Task<int64_t> Run(IoContext &ctx, std::string src, std::string dst)
 	co_return static_cast<int64_t>(c.copied);
 }
 
+// --help: on stdout, exit 0; a usage error: on stderr, exit 2.
+int Usage(std::FILE *to, int status)
+{
+	std::fprintf(to, "usage: kio-cp SRC DST\n"
+			 "       kio-cp --help\n"
+			 "  copies SRC (a file or a pipe) to DST (created or truncated, mode 0644)\n"
+			 "  through a reader and a writer coroutine joined by channels\n");
+	return status;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		std::fprintf(stderr, "usage: kio-cp SRC DST\n");
-		return 1;
-	}
+	static const option longopts[] = {
+		{"help", no_argument, nullptr, 'h'},
+		{nullptr, 0, nullptr, 0},
+	};
+	// No option but --help: the first one decides.
+	if (int opt = getopt_long(argc, argv, "h", longopts, nullptr); opt != -1)
+		return opt == 'h' ? Usage(stdout, 0) : Usage(stderr, 2);
+	if (argc - optind != 2)
+		return Usage(stderr, 2);
+	const char *src = argv[optind];
+	const char *dst = argv[optind + 1];
 	const auto start = std::chrono::steady_clock::now();
 	std::unique_ptr<IoContext> ctx;
 	try {
@@ -154,7 +175,7 @@ int main(int argc, char **argv)
 		std::fprintf(stderr, "kio-cp: cannot create a kio context: %s\n", e.what());
 		return 77;
 	}
-	const int64_t copied = ctx->RunUntilDone(Run(*ctx, argv[1], argv[2]));
+	const int64_t copied = ctx->RunUntilDone(Run(*ctx, src, dst));
 	if (copied < 0)
 		return 1;
 	const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(

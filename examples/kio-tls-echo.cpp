@@ -4,11 +4,14 @@
 // connection (TaskGroup), tls::Stream for the session, SIGINT or SIGTERM
 // for a clean stop.
 //
-//   kio-tls-echo --port P --cert CERT --key KEY
+//   kio-tls-echo [--bind ADDR] --port P --cert CERT --key KEY
+//   kio-tls-echo --help
 //
 // CERT is the PEM certificate chain (leaf first), KEY its private key;
-// P 0 lets the kernel pick the port. One line per event on standard output:
-//   kio-tls-echo: listening on 0.0.0.0:PORT
+// P 0 lets the kernel pick the port. ADDR is an IPv4 or IPv6 address
+// (127.0.0.1, ::1, [::1]; 0.0.0.0 or :: for every interface) and defaults
+// to 127.0.0.1: loopback only. One line per event on standard output:
+//   kio-tls-echo: listening on ADDR:PORT     ("[ADDR]:PORT" for IPv6)
 //   kio-tls-echo: #N from ADDR: handshake done, TLS 1.3, user-space TLS
 //   kio-tls-echo: #N from ADDR: handshake failed: REASON
 //   kio-tls-echo: #N: echoed B bytes
@@ -16,8 +19,9 @@
 //   kio-tls-echo: #N: ended: REASON, B bytes in all
 //   kio-tls-echo: signal S, stopping
 //   kio-tls-echo: served C connections, B bytes
-// then exits 0. A bad certificate or key exits 1 with OpenSSL's reason;
-// no io_uring exits 77.
+// then exits 0. --help prints the usage and exits 0; a bad option or
+// argument exits 2; a bad certificate or key, or an address it cannot bind,
+// exits 1 with the reason; no io_uring exits 77.
 //
 // Stopping: a std::stop_source is requested when a signal arrives; the
 // accept loop and every handshake and read watch its token
@@ -25,7 +29,10 @@
 // joins them all before main returns.
 #include <kio/kio.hpp>
 
+#include <getopt.h>
+
 #include <array>
+#include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -167,31 +174,71 @@ Task<> Main(IoContext &ctx, SignalSet &signals, net::TcpListener listener, tls::
 	co_await server.JoinAll(ctx);
 }
 
-int Usage()
+// --help: on stdout, exit 0; a usage error: on stderr, exit 2.
+int Usage(std::FILE *to, int status)
 {
-	std::fprintf(stderr, "usage: kio-tls-echo --port P --cert CERT --key KEY\n");
-	return 2;
+	std::fprintf(to,
+		     "usage: kio-tls-echo [--bind ADDR] --port P --cert CERT --key KEY\n"
+		     "       kio-tls-echo --help\n"
+		     "  --bind ADDR  IPv4 or IPv6 address to listen on; 0.0.0.0 or :: for every\n"
+		     "               interface (127.0.0.1: loopback only)\n"
+		     "  --port P     port; 0 lets the kernel choose\n"
+		     "  --cert CERT  PEM certificate chain, leaf first\n"
+		     "  --key KEY    its private key (PEM)\n"
+		     "  --help       this text\n"
+		     "Stops cleanly on SIGINT or SIGTERM.\n");
+	return status;
 }
 
 } // namespace
 
 int main(int argc, char **argv)
 {
+	static const option longopts[] = {
+		{"bind", required_argument, nullptr, 'b'},
+		{"port", required_argument, nullptr, 'p'},
+		{"cert", required_argument, nullptr, 'c'},
+		{"key", required_argument, nullptr, 'k'},
+		{"help", no_argument, nullptr, 'h'},
+		{nullptr, 0, nullptr, 0},
+	};
+	const char *bind_addr = "127.0.0.1";
 	long port = -1;
 	const char *cert = nullptr;
 	const char *key = nullptr;
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (std::strcmp(argv[i], "--port") == 0)
-			port = std::strtol(argv[i + 1], nullptr, 10);
-		else if (std::strcmp(argv[i], "--cert") == 0)
-			cert = argv[i + 1];
-		else if (std::strcmp(argv[i], "--key") == 0)
-			key = argv[i + 1];
-		else
-			return Usage();
+	char *end;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", longopts, nullptr)) != -1) {
+		switch (opt) {
+		case 'b':
+			bind_addr = optarg;
+			break;
+		case 'p':
+			errno = 0;
+			port = std::strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end)
+				port = -1;
+			break;
+		case 'c':
+			cert = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'h':
+			return Usage(stdout, 0);
+		default:
+			return Usage(stderr, 2);
+		}
 	}
-	if (argc % 2 == 0 || port < 0 || port > 65535 || !cert || !key)
-		return Usage();
+	if (optind < argc || port < 0 || port > 65535 || !cert || !key)
+		return Usage(stderr, 2);
+	auto addr = net::SocketAddress::Parse(bind_addr, static_cast<uint16_t>(port));
+	if (!addr) {
+		std::fprintf(stderr, "kio-tls-echo: --bind %s: not an IPv4 or IPv6 address\n",
+			     bind_addr);
+		return Usage(stderr, 2);
+	}
 
 	try {
 		// Before anything else: the signals go to the signalfd only.
@@ -209,14 +256,14 @@ int main(int argc, char **argv)
 				     r.error().message().c_str(), config->LastError());
 			return 1;
 		}
-		auto listener = net::TcpListener::BindV4(static_cast<uint16_t>(port));
+		auto listener = net::TcpListener::Bind(*addr);
 		if (!listener) {
-			std::fprintf(stderr, "kio-tls-echo: bind: %s\n",
+			std::fprintf(stderr, "kio-tls-echo: bind %s: %s\n", addr->ToString().c_str(),
 				     listener.error().message().c_str());
 			return 1;
 		}
-		std::printf("kio-tls-echo: listening on 0.0.0.0:%u\n",
-			    static_cast<unsigned>(listener->Port()));
+		std::printf("kio-tls-echo: listening on %s\n",
+			    listener->LocalAddress().ToString().c_str());
 		std::fflush(stdout);
 
 		Totals totals;

@@ -5,9 +5,10 @@
  *
  *   kio-tls-get --host NAME --port P [--ca CA] [--insecure]
  *               [--connect ADDR] [--line TEXT]
+ *   kio-tls-get --help
  *
- * Connects to 127.0.0.1:P, or to ADDR (a name resolved with kio_resolve(),
- * or an IPv4 address), and runs a TLS handshake that checks the server's
+ * Connects to 127.0.0.1:P, or to ADDR (an IPv4 or IPv6 address, or a name
+ * resolved to IPv4 with kio_resolve()), and runs a TLS handshake that checks the server's
  * certificate against the CAs of the PEM file CA (the system's without
  * --ca) and the host name NAME, also sent through SNI. --insecure skips
  * every check (KIO_TLS_VERIFY_NONE). Then it sends TEXT and a newline
@@ -19,11 +20,13 @@
  * OpenSSL's reason (kio_tls_last_error()), e.g.
  *   kio-tls-get: handshake: Key was rejected by service (certificate
  *   verify failed: self-signed certificate)
- * Usage errors exit 2; no io_uring exits 77. Every step has a 10 s limit.
+ * --help prints the usage and exits 0; usage errors exit 2; no io_uring
+ * exits 77. Every step has a 10 s limit.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -44,7 +47,12 @@ struct client {
 	int fd;
 	const char *host;
 	int verified; /* 0 with --insecure */
-	struct sockaddr_in addr;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} addr;
+	socklen_t addr_len;
 	struct addrinfo *resolved;
 	char *line;      /* TEXT and '\n' */
 	size_t line_len;
@@ -151,7 +159,7 @@ static void on_handshake(void *ud, int32_t res, uint32_t flags)
 static void on_connect(void *ud, int32_t res, uint32_t flags)
 {
 	struct client *c = ud;
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 	int err;
 
 	(void)flags;
@@ -159,8 +167,14 @@ static void on_connect(void *ud, int32_t res, uint32_t flags)
 		fail(c, "connect", res);
 		return;
 	}
-	inet_ntop(AF_INET, &c->addr.sin_addr, ip, sizeof(ip));
-	fprintf(stderr, "kio-tls-get: connected to %s:%u\n", ip, ntohs(c->addr.sin_port));
+	if (c->addr.sa.sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &c->addr.in6.sin6_addr, ip, sizeof(ip));
+		fprintf(stderr, "kio-tls-get: connected to [%s]:%u\n", ip,
+			ntohs(c->addr.in6.sin6_port));
+	} else {
+		inet_ntop(AF_INET, &c->addr.in.sin_addr, ip, sizeof(ip));
+		fprintf(stderr, "kio-tls-get: connected to %s:%u\n", ip, ntohs(c->addr.in.sin_port));
+	}
 	err = kio_tls_create(&c->tls, c->ctx, c->config, c->fd, KIO_TLS_CLIENT);
 	if (err < 0) {
 		fail(c, "session", err);
@@ -171,36 +185,68 @@ static void on_connect(void *ud, int32_t res, uint32_t flags)
 
 static void start_connect(struct client *c)
 {
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->fd = socket(c->addr.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		fail(c, "socket", -errno);
 		return;
 	}
-	arm(c, "connect",
-	    kio_connect(c->ctx, c->fd, (const struct sockaddr *)&c->addr, sizeof(c->addr),
-			on_connect, c));
+	arm(c, "connect", kio_connect(c->ctx, c->fd, &c->addr.sa, c->addr_len, on_connect, c));
 }
 
 static void on_resolve(void *ud, int32_t res, uint32_t flags)
 {
 	struct client *c = ud;
-	uint16_t port = c->addr.sin_port;
+	uint16_t port = c->addr.in.sin_port;
 
 	(void)flags;
 	if (res < 0) {
 		fail(c, "resolve", res);
 		return;
 	}
-	memcpy(&c->addr, c->resolved->ai_addr, sizeof(c->addr));
-	c->addr.sin_port = port;
+	memcpy(&c->addr.in, c->resolved->ai_addr, sizeof(c->addr.in));
+	c->addr.in.sin_port = port;
+	c->addr_len = sizeof(c->addr.in);
 	start_connect(c);
 }
 
-static int usage(void)
+/* --help: on stdout, exit 0; a usage error: on stderr, exit 2. */
+static int usage(FILE *to, int status)
 {
-	fprintf(stderr, "usage: kio-tls-get --host NAME --port P [--ca CA] [--insecure]\n"
-			"                   [--connect ADDR] [--line TEXT]\n");
-	return 2;
+	fprintf(to, "usage: kio-tls-get --host NAME --port P [--ca CA] [--insecure]\n"
+		    "                   [--connect ADDR] [--line TEXT]\n"
+		    "       kio-tls-get --help\n"
+		    "  --host NAME     the name to verify and send (SNI)\n"
+		    "  --port P        the server's port\n"
+		    "  --ca CA         PEM file of the CAs to trust (the system's)\n"
+		    "  --insecure      no certificate or name checks\n"
+		    "  --connect ADDR  IPv4 or IPv6 address or name to connect to (127.0.0.1)\n"
+		    "  --line TEXT     the line to send (hello from kio-tls-get)\n"
+		    "  --help          this text\n");
+	return status;
+}
+
+/* An IPv4 or IPv6 literal (brackets allowed around IPv6) into c->addr. */
+static int parse_literal(struct client *c, const char *text, uint16_t port)
+{
+	char buf[INET6_ADDRSTRLEN];
+	size_t n = strlen(text);
+	if (n >= 2 && text[0] == '[' && text[n - 1] == ']' && n - 2 < sizeof(buf)) {
+		memcpy(buf, text + 1, n - 2);
+		buf[n - 2] = 0;
+		if (inet_pton(AF_INET6, buf, &c->addr.in6.sin6_addr) != 1)
+			return -1;
+	} else if (inet_pton(AF_INET, text, &c->addr.in.sin_addr) == 1) {
+		c->addr.in.sin_family = AF_INET;
+		c->addr.in.sin_port = htons(port);
+		c->addr_len = sizeof(c->addr.in);
+		return 0;
+	} else if (inet_pton(AF_INET6, text, &c->addr.in6.sin6_addr) != 1) {
+		return -1;
+	}
+	c->addr.in6.sin6_family = AF_INET6;
+	c->addr.in6.sin6_port = htons(port);
+	c->addr_len = sizeof(c->addr.in6);
+	return 0;
 }
 
 /* The config: the name to check and the CAs to trust, or no checks at all. */
@@ -231,29 +277,50 @@ int main(int argc, char **argv)
 	long port = -1;
 	int insecure = 0, err;
 
-	for (int i = 1; i < argc; i++) {
-		const char *opt = argv[i];
-		if (strcmp(opt, "--insecure") == 0) {
+	static const struct option longopts[] = {
+		{"host", required_argument, NULL, 'H'},
+		{"port", required_argument, NULL, 'p'},
+		{"ca", required_argument, NULL, 'c'},
+		{"insecure", no_argument, NULL, 'k'},
+		{"connect", required_argument, NULL, 'C'},
+		{"line", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	char *end;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'H':
+			c.host = optarg;
+			break;
+		case 'p':
+			errno = 0;
+			port = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end)
+				port = -1;
+			break;
+		case 'c':
+			ca = optarg;
+			break;
+		case 'k':
 			insecure = 1;
-			continue;
+			break;
+		case 'C':
+			connect_to = optarg;
+			break;
+		case 'l':
+			text = optarg;
+			break;
+		case 'h':
+			return usage(stdout, 0);
+		default:
+			return usage(stderr, 2);
 		}
-		if (i + 1 >= argc)
-			return usage();
-		if (strcmp(opt, "--ca") == 0)
-			ca = argv[++i];
-		else if (strcmp(opt, "--host") == 0)
-			c.host = argv[++i];
-		else if (strcmp(opt, "--port") == 0)
-			port = strtol(argv[++i], NULL, 10);
-		else if (strcmp(opt, "--connect") == 0)
-			connect_to = argv[++i];
-		else if (strcmp(opt, "--line") == 0)
-			text = argv[++i];
-		else
-			return usage();
 	}
-	if (!c.host || port <= 0 || port > 65535)
-		return usage();
+	if (optind < argc || !c.host || port <= 0 || port > 65535)
+		return usage(stderr, 2);
 
 	c.fd = -1;
 	c.line_len = strlen(text) + 1;
@@ -262,9 +329,10 @@ int main(int argc, char **argv)
 		return 1;
 	memcpy(c.line, text, c.line_len - 1);
 	c.line[c.line_len - 1] = '\n';
-	c.addr.sin_family = AF_INET;
-	c.addr.sin_port = htons((uint16_t)port);
-	c.addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c.addr.in.sin_family = AF_INET;
+	c.addr.in.sin_port = htons((uint16_t)port);
+	c.addr.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c.addr_len = sizeof(c.addr.in);
 
 	err = kio_ctx_create(&c.ctx, NULL, 0);
 	if (err < 0) {
@@ -279,7 +347,7 @@ int main(int argc, char **argv)
 	}
 	c.verified = !insecure;
 
-	if (connect_to && inet_pton(AF_INET, connect_to, &c.addr.sin_addr) != 1) {
+	if (connect_to && parse_literal(&c, connect_to, (uint16_t)port) < 0) {
 		/* A name: getaddrinfo() runs on a pool thread, never on the loop. */
 		static const struct addrinfo hints = {.ai_family = AF_INET,
 						      .ai_socktype = SOCK_STREAM};

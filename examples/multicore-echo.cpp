@@ -5,16 +5,22 @@
 // so the kernel spreads connections over the cores. SIGINT or SIGTERM stops
 // it cleanly.
 //
-//   multicore-echo [PORT [WORKERS]]
+//   multicore-echo [--bind ADDR] [--port N] [--workers N] [PORT [WORKERS]]
+//   multicore-echo --help
 //
-// PORT defaults to 8080 (0: the kernel picks one); WORKERS defaults to the
-// number of CPUs. Worker i is pinned to CPU i (a CPU the process may not
-// use is reported in kio's log and left unpinned). Prints
-//   multicore-echo: N workers listening on 0.0.0.0:PORT
-// once every worker accepts, and after a signal
+// ADDR is an IPv4 or IPv6 address (127.0.0.1, ::1, [::1]; 0.0.0.0 or ::
+// for every interface) and defaults to 127.0.0.1: loopback only. The port
+// (--port, or PORT) defaults to 8080 (0: the kernel picks one); the
+// workers (--workers, or WORKERS) default to the number of CPUs. Worker i
+// is pinned to CPU i (a CPU the process may not use is reported in kio's
+// log and left unpinned). Prints
+//   multicore-echo: N workers listening on ADDR:PORT
+// ("[ADDR]:PORT" for IPv6) once every worker accepts, and after a signal
 //   multicore-echo: signal S, stopping
 //   multicore-echo: served C connections, B bytes
-// then exits 0.
+// then exits 0. --help prints the usage and exits 0; a bad option or
+// argument exits 2; it exits 1 when it cannot bind, 77 when the system
+// has no io_uring.
 //
 // Shutdown: the signals are blocked in main() before any thread starts
 // (SignalSet), so only the signalfd sees them. main's own IoContext waits
@@ -25,7 +31,10 @@
 // once instead, leaving the connections to the IoContext's destruction.)
 #include <kio/kio.hpp>
 
+#include <getopt.h>
+
 #include <array>
+#include <cerrno>
 #include <atomic>
 #include <csignal>
 #include <cstdint>
@@ -89,13 +98,81 @@ Task<int> WaitForSignal(IoContext &ctx, SignalSet &signals)
 	co_return sig ? *sig : -1;
 }
 
+namespace {
+
+// --help: on stdout, exit 0; a usage error: on stderr, exit 2.
+int Usage(std::FILE *to, int status)
+{
+	std::fprintf(to,
+		     "usage: multicore-echo [--bind ADDR] [--port N] [--workers N] [PORT [WORKERS]]\n"
+		     "       multicore-echo --help\n"
+		     "  --bind ADDR  IPv4 or IPv6 address to listen on; 0.0.0.0 or :: for every\n"
+		     "               interface (127.0.0.1: loopback only)\n"
+		     "  --port N     port, also given as PORT; 0 lets the kernel choose (8080)\n"
+		     "  --workers N  threads, one IoContext each, also given as WORKERS\n"
+		     "               (the number of CPUs)\n"
+		     "  --help       this text\n"
+		     "Stops cleanly on SIGINT or SIGTERM.\n");
+	return status;
+}
+
+// A whole number in [min, max], or -1.
+long ParseNum(const char *text, long min, long max)
+{
+	char *end;
+	errno = 0;
+	long v = std::strtol(text, &end, 10);
+	return errno || end == text || *end || v < min || v > max ? -1 : v;
+}
+
+} // namespace
+
 int main(int argc, char **argv)
 {
-	const uint16_t port = argc > 1 ? static_cast<uint16_t>(std::atoi(argv[1])) : 8080;
-	unsigned workers_wanted = argc > 2 ? static_cast<unsigned>(std::atoi(argv[2])) :
-					     std::thread::hardware_concurrency();
-	if (workers_wanted == 0)
-		workers_wanted = 1;
+	static const option longopts[] = {
+		{"bind", required_argument, nullptr, 'b'},
+		{"port", required_argument, nullptr, 'p'},
+		{"workers", required_argument, nullptr, 'w'},
+		{"help", no_argument, nullptr, 'h'},
+		{nullptr, 0, nullptr, 0},
+	};
+	const char *bind_addr = "127.0.0.1";
+	long port = 8080;
+	long workers_arg = std::thread::hardware_concurrency();
+	if (workers_arg <= 0)
+		workers_arg = 1;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", longopts, nullptr)) != -1) {
+		switch (opt) {
+		case 'b':
+			bind_addr = optarg;
+			break;
+		case 'p':
+			port = ParseNum(optarg, 0, 65535);
+			break;
+		case 'w':
+			workers_arg = ParseNum(optarg, 1, 1024);
+			break;
+		case 'h':
+			return Usage(stdout, 0);
+		default:
+			return Usage(stderr, 2);
+		}
+	}
+	// The reference program's positional form: PORT [WORKERS].
+	if (optind < argc)
+		port = ParseNum(argv[optind++], 0, 65535);
+	if (optind < argc)
+		workers_arg = ParseNum(argv[optind++], 1, 1024);
+	if (optind < argc || port < 0 || workers_arg < 0)
+		return Usage(stderr, 2);
+	auto addr = net::SocketAddress::Parse(bind_addr, static_cast<uint16_t>(port));
+	if (!addr) {
+		std::fprintf(stderr, "multicore-echo: --bind %s: not an IPv4 or IPv6 address\n",
+			     bind_addr);
+		return Usage(stderr, 2);
+	}
+	const unsigned workers_wanted = static_cast<unsigned>(workers_arg);
 
 	try {
 		// Before any thread exists: every worker inherits the blocked mask.
@@ -106,17 +183,17 @@ int main(int argc, char **argv)
 		// join it through SO_REUSEPORT.
 		net::ListenOptions opts;
 		opts.reuse_port = true;
-		auto first = net::TcpListener::BindV4(port, opts);
+		auto first = net::TcpListener::Bind(*addr, opts);
 		if (!first) {
 			std::fprintf(stderr, "multicore-echo: bind: %s\n",
 				     first.error().message().c_str());
 			return 1;
 		}
-		const uint16_t bound = first->Port();
+		const net::SocketAddress bound = first->LocalAddress();
 		std::vector<net::TcpListener> listeners;
 		listeners.push_back(std::move(*first));
 		for (unsigned i = 1; i < workers_wanted; i++) {
-			auto l = net::TcpListener::BindV4(bound, opts);
+			auto l = net::TcpListener::Bind(bound, opts);
 			if (!l) {
 				std::fprintf(stderr, "multicore-echo: bind: %s\n",
 					     l.error().message().c_str());
@@ -152,8 +229,8 @@ int main(int argc, char **argv)
 			}
 			std::this_thread::sleep_for(1ms);
 		}
-		std::printf("multicore-echo: %u workers listening on 0.0.0.0:%u\n", workers_wanted,
-			    static_cast<unsigned>(bound));
+		std::printf("multicore-echo: %u workers listening on %s\n", workers_wanted,
+			    bound.ToString().c_str());
 		std::fflush(stdout);
 
 		const int sig = main_ctx.RunUntilDone(WaitForSignal(main_ctx, signals));

@@ -2,8 +2,15 @@
 # SPDX-License-Identifier: MIT
 # Starts echo-server on a port the kernel picks, runs echo-client against
 # it, stops the server with SIGINT and checks that it stopped cleanly.
+# Every case also checks where the server listens: its "listening on" line
+# and /proc/net/tcp{,6} (without --bind: 127.0.0.1 and nothing else).
 #
 #   test-echo.sh PATH/TO/echo-server PATH/TO/echo-client CASE
+#
+# CASE: basic, many, large, starved, refused (client runs against the
+# default server); default-loopback (the default address, checked alone);
+# bind (--bind 127.0.0.1); bind-v6 (--bind ::1, the client on ::1; skips
+# without IPv6 loopback).
 #
 # Exit 0 pass, 1 fail, 77 skip (no io_uring, or no buffer rings).
 set -u
@@ -16,18 +23,30 @@ case_name=$3
 . "$(dirname "$0")/echo-test-lib.sh"
 
 # Server options per case: a small ring makes receives run dry (-ENOBUFS)
-# and start again.
+# and start again; --bind picks the address (127.0.0.1 without it).
 server_opts=
+shown='127\.0\.0\.1'
+want_listen=$LISTEN_LO4
+host=127.0.0.1
 case $case_name in
   starved) server_opts="--bufs 4 --size 512" ;;
+  bind) server_opts="--bind 127.0.0.1" ;;
+  bind-v6)
+    need_ipv6_loopback
+    server_opts="--bind ::1"
+    shown='\[::1\]'
+    want_listen=$LISTEN_LO6
+    host=::1
+    ;;
 esac
 
 # shellcheck disable=SC2086
 start_server "$server" --port 0 $server_opts
-wait_port '^echo-server: listening on 127\.0\.0\.1:\([0-9][0-9]*\)$'
+wait_port "^echo-server: listening on $shown:\\([0-9][0-9]*\\)\$"
+expect_listen "$port" "$want_listen"
 
 run_client() {
-  "$client" --port "$port" "$@" > "$tmp/client.out" 2> "$tmp/client.err"
+  "$client" --host "$host" --port "$port" "$@" > "$tmp/client.out" 2> "$tmp/client.err"
   status=$?
   cat "$tmp/client.out"
   cat "$tmp/client.err" >&2
@@ -54,6 +73,14 @@ case $case_name in
     run_client --conns 8 --msgs 10 --size 20000 || fail "client exited $?"
     grep -q ": 80 of 80 echoes verified" "$tmp/client.out" || fail "client summary wrong"
     ;;
+  default-loopback)
+    # Only the address: the wait above read the line, expect_listen the socket.
+    echo "listening on 127.0.0.1:$port only"
+    ;;
+  bind | bind-v6)
+    run_client --conns 4 --msgs 20 --size 3000 || fail "client exited $?"
+    grep -q ": 80 of 80 echoes verified" "$tmp/client.out" || fail "client summary wrong"
+    ;;
   refused)
     # Nobody listens on port 1: the client must say so and fail.
     "$client" --port 1 --conns 2 --msgs 1 > "$tmp/client.out" 2> "$tmp/client.err"
@@ -68,7 +95,7 @@ case $case_name in
 esac
 
 # A clean stop on SIGINT, also with a connection still open and idle.
-"$client" --port "$port" --conns 1 --msgs 1000000 --size 10 --timeout-ms 60000 \
+"$client" --host "$host" --port "$port" --conns 1 --msgs 1000000 --size 10 --timeout-ms 60000 \
   > /dev/null 2>&1 &
 idle=$!
 sleep 0.2

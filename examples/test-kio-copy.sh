@@ -120,10 +120,15 @@ case $case_name in
     grep -q "dst: No such file or directory" "$tmp/stderr" || fail "no clear message"
     ;;
   usage)
-    "$bin" > /dev/null 2> "$tmp/stderr"
-    status=$?
-    [ $status -eq 1 ] || fail "no arguments: exit status $status, expected 1"
-    grep -q "^usage: kio-copy" "$tmp/stderr" || fail "no usage message"
+    # No SRC, or one argument too many: a usage error (2), as a bad option
+    # is (test-usage.sh checks --help and the options).
+    for args in "" "a b c"; do
+      # shellcheck disable=SC2086
+      "$bin" $args > /dev/null 2> "$tmp/stderr"
+      status=$?
+      [ $status -eq 2 ] || fail "'$args': exit status $status, expected 2"
+      grep -q "^usage: kio-copy" "$tmp/stderr" || fail "'$args': no usage message"
+    done
     ;;
   *)
     fail "unknown case $case_name"

@@ -19,6 +19,11 @@
 # self-signed: kio-tls-get refuses a self-signed certificate, with the
 #              system's CAs and with the test CA.
 # insecure:    with --insecure, kio-tls-get talks to that same server.
+# bind:        kio-tls-echo --bind 127.0.0.1, kio-tls-get --connect 127.0.0.1.
+# bind-v6:     kio-tls-echo --bind ::1, kio-tls-get --connect ::1 (skips
+#              without IPv6 loopback).
+# Every kio-tls-echo run also checks where it listens: its "listening on"
+# line and /proc/net/tcp{,6} (without --bind: 127.0.0.1 and nothing else).
 # Exit 0 pass, 1 fail, 77 skip (no io_uring).
 set -u
 
@@ -50,10 +55,16 @@ make_certs() {
     { cat "$d/log" >&2; fail "openssl req (self-signed)"; }
 }
 
-# start_echo CERT KEY: kio-tls-echo on a port the kernel picks.
+# start_echo CERT KEY [--bind ADDR]: kio-tls-echo on a port the kernel
+# picks, listening on 127.0.0.1 only, or on ADDR (127.0.0.1 or ::1) only.
 start_echo() {
-  start_server "$echo_server" --port 0 --cert "$1" --key "$2"
-  wait_port '^kio-tls-echo: listening on 0\.0\.0\.0:\([0-9][0-9]*\)$'
+  start_server "$echo_server" --port 0 --cert "$1" --key "$2" ${3:+"$3" "$4"}
+  case ${4:-127.0.0.1} in
+    ::1) shown='\[::1\]' want_listen=$LISTEN_LO6 ;;
+    *) shown='127\.0\.0\.1' want_listen=$LISTEN_LO4 ;;
+  esac
+  wait_port "^kio-tls-echo: listening on $shown:\\([0-9][0-9]*\\)\$"
+  expect_listen "$port" "$want_listen"
 }
 
 # stop_echo: SIGINT, a clean exit within 10 s and the closing lines.
@@ -187,6 +198,24 @@ insecure)
   grep -q '^kio-tls-get: handshake done: TLS 1\.3, server NOT verified (--insecure), ' \
     "$tmp/get.err" || fail "handshake line"
   stop_echo
+  ;;
+bind | bind-v6)
+  addr=127.0.0.1
+  shown_get='127\.0\.0\.1'
+  if [ "$case" = bind-v6 ]; then
+    need_ipv6_loopback
+    addr=::1
+    shown_get='\[::1\]'
+  fi
+  start_echo "$pki/server.pem" "$pki/server.key" --bind "$addr"
+  # The certificate names localhost: the name checked is not the address.
+  get --ca "$pki/ca.pem" --host localhost --connect "$addr" --port "$port" --line "$line"
+  expect_reply "$line"
+  grep -q "^kio-tls-get: connected to $shown_get:$port\$" "$tmp/get.err" ||
+    fail "kio-tls-get did not connect to $addr"
+  stop_echo
+  grep -q "^kio-tls-echo: #1 from $shown_get:[0-9]*: handshake done, TLS 1\.3, " \
+    "$tmp/server.out" || fail "server handshake line"
   ;;
 *)
   echo "unknown case $case" >&2

@@ -10,8 +10,12 @@
  *   4. kio_op_timeout():     a kio_poll() on a pipe nobody writes gives up
  *                            with -ETIMEDOUT
  *
- * Exits 0 when every step behaved as documented, 1 otherwise, 77 when the
- * system has no io_uring (the test harness reads that as "skipped").
+ *   timers          runs the four steps
+ *   timers --help   says so, and exits 0
+ *
+ * Exits 0 when every step behaved as documented, 1 otherwise, 2 on any
+ * argument but --help, 77 when the system has no io_uring (the test harness
+ * reads that as "skipped").
  */
 #define _GNU_SOURCE
 #include <kio/kio.h>
@@ -20,6 +24,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,9 +205,22 @@ static void demo_poll_timeout(kio_ctx *ctx)
 	close(fds[1]);
 }
 
-int main(void)
+/* --help: on stdout, exit 0; anything else: on stderr, exit 2. */
+static int usage(FILE *to, int status)
+{
+	fprintf(to, "usage: timers [--help]\n"
+		    "  shows kio_sleep, kio_sleep_until, kio_timer_periodic and\n"
+		    "  kio_op_timeout with measured times; takes no other argument\n");
+	return status;
+}
+
+int main(int argc, char **argv)
 {
 	kio_ctx *ctx = NULL;
+	if (argc > 1)
+		return argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) ?
+			       usage(stdout, 0) :
+			       usage(stderr, 2);
 	int err = kio_ctx_create(&ctx, NULL, 0);
 	if (err == -EPERM || err == -ENOSYS) {
 		printf("timers: io_uring is not available here (%s): skipped\n", kio_strerror(err));

@@ -88,7 +88,8 @@ echo "exit status: $status"
 step "Timers: sleep, wall-clock deadline, periodic + cancel, op timeout"
 "$build/examples/timers"
 
-# Starts SERVER (told to use port 0) in the background, waits for the line
+# Starts SERVER (told to use port 0; every server listens on 127.0.0.1
+# unless given --bind ADDR) in the background, waits for the line
 # "NAME: ... listening on ADDR:PORT" it prints, and sets $server_pid, $port.
 start_server() { # NAME OUTFILE SERVER [ARG...]
   name=$1 out=$2
@@ -147,14 +148,14 @@ stop_server "$tmp/echo-epoll.out"
 
 if [ -x "$build/examples/multicore-echo" ]; then
   step "C++20 coroutines: the reference-style echo server, one coroutine per connection"
-  start_server cxx-echo-server "$tmp/cxx-echo.out" "$build/examples/cxx-echo-server" 0
+  start_server cxx-echo-server "$tmp/cxx-echo.out" "$build/examples/cxx-echo-server" --port 0
   "$build/examples/echo-client" --port "$port" --conns 8 --msgs 100 --size 1000
   kill -TERM "$server_pid"
   wait "$server_pid" || true
   echo "  (stopped with SIGTERM: like the reference program it has no shutdown path)"
 
   step "C++20: one Worker per core, SO_REUSEPORT, SIGINT/SIGTERM through a SignalSet"
-  start_server multicore-echo "$tmp/multicore.out" "$build/examples/multicore-echo" 0
+  start_server multicore-echo "$tmp/multicore.out" "$build/examples/multicore-echo" --port 0
   "$build/examples/echo-client" --port "$port" --conns 16 --msgs 100 --size 4096
   stop_server "$tmp/multicore.out"
 

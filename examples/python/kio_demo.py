@@ -3,25 +3,37 @@
 """kio from asyncio: copy a file, or serve TCP echo.
 
   kio_demo.py copy SRC DST          copy SRC to DST with kio reads and writes
-  kio_demo.py echo [--port N]       echo server on 127.0.0.1 (Ctrl-C stops it)
+  kio_demo.py echo [--bind ADDR] [--port N]
+                                    echo server on ADDR (127.0.0.1: loopback
+                                    only; ::1, 0.0.0.0, :: work too), port N
+                                    (7777; 0: the kernel picks); Ctrl-C stops it
   kio_demo.py echo --port 0 --once  serve one connection from a client this
                                     program runs itself, print what happened
+  kio_demo.py [COMMAND] --help      usage, exit status 0
 
 kio does the I/O (kio_openat, kio_read, kio_write, kio_accept, kio_recv,
 kio_send, kio_close); asyncio drives kio through kio_ctx_fd, in one thread.
+Exit status: 0 done, 1 an error, 2 a bad option or argument, 130 Ctrl-C.
 """
 import argparse
 import asyncio
+import ipaddress
 import os
 import socket
 import sys
 
-try:
-    import kio_asyncio
-except ImportError:  # run from a source tree
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                    os.pardir, os.pardir, 'bindings', 'python'))
-    import kio_asyncio
+kio_asyncio = None  # imported once the arguments are known: --help needs no libkio
+
+
+def load_kio():
+    global kio_asyncio
+    try:
+        import kio_asyncio as mod
+    except ImportError:  # run from a source tree
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                        os.pardir, os.pardir, 'bindings', 'python'))
+        import kio_asyncio as mod
+    kio_asyncio = mod
 
 CHUNK = 128 * 1024
 
@@ -73,20 +85,34 @@ async def serve_connection(kl, fd, peer, log):
             total += n
     finally:
         await kl.close(fd)
-    log('server: %s:%d sent %d bytes, echoed them all' % (peer[0], peer[1], total))
+    log('server: %s sent %d bytes, echoed them all' % (show(peer[0], peer[1]), total))
     return total
 
 
-async def echo(kl, port, once, log):
-    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def show(host, port):
+    """'127.0.0.1:7777', '[::1]:7777'."""
+    return ('[%s]:%d' if ':' in host else '%s:%d') % (host, port)
+
+
+async def echo(kl, bind, port, once, log):
+    ip = ipaddress.ip_address(bind)
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    lsock = socket.socket(family, socket.SOCK_STREAM)
     with lsock:
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        lsock.bind(('127.0.0.1', port))
+        if family == socket.AF_INET6:
+            lsock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        lsock.bind((str(ip), port))
         lsock.listen(64)
         port = lsock.getsockname()[1]
-        log('server: listening on 127.0.0.1:%d' % port)
+        log('server: listening on %s' % show(str(ip), port))
         if once:
-            client = asyncio.ensure_future(echo_client(port, log))
+            # The built-in client goes to the bound address (loopback for a
+            # wildcard one).
+            target = str(ip)
+            if ip.is_unspecified:
+                target = '::1' if ip.version == 6 else '127.0.0.1'
+            client = asyncio.ensure_future(echo_client(target, port, log))
             fd, peer = await kl.accept(lsock.fileno(), socket.SOCK_CLOEXEC)
             served = await serve_connection(kl, fd, peer, log)
             sent = await client
@@ -99,9 +125,9 @@ async def echo(kl, port, once, log):
             task.add_done_callback(tasks.discard)
 
 
-async def echo_client(port, log):
+async def echo_client(host, port, log):
     """asyncio's own streams talking to the kio server."""
-    reader, writer = await asyncio.open_connection('127.0.0.1', port)
+    reader, writer = await asyncio.open_connection(host, port)
     sent = 0
     for line in (b'hello from asyncio\n', b'kio echoes every byte\n', b'x' * 100000 + b'\n'):
         writer.write(line)
@@ -117,18 +143,44 @@ async def echo_client(port, log):
     return sent
 
 
-async def main(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    sub = parser.add_subparsers(dest='cmd', required=True)
+def port_number(text):
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError('not a port number: %r' % text)
+    return port
+
+
+def ip_literal(text):
+    try:
+        return str(ipaddress.ip_address(text[1:-1] if text.startswith('[') and
+                                        text.endswith(']') else text))
+    except ValueError:
+        raise argparse.ArgumentTypeError('not an IPv4 or IPv6 address: %r' % text) from None
+
+
+def parse_args(argv):
+    """Usage errors exit 2 with the usage on stderr; --help exits 0."""
+    parser = argparse.ArgumentParser(prog='kio_demo.py',
+                                     description=__doc__.split('\n\n')[0])
+    sub = parser.add_subparsers(dest='cmd', required=True, metavar='COMMAND')
     cp = sub.add_parser('copy', help='copy SRC to DST')
     cp.add_argument('src')
     cp.add_argument('dst')
-    ec = sub.add_parser('echo', help='TCP echo server on 127.0.0.1')
-    ec.add_argument('--port', type=int, default=7777)
+    ec = sub.add_parser('echo', help='TCP echo server (loopback unless --bind)')
+    ec.add_argument('--bind', type=ip_literal, default='127.0.0.1', metavar='ADDR',
+                    help='IPv4 or IPv6 address to listen on; 0.0.0.0 or :: for every '
+                         'interface (default 127.0.0.1: loopback only)')
+    ec.add_argument('--port', type=port_number, default=7777, metavar='N',
+                    help='port; 0 lets the kernel choose (default 7777)')
     ec.add_argument('--once', action='store_true',
                     help='serve one connection from a built-in client, then exit')
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+async def main(args):
     def log(msg):
         print(msg, flush=True)
 
@@ -138,14 +190,16 @@ async def main(argv):
                 n = await copy(kl, args.src, args.dst)
                 log('copied %d bytes from %s to %s' % (n, args.src, args.dst))
                 return 0
-            return await echo(kl, args.port, args.once, log)
+            return await echo(kl, args.bind, args.port, args.once, log)
         except OSError as exc:
             print('kio_demo: %s' % exc, file=sys.stderr)
             return 1
 
 
 if __name__ == '__main__':
+    ARGS = parse_args(sys.argv[1:])
+    load_kio()
     try:
-        sys.exit(asyncio.run(main(sys.argv[1:])))
+        sys.exit(asyncio.run(main(ARGS)))
     except KeyboardInterrupt:
         sys.exit(130)

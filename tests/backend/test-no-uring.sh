@@ -309,8 +309,8 @@ case $case_name in
   cxx-echo)
     server=$1
     client=$2
-    start_server "$server" 0
-    wait_port '^.* listening on 0\.0\.0\.0:\([0-9][0-9]*\)$'
+    start_server "$server" --port 0
+    wait_port '^.* listening on 127\.0\.0\.1:\([0-9][0-9]*\)$'
     run client "$client" --host 127.0.0.1 --port "$port" --conns 8 --msgs 100 --size 1000
     expect_ok echo-client
     grep -q ': 800 of 800 echoes verified' "$tmp/client.out" ||
@@ -329,8 +329,8 @@ case $case_name in
     server=$1
     client=$2
     # Two workers: two contexts in one process, still one line.
-    start_server "$server" 0 2
-    wait_port '^multicore-echo: 2 workers listening on 0\.0\.0\.0:\([0-9][0-9]*\)$'
+    start_server "$server" --port 0 --workers 2
+    wait_port '^multicore-echo: 2 workers listening on 127\.0\.0\.1:\([0-9][0-9]*\)$'
     run client "$client" --host 127.0.0.1 --port "$port" --conns 8 --msgs 100 --size 1000
     expect_ok echo-client
     grep -q ': 800 of 800 echoes verified' "$tmp/client.out" ||
@@ -391,7 +391,7 @@ case $case_name in
       { cat "$d/log" >&2; fail "openssl x509 (server)"; }
 
     start_server "$echo_server" --port 0 --cert "$d/server.pem" --key "$d/server.key"
-    wait_port '^kio-tls-echo: listening on 0\.0\.0\.0:\([0-9][0-9]*\)$'
+    wait_port '^kio-tls-echo: listening on 127\.0\.0\.1:\([0-9][0-9]*\)$'
     line="hello over TLS, no io_uring: 0123456789"
     run get "$get" --ca "$d/ca.pem" --host localhost --port "$port" --line "$line"
     expect_ok kio-tls-get
