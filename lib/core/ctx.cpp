@@ -168,7 +168,10 @@ void shut_down(kio_ctx *c)
 		uint32_t idx = c->timers.top().idx;
 		Op &op = c->ops.at(idx);
 		c->timers.remove(c->ops, idx);
-		if (op.kind != Kind::Kernel && !(op.state & kCompleting)) {
+		// A pool job's timeout goes with it; the job itself is cancelled
+		// below, or, if it already runs, finishes with its own result.
+		if (op.kind != Kind::Kernel && op.kind != Kind::External &&
+		    !(op.state & kCompleting)) {
 			op.state |= kCompleting;
 			c->ready.push_back(Ready{idx, -ECANCELED, 0});
 		}

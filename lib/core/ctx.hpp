@@ -85,7 +85,7 @@ struct kio_ctx {
 	uint32_t in_user = 0;     // live ops of the other kinds (in_kernel() = live - in_user)
 	uint32_t in_external = 0; // user ops of Kind::External (pool jobs)
 	uint32_t pipe_writes = 0; // of those, ops that could raise SIGPIPE
-	bool sigpipe_was_blocked = false; // the caller had SIGPIPE blocked already
+	void *sigpipe_holder = nullptr; // the thread hold (sigpipe.cpp) pipe_writes count in
 	bool in_run = false;
 	// The thread that runs the ctx: the first to call kio_ctx_run() or
 	// kio_ctx_run_once(). Until then (nullptr) any thread may start ops,
@@ -152,6 +152,8 @@ inline bool foreign_thread(const kio_ctx *c) noexcept
 	return __builtin_expect(c->owner != this_thread(), 0) && c->owner != nullptr;
 }
 
+void sigpipe_rehome(kio_ctx *c) noexcept; // sigpipe.cpp
+
 // Running ctx: the first thread to do it owns ctx; any other gets -EPERM.
 inline int claim(kio_ctx *c) noexcept
 {
@@ -161,6 +163,8 @@ inline int claim(kio_ctx *c) noexcept
 	if (c->owner)
 		return -EPERM;
 	c->owner = me;
+	if (__builtin_expect(c->pipe_writes > 0, 0))
+		sigpipe_rehome(c);
 	return 0;
 }
 

@@ -13,11 +13,15 @@ namespace kio {
 
 // A final error result as the user gets it, counted. A call the kernel
 // interrupted for a cancel (or for destroy) can report one of its internal
-// restart codes; those never reach the user.
-static int32_t error_result(kio_ctx *c, int32_t res) noexcept
+// restart codes; those never reach the user. Nothing but a cancel interrupts
+// the kernel's side of an op (the loop thread's signals do not reach io-wq
+// workers; the epoll backend's workers block every signal and retry EINTR),
+// so for a kernel op -EINTR means cancelled: kio_cancel_fd() of a splice in
+// a worker ends it that way. A pool job's result is the job's own: kept.
+static int32_t error_result(kio_ctx *c, int32_t res, bool from_kernel) noexcept
 {
 	if (interrupted(res))
-		res = c->destroying ? -ECANCELED : -EINTR;
+		res = from_kernel || c->destroying ? -ECANCELED : -EINTR;
 	if (res == -ETIMEDOUT)
 		c->stats.ops_timeouts++;
 	else if (res == -ECANCELED)
@@ -57,7 +61,7 @@ static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
 	}
 	// stats.ops_completed is ops_submitted - live: kio_ctx_stats() derives it.
 	if (__builtin_expect(res < 0, 0))
-		res = error_result(c, res);
+		res = error_result(c, res, op.kind != Kind::External);
 	kio_cb cb = op.cb;
 	void *ud = op.user_data;
 	c->ops.release(idx);
@@ -236,7 +240,7 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		// Only a Kernel op has CQEs, and a plain one only this one.
 		c->live--;
 		if (__builtin_expect(res < 0, 0))
-			res = error_result(c, res);
+			res = error_result(c, res, true);
 		kio_cb cb = op.cb;
 		void *user_data = op.user_data;
 		c->ops.release_plain(idx);
@@ -717,6 +721,8 @@ KIO_API int kio_ctx_run_once(kio_ctx *ctx, int64_t timeout_ns) noexcept
 		return -EINVAL;
 	if (int rc = kio::claim(ctx))
 		return rc;
+	if (__builtin_expect(ctx->destroying, 0))
+		return -EBUSY; // from a callback kio_ctx_destroy() runs: it drives the loop
 	bool outer = !ctx->in_run;
 	int rc = guard<int>(
 		[&] { return kio::run_once_inline(ctx, timeout_ns < 0 ? -1 : timeout_ns, false); });
@@ -729,7 +735,7 @@ KIO_API int kio_ctx_run(kio_ctx *ctx) noexcept
 		return -EINVAL;
 	if (int rc = kio::claim(ctx))
 		return rc;
-	if (ctx->in_run)
+	if (ctx->in_run || ctx->destroying)
 		return -EBUSY;
 	int rc = guard<int>([&] {
 		// in_run stays set from round to round: between them no callback
