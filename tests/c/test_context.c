@@ -816,6 +816,90 @@ static void test_context_destroy_twice_caught(void **state)
 	kt_expect_misuse_caught(destroy_twice, "kio_ctx_destroy(");
 }
 
+/* Callbacks that kio_ctx_destroy() runs may not run the loop themselves:
+ * destroy is driving it. A kernel op (a poll) and a pool job (whose result
+ * arrives as a post, outside any round) both get -EBUSY. */
+struct in_destroy {
+	kio_ctx *ctx;
+	int calls;
+	int32_t res;
+	int run_once_rc;
+	int run_rc;
+};
+
+static void run_from_destroy_cb(void *ud, int32_t res, uint32_t flags)
+{
+	(void)flags;
+	struct in_destroy *d = ud;
+	d->calls++;
+	d->res = res;
+	d->run_once_rc = kio_ctx_run_once(d->ctx, 0);
+	d->run_rc = kio_ctx_run(d->ctx);
+}
+
+/* The job runs until the poll's callback (run by destroy) lets it go, so
+ * its result arrives while destroy waits for it, as a post. */
+static sem_t g_job_started, g_job_release;
+
+static int return_7(void *ud)
+{
+	(void)ud;
+	sem_post(&g_job_started);
+	while (sem_wait(&g_job_release) != 0) {
+	}
+	return 7;
+}
+
+static int return_8(void *ud)
+{
+	(void)ud;
+	sem_post(&g_job_started);
+	return 8;
+}
+
+static void release_job_cb(void *ud, int32_t res, uint32_t flags)
+{
+	run_from_destroy_cb(ud, res, flags);
+	sem_post(&g_job_release);
+}
+
+static void test_context_run_from_destroy_callback(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	kio_pool *pool = NULL;
+	assert_int_equal(kio_pool_create(&pool, 2), 0);
+	int p[2];
+	kt_pipe(p);
+	struct in_destroy polled = {.ctx = ctx}, job = {.ctx = ctx}, done = {.ctx = ctx};
+	assert_int_equal(sem_init(&g_job_started, 0, 0), 0);
+	assert_int_equal(sem_init(&g_job_release, 0, 0), 0);
+	assert_true(kio_poll(ctx, p[0], POLLIN, release_job_cb, &polled) >= 0);
+	assert_true(kio_pool_submit(ctx, pool, return_7, run_from_destroy_cb, &job) >= 0);
+	/* And one that has finished: its result waits to be delivered. */
+	assert_true(kio_pool_submit(ctx, pool, return_8, run_from_destroy_cb, &done) >= 0);
+	for (int i = 0; i < 2; i++)
+		while (sem_wait(&g_job_started) != 0) {
+		}
+	kio_ctx_destroy(ctx);
+	assert_int_equal(polled.calls, 1);
+	assert_int_equal(polled.res, -ECANCELED);
+	assert_int_equal(polled.run_once_rc, -EBUSY);
+	assert_int_equal(polled.run_rc, -EBUSY);
+	assert_int_equal(job.calls, 1);
+	assert_int_equal(job.res, 7);
+	assert_int_equal(job.run_once_rc, -EBUSY);
+	assert_int_equal(job.run_rc, -EBUSY);
+	assert_int_equal(done.calls, 1);
+	assert_int_equal(done.res, 8);
+	assert_int_equal(done.run_once_rc, -EBUSY);
+	assert_int_equal(done.run_rc, -EBUSY);
+	kio_pool_destroy(pool);
+	kt_close_pipe(p);
+	sem_destroy(&g_job_started);
+	sem_destroy(&g_job_release);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -839,6 +923,7 @@ int main(void)
 		KT_TEST(test_context_create_destroy_no_fd_leak),
 		KT_TEST(test_context_destroy_with_200_in_flight),
 		KT_TEST(test_context_destroy_prompt),
+		KT_TEST(test_context_run_from_destroy_callback),
 		KT_TEST(test_context_op_from_callback_during_destroy),
 		KT_TEST(test_context_sqpoll),
 		KT_TEST(test_context_cq_overflow_drained),

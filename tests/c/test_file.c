@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -978,6 +979,32 @@ static void test_file_splice_roundtrip(void **state)
 	tdir_close(&d);
 }
 
+/* A splice blocked in a kernel worker (its source pipe is empty), then
+ * kio_cancel_fd() of its destination: the worker is interrupted, and the
+ * callback says -ECANCELED, never the -EINTR the kernel reports. */
+static void test_file_splice_cancel_fd_blocked(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	struct kt_rec r;
+	int p[2], s[2];
+	kt_pipe(p);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
+	int64_t id = kio_splice(ctx, p[0], -1, s[0], -1, 14, 0, kt_rec_cb, kt_rec_reset(&r));
+	assert_true(id >= 0);
+	for (int i = 0; i < 3; i++)
+		assert_true(kio_ctx_run_once(ctx, 1 * KT_MS) >= 0);
+	assert_int_equal(r.calls, 0);
+	assert_int_equal(kio_cancel_fd(ctx, s[0]), 1);
+	kt_run_until(ctx, &r.finals, 5000);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.res, -ECANCELED);
+	kt_close_pipe(p);
+	close(s[0]);
+	close(s[1]);
+	kt_drain_destroy(ctx);
+}
+
 static void test_file_splice_bad_fd(void **state)
 {
 	(void)state;
@@ -1045,6 +1072,7 @@ int main(void)
 		KT_TEST(test_file_mkdirat),
 		KT_TEST(test_file_splice_roundtrip),
 		KT_TEST(test_file_splice_bad_fd),
+		KT_TEST(test_file_splice_cancel_fd_blocked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

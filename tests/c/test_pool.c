@@ -533,6 +533,35 @@ static void test_pool_ctx_destroy_with_jobs(void **state)
 	gate_destroy(&g);
 }
 
+/* A running job with a timeout still pending: destroy takes the timer
+ * away, not the job, which finishes with its own result. (Destroy once
+ * ended every op in its timer heap at once, a running job's too, with
+ * -ECANCELED.) */
+static void test_pool_ctx_destroy_running_job_with_timeout(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	kio_pool *pool = pool_new(1);
+	struct gate g;
+	struct job blocker, queued;
+	int64_t b = submit_blocker(ctx, pool, &g, &blocker, 55);
+	assert_int_equal(kio_op_timeout(ctx, b, 60000 * KT_MS), 0);
+	job_init(&queued, 1, NULL);
+	queued.ctx = ctx;
+	queued.pool = pool;
+	assert_true(kio_pool_submit(ctx, pool, plain_fn, opening_cb, &queued) >= 0);
+	g_ctx_gate = &g;
+	expect_callbacks(2);
+	kio_ctx_destroy(ctx);
+	assert_int_equal(g_done, 2);
+	assert_int_equal(blocker.calls, 1);
+	assert_int_equal(blocker.res, 55);
+	assert_int_equal(queued.calls, 1);
+	assert_int_equal(queued.res, -ECANCELED);
+	kio_pool_destroy(pool);
+	gate_destroy(&g);
+}
+
 /* The pool goes first: the jobs it cancelled wait in their ctx, whose
  * destroy, without the loop ever running, runs their callbacks. A job of a
  * second ctx queued behind them tells when the pool took the queue. */
@@ -828,6 +857,7 @@ int main(void)
 		KT_TEST(test_pool_destroy_with_jobs),
 		KT_TEST(test_pool_destroy_idle),
 		KT_TEST(test_pool_ctx_destroy_with_jobs),
+		KT_TEST(test_pool_ctx_destroy_running_job_with_timeout),
 		KT_TEST(test_pool_destroyed_before_ctx),
 		KT_TEST(test_pool_ctx_destroy_after_result),
 		KT_TEST(test_pool_shared_by_two_ctxs),

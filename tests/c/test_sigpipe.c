@@ -179,6 +179,71 @@ static void test_sigpipe_reader_closes_while_blocked(void **state)
 	assert_sigpipe_clean();
 }
 
+/* A pipe that is full, its write end blocking again; p[0] reads, p[1] writes. */
+static void full_pipe(int p[2])
+{
+	static char chunk[4096];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
+	while (write(p[1], chunk, sizeof(chunk)) > 0)
+		;
+	while (write(p[1], chunk, 1) > 0)
+		;
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(fcntl(p[1], F_SETFL, 0), 0);
+}
+
+/* Two contexts on one thread: the first one's writes end while the
+ * second still has one blocked. SIGPIPE must stay held until the second's
+ * has ended too: the SIGPIPE of its write reaches the thread on whichever
+ * system call comes next, the first context's included. (Each context
+ * once kept its own hold, and the first one's release let the signal
+ * kill the process.) */
+static void test_sigpipe_two_contexts_one_thread(void **state)
+{
+	(void)state;
+	assert_sigpipe_clean();
+	kio_ctx *a = kt_ctx_new();
+	kio_ctx *b = kt_ctx_new();
+	struct kt_rec ra, rb;
+	static char chunk[4096];
+	int p[2];
+	full_pipe(p);
+	/* a's write comes first (it blocks SIGPIPE for the thread), b's second. */
+	int w = dead_pipe();
+	assert_true(kio_write(a, w, "x", 1, KIO_OFFSET_CURRENT, kt_rec_cb, kt_rec_reset(&ra)) >= 0);
+	int64_t id_b = kio_write(b, p[1], chunk, sizeof(chunk), KIO_OFFSET_CURRENT, kt_rec_cb,
+				 kt_rec_reset(&rb));
+	assert_true(id_b >= 0);
+	for (int i = 0; i < 5; i++)
+		assert_true(kio_ctx_run_once(b, 0) >= 0);
+	assert_int_equal(rb.calls, 0);
+
+	/* a's write ends (-EPIPE) and a lets go of its hold. */
+	assert_int_equal(kio_ctx_run(a), 0);
+	assert_int_equal(ra.calls, 1);
+	assert_int_equal(ra.res, -EPIPE);
+	/* b's write still blocks: SIGPIPE is still held for it. */
+	sigset_t mask;
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, NULL, &mask), 0);
+	assert_int_equal(sigismember(&mask, SIGPIPE), 1);
+
+	/* Its reader goes; the kernel fails the write with -EPIPE and a
+	 * SIGPIPE, which a's next round may be the one to take. */
+	assert_int_equal(close(p[0]), 0);
+	kt_rec_reset(&ra);
+	assert_true(kio_nop(a, kt_rec_cb, &ra) >= 0);
+	assert_int_equal(kio_ctx_run(a), 0);
+	assert_int_equal(ra.calls, 1);
+	assert_int_equal(run_to_end(b, id_b, &rb), -EPIPE);
+
+	assert_int_equal(close(p[1]), 0);
+	assert_int_equal(close(w), 0);
+	kt_drain_destroy(a);
+	kt_drain_destroy(b);
+	assert_sigpipe_clean();
+}
+
 static void test_sigpipe_many_writes(void **state)
 {
 	(void)state;
@@ -218,6 +283,7 @@ int main(void)
 		KT_TEST(test_sigpipe_splice_from_pipe),
 		KT_TEST(test_sigpipe_reader_closes_while_blocked),
 		KT_TEST(test_sigpipe_many_writes),
+		KT_TEST(test_sigpipe_two_contexts_one_thread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
