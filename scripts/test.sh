@@ -6,12 +6,15 @@
 #   build/       gcc, the whole suite
 #   build-asan/  clang-19, ASan + UBSan, the whole suite
 #   build-tsan/  clang-19, TSan, the 'threads' suite
+#   build-fuzz/  clang-19 libFuzzer + ASan + UBSan: each target replays its
+#                stored corpus and regressions, then fuzzes for
+#                KIO_FUZZ_SECONDS (default 60) from that corpus
 #
 # Each build's tests run twice: on the io_uring backend (KIO_BACKEND=io_uring;
 # where the system refuses io_uring those tests skip) and on the epoll
 # backend (KIO_BACKEND=epoll), so every contract test proves both.
 #
-#   scripts/test.sh [normal|asan|tsan]...     (default: all three)
+#   scripts/test.sh [normal|asan|tsan|fuzz]...     (default: all four)
 #
 # Build directories are reused between runs; one configured with another
 # compiler or options is wiped. The last line reads "N passed, N failed,
@@ -19,6 +22,8 @@
 # anything failed, including a build that did not configure or compile.
 #
 # KIO_TEST_PROCESSES overrides the number of tests run at once (default 2).
+# A crash the fuzzers find is kept under build-fuzz/fuzz-artifacts/; copy it
+# to tests/fuzz/regressions/TARGET/ with the fix (tests/fuzz/README.md).
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -162,13 +167,64 @@ EOF
   return "$rc"
 }
 
+# The fuzz build: the targets' replay tests (suite 'fuzz'), then each
+# target fuzzed for a bounded time from a scratch copy of its corpus, so
+# the tree stays as it is. The fuzzers pick the backend per input.
+run_fuzz() {
+  local label="build-fuzz (clang-19 libFuzzer, ASan+UBSan)" dir=build-fuzz t secs start rc
+  local seconds=${KIO_FUZZ_SECONDS:-60}
+  log "$label: configure $dir"
+  if ! configure "$dir" clang-19 clang++-19 -Dtests=false -Dbench=false -Dexamples=false \
+    -Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dc_args=-fsanitize=fuzzer-no-link -Dcpp_args=-fsanitize=fuzzer-no-link; then
+    summary+=("$(printf '%-46s configure FAILED' "$label")")
+    total_fail=$((total_fail + 1))
+    return
+  fi
+  log "$label: compile"
+  if ! ninja -C "$dir"; then
+    summary+=("$(printf '%-46s compile FAILED' "$label")")
+    total_fail=$((total_fail + 1))
+    return
+  fi
+  test_env=(UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1)
+  test_args=(--suite fuzz)
+  run_tests "$label [replay]" "$dir" io_uring
+  mkdir -p "$dir/fuzz-artifacts"
+  for t in fuzz_api fuzz_tls_peer; do
+    [ -x "$dir/tests/fuzz/$t" ] || continue
+    log "$label: $t for ${seconds}s"
+    rm -rf "$dir/fuzz-corpus/$t"
+    mkdir -p "$dir/fuzz-corpus/$t"
+    cp tests/fuzz/corpus/$t/* "$dir/fuzz-corpus/$t/" 2>/dev/null
+    start=$(date +%s)
+    env "${test_env[@]}" "$dir/tests/fuzz/$t" -max_total_time="$seconds" -timeout=60 \
+      -error_exitcode=1 -print_final_stats=1 -artifact_prefix="$dir/fuzz-artifacts/$t-" \
+      "$dir/fuzz-corpus/$t" >"$dir/meson-logs/$t.txt" 2>&1
+    rc=$?
+    secs=$(($(date +%s) - start))
+    tail -n 12 "$dir/meson-logs/$t.txt"
+    if [ "$rc" -eq 0 ]; then
+      total_pass=$((total_pass + 1))
+      summary+=("$(printf '%-46s %s: no crash in %ds (%s runs)' "$label" "$t" "$secs" \
+        "$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/meson-logs/$t.txt")")")
+    else
+      total_fail=$((total_fail + 1))
+      grep -E -A3 'INVARIANT|ERROR: (Address|Undefined|Leak)Sanitizer|deadly signal' \
+        "$dir/meson-logs/$t.txt" | head -n 40
+      summary+=("$(printf '%-46s %s: FAILED (exit %d); input in %s' "$label" "$t" "$rc" \
+        "$dir/fuzz-artifacts/")")
+    fi
+  done
+}
+
 builds=("$@")
-[ "${#builds[@]}" -gt 0 ] || builds=(normal asan tsan)
+[ "${#builds[@]}" -gt 0 ] || builds=(normal asan tsan fuzz)
 for b in "${builds[@]}"; do
   case "$b" in
-    normal | asan | tsan) ;;
+    normal | asan | tsan | fuzz) ;;
     *)
-      echo "usage: $0 [normal|asan|tsan]..." >&2
+      echo "usage: $0 [normal|asan|tsan|fuzz]..." >&2
       exit 2
       ;;
   esac
@@ -210,6 +266,9 @@ for b in "${builds[@]}"; do
         summary+=("$(printf '%-46s FAILED: TSan cannot run here' "build-tsan (clang-19 TSan)")")
         total_fail=$((total_fail + 1))
       fi
+      ;;
+    fuzz)
+      run_fuzz
       ;;
   esac
 done
