@@ -42,8 +42,8 @@ start=$(date +%s)
 
 if [ ! -f "$build_dir/build.ninja" ]; then
   # Only the library, the C++ layer and the benchmarks: no tests, examples or man pages.
-  meson setup "$build_dir" --buildtype=release -Dbench=true -Dtests=false \
-    -Dexamples=false -Dman=false >/dev/null
+  meson setup "$build_dir" --buildtype=release -Dbench=enabled -Dtests=disabled \
+    -Dexamples=disabled -Dman=false >/dev/null
 fi
 echo "building $build_dir..." >&2
 if ! build_log=$(ninja -C "$build_dir" 2>&1); then

@@ -35,14 +35,10 @@ quietly() {
 
 step "Configuring and building in $build/ (log: $log)"
 if [ ! -f "$build/build.ninja" ]; then
-  # The test suites need CMocka (scripts/install-deps.sh test); build them
-  # when it is there so this directory also serves `meson test` later.
-  tests=false
-  if pkg-config --exists cmocka 2>/dev/null; then
-    tests=true
-  fi
-  echo "meson setup $build (gcc, tests=$tests)"
-  quietly env CC=gcc CXX=g++ meson setup "$build" -Dtests=$tests -Dexamples=true -Dbench=true
+  # The test suites build when CMocka and Criterion are there (tests=auto),
+  # so this directory also serves `meson test` later.
+  echo "meson setup $build (gcc)"
+  quietly env CC=gcc CXX=g++ meson setup "$build" -Dexamples=enabled -Dbench=enabled
 else
   echo "reusing the existing $build/"
 fi
@@ -50,8 +46,8 @@ echo "ninja -C $build"
 quietly ninja -C "$build"
 if [ ! -f "$build/examples/echo-server" ] || [ ! -f "$build/bench/kio-bench-nop" ]; then
   # An earlier configuration of this directory left these parts out.
-  echo "meson configure $build -Dexamples=true -Dbench=true"
-  quietly meson configure "$build" -Dexamples=true -Dbench=true
+  echo "meson configure $build -Dexamples=enabled -Dbench=enabled"
+  quietly meson configure "$build" -Dexamples=enabled -Dbench=enabled
   quietly ninja -C "$build"
 fi
 rm -f "$log"

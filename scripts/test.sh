@@ -174,7 +174,7 @@ run_fuzz() {
   local label="build-fuzz (clang-19 libFuzzer, ASan+UBSan)" dir=build-fuzz t secs start rc
   local seconds=${KIO_FUZZ_SECONDS:-60}
   log "$label: configure $dir"
-  if ! configure "$dir" clang-19 clang++-19 -Dtests=false -Dbench=false -Dexamples=false \
+  if ! configure "$dir" clang-19 clang++-19 -Dtests=disabled -Dbench=disabled -Dexamples=disabled \
     -Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false \
     -Dc_args=-fsanitize=fuzzer-no-link -Dcpp_args=-fsanitize=fuzzer-no-link; then
     summary+=("$(printf '%-46s configure FAILED' "$label")")
@@ -236,7 +236,7 @@ if ! "$root/scripts/install-deps.sh" test; then
   exit 1
 fi
 
-common_opts=(-Dtests=true -Dbench=true)
+common_opts=(-Dtests=enabled -Dbench=enabled -Ddefault_library=both)
 
 for b in "${builds[@]}"; do
   case "$b" in

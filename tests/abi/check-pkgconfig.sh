@@ -57,4 +57,35 @@ case "$out" in
   *"kio $version: nop completed"*) ;;
   *) die "the program did not print kio_version_string()" ;;
 esac
+
+# A program using the shared library needs none of kio's dependencies'
+# -dev packages: with only kio.pc in the search path, --cflags --libs work.
+if ! PKG_CONFIG_LIBDIR="$inst_lib/pkgconfig" PKG_CONFIG_PATH='' "$pkgconfig" --cflags --libs kio \
+  >"$tmp/alone.log" 2>&1; then
+  cat "$tmp/alone.log"
+  die "pkg-config kio needs other packages' .pc files (liburing, openssl) for a shared link"
+fi
+
+# A static link, when the static library is installed (-Ddefault_library=both|static).
+if [ -f "$inst_lib/libkio.a" ]; then
+  static_flags=$("$pkgconfig" --static --cflags --libs kio) || die "pkg-config --static kio failed"
+  echo "pkg-config --static --cflags --libs kio: $static_flags"
+  # -Wl,-Bstatic for libkio only: the C runtime and the rest stay as the system has them.
+  # shellcheck disable=SC2086 # pkg-config output is a list of words
+  if ! "${compiler[@]}" -std=c99 -Wall -Werror "${san[@]}" "$source" -o "$tmp/kio-user-static" \
+    $(printf '%s\n' $static_flags | sed 's/^-lkio$/-l:libkio.a/') >"$tmp/cc-static.log" 2>&1; then
+    cat "$tmp/cc-static.log"
+    die "cannot link a program statically with pkg-config --static --libs kio"
+  fi
+  if ldd "$tmp/kio-user-static" | grep -q 'libkio\.so'; then
+    die "the static program still loads libkio.so"
+  fi
+  out=$("$tmp/kio-user-static" "$version" 2>&1) || die "the statically linked program failed: $out"
+  case "$out" in
+    *"kio $version: nop completed"*) echo "static: $out" ;;
+    *) die "the statically linked program did not complete its nop" ;;
+  esac
+else
+  echo "no libkio.a installed (-Ddefault_library=shared): static link not checked"
+fi
 echo "check-pkgconfig: OK"

@@ -77,7 +77,7 @@ esac
 
 echo "make-abi-xml: kio $project_version from $sha"
 if ! CC=${CC:-gcc} CXX=${CXX:-g++} meson setup "$tmp/build" "$tmp/src" -Dbuildtype=debug \
-  -Dtests=false -Dexamples=false -Dbench=false -Dman=false >"$tmp/setup.log" 2>&1; then
+  -Dtests=disabled -Dexamples=disabled -Dbench=disabled -Dman=false >"$tmp/setup.log" 2>&1; then
   cat "$tmp/setup.log" >&2
   exit 1
 fi
