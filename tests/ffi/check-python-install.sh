@@ -38,8 +38,12 @@ if ! "$python" -m pip --version >/dev/null 2>&1 || ! "$python" -c 'import setupt
   echo "pip, setuptools or wheel missing for $python (python3-pip, python3-setuptools, python3-wheel): skipped"
   exit 77
 fi
+# From a copy: setuptools writes build/ and *.egg-info beside the sources.
+mkdir -p "$tmp/src"
+cp "$root/bindings/python/pyproject.toml" "$root/bindings/python/README.md" \
+  "$root/bindings/python/kio.py" "$root/bindings/python/kio_asyncio.py" "$tmp/src/"
 if ! "$python" -m pip install --quiet --no-index --no-build-isolation --no-deps \
-  --break-system-packages --target "$tmp/site" "$root/bindings/python" >"$tmp/pip.log" 2>&1; then
+  --break-system-packages --target "$tmp/site" "$tmp/src" >"$tmp/pip.log" 2>&1; then
   cat "$tmp/pip.log"
   die "pip install ./bindings/python failed"
 fi
