@@ -77,7 +77,11 @@ static inline int kt_count_threads(void)
 		FILE *f = fopen(path, "r");
 		if (!f)
 			continue;
-		if (!fgets(comm, sizeof(comm), f) || strcmp(comm, "kio-log\n") != 0)
+		/* kio's log thread lives as long as the process; the kernel's
+		 * io_uring workers (iou-wrk-*, iou-sqp-*) belong to the task, and
+		 * kernels before 6.6 or so keep one alive after its ring is gone. */
+		if (!fgets(comm, sizeof(comm), f) ||
+		    (strcmp(comm, "kio-log\n") != 0 && strncmp(comm, "iou-", 4) != 0))
 			n++;
 		fclose(f);
 	}
