@@ -32,8 +32,9 @@ CHART_METRICS = {
     "timers": ["bytes_per_timer", "wall_s"],
     "alloc": ["allocs_per_op"],
     "idle": ["bytes_per_conn"],
+    "destroy": ["ns_per_op"],
 }
-WORKLOAD_ORDER = ["nop", "echo", "http", "fileread", "timers", "alloc", "idle"]
+WORKLOAD_ORDER = ["nop", "echo", "http", "fileread", "timers", "alloc", "idle", "destroy"]
 # Figures whose kio/peer ratio would mislead: a liburing timeout lives in kernel memory,
 # which the process's RSS does not show.
 NO_RATIO = {("timers", "bytes_per_timer")}
@@ -153,9 +154,11 @@ G_ECHO_PEERS = "echo server ns/msg <= 0.85x libuv and Asio"
 G_EPOLL_UV = "epoll backend: echo ns/msg kio-c-epoll <= 1.0x libuv"
 G_EPOLL_HAND = "epoll backend: echo ns/msg kio-c-epoll <= 1.05x hand-written epoll"
 G_EPOLL_PREAD = "epoll backend: cached 4 KiB reads at QD 1, IOPS kio-c-epoll >= 0.90x pread"
+G_DESTROY = "kio_ctx_destroy with 64,000 ops pending < 0.2 s (both backends)"
 GOAL_WORKLOADS = ((G_NOP, "nop"), (G_FILE, "fileread"), (G_TIMERS, "timers"),
                   (G_ECHO_URING, "echo"), (G_ECHO_PEERS, "echo"), (G_EPOLL_UV, "echo"),
-                  (G_EPOLL_HAND, "echo"), (G_EPOLL_PREAD, "fileread"))
+                  (G_EPOLL_HAND, "echo"), (G_EPOLL_PREAD, "fileread"),
+                  (G_DESTROY, "destroy"))
 # Shown under the goals: what the epoll backend must leave alone.
 GOAL_NOTES = [
     "(io_uring backend) kio-c's NOP and echo ratios must not move now that the epoll "
@@ -198,6 +201,10 @@ def goals(results, pairs):
                 and is_kio(r["impl"]) and not is_kio_epoll(r["impl"]):
             rows.append((G_TIMERS, f"{r['impl']}, {params_text(r['params'])}",
                          f"{fmt(r['median'])} B", r["median"] <= 64))
+        if r["workload"] == "destroy" and r["metric"] == "destroy_s" and is_kio(r["impl"]) \
+                and r["params"].get("ops") == 64000:
+            rows.append((G_DESTROY, f"{r['impl']}, {params_text(r['params'])}",
+                         f"{r['median']:.3g} s", r["median"] < 0.2))
     for goal, workload in GOAL_WORKLOADS:
         if not any(g[0] == goal for g in rows):
             rows.append((goal, f"no {workload} figures for this goal", "-", None))

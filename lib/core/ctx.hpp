@@ -326,6 +326,7 @@ struct Started {
 		op.state |= kPipeWrite;
 		c->pipe_writes++; // never the first: that one went the slow way
 	}
+	op.sq_pos = c->ring.sq_tail(); // its place in the SQ (op_table.hpp)
 	uint32_t live = ++c->live;
 	c->stats.ops_submitted++;
 	if (live > c->stats.ops_max_inflight)

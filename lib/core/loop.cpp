@@ -462,6 +462,7 @@ Started start_op_slow(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int tr
 		if (c->pipe_writes++ == 0)
 			sigpipe_hold(c);
 	}
+	op.sq_pos = c->ring.sq_tail(); // its place in the SQ (op_table.hpp)
 	note_started(c);
 	return {c->ops.id_of(idx), sqe};
 }

@@ -70,6 +70,11 @@ struct alignas(64) Op {
 	union {
 		uint64_t period; // Periodic only
 		int64_t aux;     // ops with a Hook: free for them to use
+		// Kernel ops without a Hook: the SQ tail after their SQE was
+		// taken (Ring::sq_tail()), their place in the order the kernel
+		// issued them: kio_ctx_destroy() cancels the newest first
+		// (core/ctx.cpp). 32 bits: one store on the fast path.
+		uint32_t sq_pos;
 	};
 	uint32_t gen;
 	uint32_t heap_pos; // index in TimerHeap, or kNotInHeap

@@ -103,6 +103,9 @@ public:
 		return sqe;
 	}
 
+	// SQEs taken so far (wraps at 2^32): the kernel issues them in this order.
+	unsigned sq_tail() const noexcept { return ring_.sq.sqe_tail; }
+
 	// SQEs filled but not yet handed to the kernel.
 	unsigned unsubmitted() const noexcept { return ring_.sq.sqe_tail - ring_.sq.sqe_head; }
 

@@ -310,10 +310,12 @@ void Backend::cancel(const io_uring_sqe &sqe) noexcept
 		}
 		return;
 	}
+	// One op by its user_data (destroy sends one per op): its record is
+	// the op's slot, or the wake read's, so no walk.
 	uint64_t ud = sqe.addr;
-	uint32_t idx = OpTable::index_of(int64_t(ud));
-	if (!(ud & kInternal) && idx < nrecs_ && rec(idx).sqe.user_data == ud)
-		cancel_one(idx);
+	uint32_t link = (ud & kInternal) ? kWakeLink : OpTable::index_of(int64_t(ud));
+	if ((link == kWakeLink || link < nrecs_) && rec(link).sqe.user_data == ud)
+		cancel_one(link);
 }
 
 } // namespace kio::epoll
