@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: MIT
 # Installs the Debian 12 packages kio needs. Safe to run any number of times.
 #
-#   scripts/install-deps.sh            build + tests + sanitizers + benchmarks
+#   scripts/install-deps.sh            build + tests + sanitizers + benchmarks + packaging
 #   scripts/install-deps.sh build      only what building libkio and the examples needs
 #   scripts/install-deps.sh test       build + test runners + sanitizer runtimes
 #   scripts/install-deps.sh bench      build + every peer and tool bench/run.sh uses
+#   scripts/install-deps.sh deb        build + the tools that build and check the Debian
+#                                      packages (dpkg-buildpackage, scripts/deb-test.sh)
 #
 # Runs apt-get as root, or through sudo when the caller is not root.
 set -eu
@@ -17,13 +19,18 @@ test="openssl libcmocka-dev libcriterion-dev clang-19 libclang-rt-19-dev llvm-19
 # bench/run.sh: peers (libuv, Boost.Asio, fio, wrk), the chart (gnuplot), pinning (taskset
 # from util-linux), profilers (perf, valgrind); its report is plain Python 3.
 bench="libuv1-dev libboost1.81-dev fio wrk gnuplot-nox linux-perf valgrind util-linux python3"
+# deb: dpkg-buildpackage -b with debian/ (debhelper, dh-python for python3-kio), lintian
+# for the checks, fakeroot to build without root (build-essential and the build group cover
+# debian/control's other Build-Depends).
+deb="debhelper devscripts dh-python lintian fakeroot dpkg-dev"
 
 case "${1:-all}" in
   build) pkgs="$build" ;;
   test)  pkgs="$build $test" ;;
   bench) pkgs="$build $bench" ;;
-  all)   pkgs="$build $test $bench" ;;
-  *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+  deb)   pkgs="$build $deb" ;;
+  all)   pkgs="$build $test $bench $deb" ;;
+  *) echo "usage: $0 [build|test|bench|deb|all]" >&2; exit 2 ;;
 esac
 
 SUDO=""

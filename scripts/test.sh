@@ -9,12 +9,18 @@
 #   build-fuzz/  clang-19 libFuzzer + ASan + UBSan: each target replays its
 #                stored corpus and regressions, then fuzzes for
 #                KIO_FUZZ_SECONDS (default 60) from that corpus
+#   deb          scripts/deb-test.sh: dpkg-buildpackage -b in a copy of the
+#                tree, lintian (no errors), the packages unpacked into a
+#                scratch root and used from there (C, static, C++, CMake,
+#                Python), the packages kept in build-deb/; skipped
+#                when dpkg-buildpackage or lintian is not installed
+#                (scripts/install-deps.sh deb)
 #
 # Each build's tests run twice: on the io_uring backend (KIO_BACKEND=io_uring;
 # where the system refuses io_uring those tests skip) and on the epoll
 # backend (KIO_BACKEND=epoll), so every contract test proves both.
 #
-#   scripts/test.sh [normal|asan|tsan|fuzz]...     (default: all four)
+#   scripts/test.sh [normal|asan|tsan|fuzz|deb]...     (default: all five)
 #
 # Build directories are reused between runs; one configured with another
 # compiler or options is wiped. The last line reads "N passed, N failed,
@@ -218,13 +224,41 @@ run_fuzz() {
   done
 }
 
+# The Debian packages: scripts/deb-test.sh counts as one test; its exit
+# status 77 (dpkg-buildpackage, lintian... not installed) is a skip.
+run_deb() {
+  local label="deb (dpkg-buildpackage, lintian)" start secs rc
+  log "$label: scripts/deb-test.sh"
+  start=$(date +%s)
+  mkdir -p build-deb
+  rm -f build-deb/*.deb build-deb/*.changes
+  "$root/scripts/deb-test.sh" build-deb 2>&1 | tee build-deb/deb-test.log
+  rc=${PIPESTATUS[0]}
+  secs=$(($(date +%s) - start))
+  case "$rc" in
+    0)
+      total_pass=$((total_pass + 1))
+      summary+=("$(printf '%-46s %s; took %ds' "$label" \
+        "$(sed -n 's/^deb-test: \([0-9]* passed, [0-9]* failed\)$/\1/p' build-deb/deb-test.log)" "$secs")")
+      ;;
+    77)
+      total_skip=$((total_skip + 1))
+      summary+=("$(printf '%-46s skipped: packaging tools not installed (scripts/install-deps.sh deb)' "$label")")
+      ;;
+    *)
+      total_fail=$((total_fail + 1))
+      summary+=("$(printf '%-46s FAILED (exit %d); log in build-deb/deb-test.log' "$label" "$rc")")
+      ;;
+  esac
+}
+
 builds=("$@")
-[ "${#builds[@]}" -gt 0 ] || builds=(normal asan tsan fuzz)
+[ "${#builds[@]}" -gt 0 ] || builds=(normal asan tsan fuzz deb)
 for b in "${builds[@]}"; do
   case "$b" in
-    normal | asan | tsan | fuzz) ;;
+    normal | asan | tsan | fuzz | deb) ;;
     *)
-      echo "usage: $0 [normal|asan|tsan|fuzz]..." >&2
+      echo "usage: $0 [normal|asan|tsan|fuzz|deb]..." >&2
       exit 2
       ;;
   esac
@@ -269,6 +303,9 @@ for b in "${builds[@]}"; do
       ;;
     fuzz)
       run_fuzz
+      ;;
+    deb)
+      run_deb
       ;;
   esac
 done
