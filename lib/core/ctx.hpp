@@ -23,7 +23,12 @@ namespace kio {
 // value is the op id of a user op.
 inline constexpr uint64_t kInternal = uint64_t(1) << 63;
 inline constexpr uint64_t kUdWake = kInternal | 1;   // the read on wake_fd
-inline constexpr uint64_t kUdIgnore = kInternal | 2; // cancel requests: their CQE says nothing new
+inline constexpr uint64_t kUdIgnore = kInternal | 2; // cancel requests whose CQE says nothing new
+// A cancel of one op (kio_op_cancel, a timeout): the low 32 bits are its
+// slot. Its CQE is read: -ENOENT while the op still lives means the kernel
+// was between two steps of it (a poll woken, its retry queued), so the
+// cancel is sent again; kernels before about 6.6 lose it there otherwise.
+inline constexpr uint64_t kUdCancel = kInternal | (uint64_t(1) << 62);
 
 // A completion decided outside the CQ (timers, fallbacks) or a CQE parked
 // while a callback was flushing the SQ. Delivered in order by the loop.

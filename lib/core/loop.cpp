@@ -119,11 +119,24 @@ uint32_t cqe_flags(uint32_t f) noexcept
 }
 
 // A CQE of kio's own (wake-up read, cancel request): no callback.
-[[gnu::noinline]] void on_internal(kio_ctx *c, uint64_t ud) noexcept
+[[gnu::noinline]] void on_internal(kio_ctx *c, uint64_t ud, int32_t res) noexcept
 {
 	if (ud == kUdWake) {
 		c->wake_armed = false;
 		c->wake_fired = true;
+		return;
+	}
+	if ((ud & kUdCancel) == kUdCancel && res == -ENOENT) {
+		// Not found, yet not ended: the op was between two steps. Ask
+		// again (an op whose CQE is merely still on its way answers
+		// -ENOENT once more and ends as it was going to).
+		uint32_t idx = uint32_t(ud);
+		if (idx < c->ops.slots()) {
+			const Op &op = c->ops.at(idx);
+			if (op.kind == Kind::Kernel && (op.state & kCancelReq) && !(op.state & kCompleting) &&
+			    !c->destroying)
+				issue_cancel(c, idx);
+		}
 	}
 }
 
@@ -131,7 +144,7 @@ uint32_t cqe_flags(uint32_t f) noexcept
 [[gnu::always_inline]] inline int on_cqe(kio_ctx *c, uint64_t ud, int32_t res, uint32_t f)
 {
 	if (ud & kInternal) {
-		on_internal(c, ud);
+		on_internal(c, ud, res);
 		return 0;
 	}
 	uint32_t idx = OpTable::index_of(int64_t(ud));
@@ -213,7 +226,7 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		uint32_t f = cqe.flags;
 		io_uring_smp_store_release(khead, ++head);
 		if (__builtin_expect(ud & kInternal, 0)) {
-			on_internal(c, ud);
+			on_internal(c, ud, res);
 			ran_base--;
 			continue;
 		}
@@ -498,7 +511,7 @@ int issue_cancel(kio_ctx *c, uint32_t idx) noexcept
 	if (!sqe)
 		return err;
 	io_uring_prep_cancel64(sqe, uint64_t(c->ops.id_of(idx)), 0);
-	sqe->user_data = kUdIgnore;
+	sqe->user_data = kUdCancel | idx;
 	c->ops.at(idx).state |= kCancelReq;
 	return 0;
 }

@@ -64,6 +64,18 @@ KIO_API int64_t kio_read(kio_ctx *ctx, int fd, void *buf, size_t len, uint64_t o
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
+	if (__builtin_expect(len == 0, 0)) {
+		// read(2) of nothing answers at once (0, or the fd's error); the
+		// ring on kernels before about 6.6 waits for the fd to be readable
+		// first, which on an empty pipe is forever. Ask the fd here, for
+		// the same answer on every kernel, and deliver it through the loop.
+		return guard<int64_t>([&] {
+			ErrnoKeeper keep_errno;
+			ssize_t n = offset == KIO_OFFSET_CURRENT ? read(fd, nullptr, 0)
+								 : pread(fd, nullptr, 0, off_t(offset));
+			return start_deferred(ctx, cb, user_data, n < 0 ? -errno : 0);
+		});
+	}
 	return submit(ctx, cb, user_data, IORING_OP_READ, fd, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_read(sqe, fd, buf, unsigned(len), offset);
 	});

@@ -541,6 +541,17 @@ static void test_contract_storm(void **state)
 		}
 		storm_round((int64_t)(10 * KT_MS));
 	}
+	if (g.n_finished != g.n_started) {
+		static const char *const kind_names[] = {"nop", "sleep", "poll_idle", "file_read",
+							 "pipe_read", "periodic"};
+		for (int i = 0, shown = 0; i < g.n_started && shown < 10; i++)
+			if (!g.ops[i].finals) {
+				print_message("unfinished op %d: %s, %d calls, %d ticks\n", i,
+					      g.ops[i].kind < 6 ? kind_names[g.ops[i].kind] : "?",
+					      g.ops[i].calls, g.ops[i].ticks);
+				shown++;
+			}
+	}
 	assert_int_equal(g.n_finished, g.n_started);
 	assert_int_equal(kio_ctx_pending(g.ctx), 0);
 	assert_int_equal(kio_ctx_run(g.ctx), 0);
