@@ -23,7 +23,7 @@
 // argument exits 2; a bad certificate or key, or an address it cannot bind,
 // exits 1 with the reason; no io_uring exits 77.
 //
-// Stopping: a std::stop_source is requested when a signal arrives; the
+// Stopping: a kio::StopSource is requested when a signal arrives; the
 // accept loop and every handshake and read watch its token
 // (WithStopToken), so each connection ends at once and the TaskGroup
 // joins them all before main returns.
@@ -39,7 +39,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <span>
-#include <stop_token>
 #include <string>
 
 using namespace kio;
@@ -78,7 +77,7 @@ std::string Reason(const std::error_code &ec, const tls::Stream &s)
 }
 
 Task<> Echo(tls::Stream stream, uint64_t id, std::string peer,
-	    std::stop_token stop, Totals *totals)
+	    kio::StopToken stop, Totals *totals)
 {
 	// A client that never finishes its handshake does not hold the slot.
 	auto hs = co_await stream.AsyncHandshake().WithTimeout(10s).WithStopToken(stop);
@@ -132,7 +131,7 @@ Task<> Echo(tls::Stream stream, uint64_t id, std::string peer,
 }
 
 Task<> Serve(IoContext &ctx, net::TcpListener listener, tls::Context *config,
-	     std::stop_token stop, Totals *totals)
+	     kio::StopToken stop, Totals *totals)
 {
 	TaskGroup connections;
 	while (!stop.stop_requested()) {
@@ -164,7 +163,7 @@ Task<> Serve(IoContext &ctx, net::TcpListener listener, tls::Context *config,
 Task<> Main(IoContext &ctx, SignalSet &signals, net::TcpListener listener, tls::Context *config,
 	    Totals *totals)
 {
-	std::stop_source stop;
+	kio::StopSource stop;
 	TaskGroup server;
 	server.Spawn(Serve(ctx, std::move(listener), config, stop.get_token(), totals));
 	auto sig = co_await AsyncWaitSignal(ctx, signals);

@@ -24,7 +24,7 @@
 //
 // Shutdown: the signals are blocked in main() before any thread starts
 // (SignalSet), so only the signalfd sees them. main's own IoContext waits
-// for one and requests stop on a std::stop_source shared with the
+// for one and requests stop on a kio::StopSource shared with the
 // workers; each accept loop and each connection watches its token
 // (WithStopToken), ends, the workers' RunUntilDone return and their threads
 // finish: Join() just waits. (Worker::RequestStop() would stop the loops at
@@ -43,7 +43,6 @@
 #include <latch>
 #include <optional>
 #include <span>
-#include <stop_token>
 #include <thread>
 #include <vector>
 
@@ -55,7 +54,7 @@ struct Totals {
 	std::atomic<uint64_t> bytes{0};
 };
 
-Task<> HandleClient(IoContext &ctx, net::Socket client, std::stop_token stop, Totals *totals)
+Task<> HandleClient(IoContext &ctx, net::Socket client, kio::StopToken stop, Totals *totals)
 {
 	std::array<std::byte, 16384> buf;
 	while (true) {
@@ -74,7 +73,7 @@ Task<> HandleClient(IoContext &ctx, net::Socket client, std::stop_token stop, To
 	}
 }
 
-Task<> Server(IoContext &ctx, net::TcpListener listener, std::stop_token stop, Totals *totals)
+Task<> Server(IoContext &ctx, net::TcpListener listener, kio::StopToken stop, Totals *totals)
 {
 	TaskGroup connections;
 	while (!stop.stop_requested()) {
@@ -203,7 +202,7 @@ int main(int argc, char **argv)
 		}
 
 		Totals totals;
-		std::stop_source stop;
+		kio::StopSource stop;
 		std::latch ready(workers_wanted);
 		std::vector<Worker> workers;
 		for (unsigned i = 0; i < workers_wanted; i++) {

@@ -14,8 +14,9 @@ set -eu
 
 build="build-essential pkg-config meson ninja-build liburing-dev libssl-dev python3"
 # test: abigail-tools gives abidiff and abidw, which tests/abi compares the released ABIs with;
-# cmake builds the CMake consumer of an installed kio (tests/abi/check-cmake.sh).
-test="openssl libcmocka-dev libcriterion-dev clang-19 libclang-rt-19-dev llvm-19 mandoc valgrind abigail-tools cmake python3-pip python3-setuptools python3-wheel"
+# cmake builds the CMake consumer of an installed kio (tests/abi/check-cmake.sh);
+# libc++-19-dev libc++abi-19-dev: the C++ suite built against libc++ (build-libcxx).
+test="openssl libcmocka-dev libcriterion-dev clang-19 libclang-rt-19-dev llvm-19 libc++-19-dev libc++abi-19-dev mandoc valgrind abigail-tools cmake python3-pip python3-setuptools python3-wheel"
 # bench/run.sh: peers (libuv, Boost.Asio, fio, wrk), the chart (gnuplot), pinning (taskset
 # from util-linux), profilers (perf, valgrind); its report is plain Python 3.
 bench="libuv1-dev libboost1.81-dev fio wrk gnuplot-nox linux-perf valgrind util-linux python3"

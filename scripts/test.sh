@@ -6,6 +6,8 @@
 #   build/       gcc, the whole suite
 #   build-asan/  clang-19, ASan + UBSan, the whole suite
 #   build-tsan/  clang-19, TSan, the 'threads' suite
+#   build-libcxx/ clang-19 with libc++ (-stdlib=libc++, library and tests),
+#                the 'cxx' suite: the C++ layer on LLVM's standard library
 #   build-fuzz/  clang-19 libFuzzer + ASan + UBSan: each target replays its
 #                stored corpus and regressions, then fuzzes for
 #                KIO_FUZZ_SECONDS (default 60) from that corpus
@@ -20,7 +22,7 @@
 # where the system refuses io_uring those tests skip) and on the epoll
 # backend (KIO_BACKEND=epoll), so every contract test proves both.
 #
-#   scripts/test.sh [normal|asan|tsan|fuzz|deb]...     (default: all five)
+#   scripts/test.sh [normal|asan|tsan|libcxx|fuzz|deb]...   (default: all six)
 #
 # Build directories are reused between runs; one configured with another
 # compiler or options is wiped. The last line reads "N passed, N failed,
@@ -253,12 +255,12 @@ run_deb() {
 }
 
 builds=("$@")
-[ "${#builds[@]}" -gt 0 ] || builds=(normal asan tsan fuzz deb)
+[ "${#builds[@]}" -gt 0 ] || builds=(normal asan tsan libcxx fuzz deb)
 for b in "${builds[@]}"; do
   case "$b" in
-    normal | asan | tsan | fuzz | deb) ;;
+    normal | asan | tsan | libcxx | fuzz | deb) ;;
     *)
-      echo "usage: $0 [normal|asan|tsan|fuzz|deb]..." >&2
+      echo "usage: $0 [normal|asan|tsan|libcxx|fuzz|deb]..." >&2
       exit 2
       ;;
   esac
@@ -300,6 +302,15 @@ for b in "${builds[@]}"; do
         summary+=("$(printf '%-46s FAILED: TSan cannot run here' "build-tsan (clang-19 TSan)")")
         total_fail=$((total_fail + 1))
       fi
+      ;;
+    libcxx)
+      # libc++ 19 keeps std::stop_token behind -fexperimental-library: the
+      # layer's own stop tokens (detail/stop_token.hpp) are what runs here.
+      test_env=()
+      test_args=(--suite cxx)
+      run_build "build-libcxx (clang-19 libc++, cxx)" build-libcxx clang-19 clang++-19 \
+        -Dtests=enabled -Dbench=disabled -Dexamples=disabled -Ddefault_library=shared \
+        -Db_sanitize=none -Dcpp_args=-stdlib=libc++ -Dcpp_link_args=-stdlib=libc++
       ;;
     fuzz)
       run_fuzz

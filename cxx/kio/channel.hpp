@@ -49,6 +49,8 @@
 #ifndef KIO_CHANNEL_HPP
 #define KIO_CHANNEL_HPP
 
+#include "detail/abi.hpp"
+
 #include <kio/kio.h>
 
 #include "io_context.hpp"
@@ -62,11 +64,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <stop_token>
+#include "detail/stop_token.hpp"
 #include <type_traits>
 #include <utility>
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 template <class T>
 class Channel {
@@ -94,13 +97,13 @@ public:
 	}
 
 	// co_await: Result<void>. ctx is the IoContext the caller runs on.
-	[[nodiscard]] SendAwaiter Send(IoContext &ctx, T value, std::stop_token stop = {})
+	[[nodiscard]] SendAwaiter Send(IoContext &ctx, T value, StopToken stop = {})
 	{
 		return SendAwaiter(this, ctx.Native(), std::move(value), std::move(stop));
 	}
 
 	// co_await: Result<T>.
-	[[nodiscard]] RecvAwaiter Recv(IoContext &ctx, std::stop_token stop = {})
+	[[nodiscard]] RecvAwaiter Recv(IoContext &ctx, StopToken stop = {})
 	{
 		return RecvAwaiter(this, ctx.Native(), std::move(stop));
 	}
@@ -215,7 +218,7 @@ private:
 	template <class Derived>
 	class AwaiterBase : protected Waiter {
 	public:
-		AwaiterBase(Channel *ch, kio_ctx *c, std::stop_token stop) noexcept
+		AwaiterBase(Channel *ch, kio_ctx *c, StopToken stop) noexcept
 			: stop_(std::move(stop))
 		{
 			this->owner = ch;
@@ -242,7 +245,7 @@ private:
 	public:
 		// Same as passing stop to Send/Recv (the spelling of the op
 		// awaitables, detail/awaiter.hpp).
-		Derived &&WithStopToken(std::stop_token st) &&noexcept
+		Derived &&WithStopToken(StopToken st) &&noexcept
 		{
 			stop_ = std::move(st);
 			return static_cast<Derived &&>(*this);
@@ -303,8 +306,8 @@ private:
 			}
 		};
 
-		std::stop_token stop_;
-		std::optional<std::stop_callback<OnStop>> on_stop_;
+		StopToken stop_;
+		std::optional<StopCallback<OnStop>> on_stop_;
 		detail::SyncWaitList *queue_ = nullptr; // the queue Enqueue joined
 		bool waiting_ = false;                  // queued by await_suspend, not resumed yet
 	};
@@ -313,7 +316,7 @@ private:
 		using Base = AwaiterBase<SendAwaiter>;
 
 	public:
-		SendAwaiter(Channel *ch, kio_ctx *c, T v, std::stop_token stop)
+		SendAwaiter(Channel *ch, kio_ctx *c, T v, StopToken stop)
 			: Base(ch, c, std::move(stop))
 		{
 			this->value.emplace(std::move(v));
@@ -360,7 +363,7 @@ private:
 		using Base = AwaiterBase<RecvAwaiter>;
 
 	public:
-		RecvAwaiter(Channel *ch, kio_ctx *c, std::stop_token stop)
+		RecvAwaiter(Channel *ch, kio_ctx *c, StopToken stop)
 			: Base(ch, c, std::move(stop))
 		{
 		}
@@ -413,6 +416,7 @@ private:
 	detail::SyncWaitList receivers_;
 };
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_CHANNEL_HPP

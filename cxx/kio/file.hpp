@@ -31,18 +31,20 @@
 //
 // AsyncReadExact/AsyncWriteExact loop until the whole buffer moved. They
 // give buffer.size() or the first error; the end of a stream before the
-// buffer was full gives std::errc::no_message_available (ENODATA). With a
-// positioned offset, the offset advances with each chunk. They are Tasks
-// (one frame per call); pass a std::stop_token as the last argument to
-// make them cancellable.
+// buffer was full gives ENODATA (std::errc::no_message_available, which
+// libc++ marks deprecated). With a positioned offset, the offset advances
+// with each chunk. They are Tasks (one frame per call); pass a StopToken
+// (std::stop_token) as the last argument to make them cancellable.
 #ifndef KIO_CXX_FILE_HPP
 #define KIO_CXX_FILE_HPP
+
+#include "detail/abi.hpp"
 
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <fcntl.h>
-#include <stop_token>
+#include "detail/stop_token.hpp"
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -55,6 +57,7 @@
 #include "task.hpp"
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 template <detail::PathLike P>
 inline auto AsyncOpenAt(IoContext &ctx, int dirfd, const P &path, int flags, uint32_t mode = 0)
@@ -226,7 +229,7 @@ namespace detail {
 // Shared loop of the Exact ops. kWrite picks the direction.
 template <bool kWrite>
 inline Task<Result<size_t>> TransferExact(IoContext &ctx, int fd, std::byte *data, size_t len,
-					  uint64_t offset, std::stop_token st)
+					  uint64_t offset, StopToken st)
 {
 	size_t done = 0;
 	while (done < len) {
@@ -249,7 +252,7 @@ inline Task<Result<size_t>> TransferExact(IoContext &ctx, int fd, std::byte *dat
 		if (!r)
 			co_return Err(r.error());
 		if (*r == 0)
-			co_return MakeError(std::errc::no_message_available);
+			co_return Err(std::error_code(ENODATA, std::generic_category()));
 		done += *r;
 	}
 	co_return done;
@@ -260,7 +263,7 @@ inline Task<Result<size_t>> TransferExact(IoContext &ctx, int fd, std::byte *dat
 template <detail::FdLike F, detail::MutableByteRange B>
 inline Task<Result<size_t>> AsyncReadExact(IoContext &ctx, const F &fd, B &&buffer,
 					   uint64_t offset = KIO_OFFSET_CURRENT,
-					   std::stop_token st = {})
+					   StopToken st = {})
 {
 	detail::MutSpan s = detail::Bytes(buffer);
 	return detail::TransferExact<false>(ctx, detail::AsFd(fd), static_cast<std::byte *>(s.data),
@@ -270,7 +273,7 @@ inline Task<Result<size_t>> AsyncReadExact(IoContext &ctx, const F &fd, B &&buff
 template <detail::FdLike F, detail::ByteRange B>
 inline Task<Result<size_t>> AsyncWriteExact(IoContext &ctx, const F &fd, B &&data,
 					    uint64_t offset = KIO_OFFSET_CURRENT,
-					    std::stop_token st = {})
+					    StopToken st = {})
 {
 	detail::ConstSpan s = detail::ConstBytes(data);
 	return detail::TransferExact<true>(
@@ -279,6 +282,7 @@ inline Task<Result<size_t>> AsyncWriteExact(IoContext &ctx, const F &fd, B &&dat
 		std::move(st));
 }
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_CXX_FILE_HPP

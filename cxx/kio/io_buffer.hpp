@@ -24,7 +24,8 @@
 #ifndef KIO_IO_BUFFER_HPP
 #define KIO_IO_BUFFER_HPP
 
-#include <algorithm>
+#include "detail/abi.hpp"
+
 #include <cassert>
 #include <cstddef>
 #include <cstring>
@@ -34,6 +35,7 @@
 #include <utility>
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 class IoBuffer {
 public:
@@ -150,7 +152,7 @@ public:
 	void Commit(std::size_t n = 0) noexcept
 	{
 		assert(n <= WritableSize());
-		write_ += std::min(n, WritableSize());
+		write_ += n < WritableSize() ? n : WritableSize();
 	}
 
 	// Drops n bytes from the front of the readable bytes (clamped to
@@ -158,7 +160,7 @@ public:
 	// buffer that is drained as fast as it fills never needs a memmove.
 	void Consume(std::size_t n) noexcept
 	{
-		read_ += std::min(n, ReadableSize());
+		read_ += n < ReadableSize() ? n : ReadableSize();
 		if (read_ == write_)
 			read_ = write_ = 0;
 	}
@@ -208,7 +210,8 @@ public:
 			Compact();
 			return;
 		}
-		Reallocate(std::max(ReadableSize() + n, capacity_ * 2));
+		const std::size_t need = ReadableSize() + n;
+		Reallocate(need > capacity_ * 2 ? need : capacity_ * 2);
 	}
 
 	// Moves the readable bytes to the front of the block.
@@ -242,6 +245,7 @@ private:
 	std::size_t write_ = 0;
 };
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_IO_BUFFER_HPP

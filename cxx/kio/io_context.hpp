@@ -38,6 +38,8 @@
 #ifndef KIO_CXX_IO_CONTEXT_HPP
 #define KIO_CXX_IO_CONTEXT_HPP
 
+#include "detail/abi.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -52,6 +54,7 @@
 #include "task.hpp"
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 namespace detail {
 
@@ -320,6 +323,7 @@ private:
 	bool running_ = false;
 };
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_CXX_IO_CONTEXT_HPP

@@ -25,7 +25,12 @@
 //
 // Every op awaitable takes .WithTimeout(d) (std::errc::timed_out) and
 // .WithStopToken(st) (std::errc::operation_canceled); see
-// detail/awaiter.hpp. The layer uses only the public C API <kio/kio.h>.
+// detail/awaiter.hpp. Stop tokens are kio::StopSource/StopToken/
+// StopCallback: std::stop_* with libstdc++, kio's own with libc++ 19
+// (detail/stop_token.hpp). Everything is declared in the inline namespace
+// kio::v0_cxx20 or kio::v0_cxx23 (detail/abi.hpp). Each header above can be
+// included alone, at a smaller compile-time cost (README.md). The layer
+// uses only the public C API <kio/kio.h>.
 #ifndef KIO_CXX_KIO_HPP
 #define KIO_CXX_KIO_HPP
 

@@ -40,6 +40,8 @@
 #ifndef KIO_LOG_HPP
 #define KIO_LOG_HPP
 
+#include "detail/abi.hpp"
+
 #include <kio/kio.h>
 
 #include <charconv>
@@ -63,7 +65,7 @@
 #endif
 #endif
 
-namespace kio::alog {
+namespace kio::inline KIO_CXX_ABI::alog {
 
 enum class Level : int {
 	Debug = KIO_LOG_DEBUG,
@@ -407,7 +409,7 @@ template <typename... Args>
 	std::abort();
 }
 
-} // namespace kio::alog
+} // namespace kio::inline KIO_CXX_ABI::alog
 
 // A level below KIO_LOG_BUILD_LEVEL leaves "if (false)": the arguments are
 // still type-checked but never evaluated, and no code is emitted.

@@ -22,6 +22,8 @@
 #ifndef KIO_NET_HPP
 #define KIO_NET_HPP
 
+#include "detail/abi.hpp"
+
 #include <kio/kio.h>
 
 #include "detail/awaiter.hpp"
@@ -46,7 +48,7 @@
 #include <utility>
 #include <vector>
 
-namespace kio::net {
+namespace kio::inline KIO_CXX_ABI::net {
 
 namespace detail {
 
@@ -674,6 +676,6 @@ inline detail::ResolveOp<true> ResolveAllAsync(IoContext &ctx, BlockingPool &poo
 	return detail::ResolveOp<true>(ctx.Native(), pool.Native(), std::move(host), port, family);
 }
 
-} // namespace kio::net
+} // namespace kio::inline KIO_CXX_ABI::net
 
 #endif // KIO_NET_HPP

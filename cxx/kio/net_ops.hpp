@@ -27,6 +27,8 @@
 #ifndef KIO_CXX_NET_OPS_HPP
 #define KIO_CXX_NET_OPS_HPP
 
+#include "detail/abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -40,6 +42,7 @@
 #include "result.hpp"
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 struct AcceptResult {
 	int fd = -1;
@@ -224,6 +227,7 @@ inline auto AsyncShutdown(IoContext &ctx, const S &sock, int how)
 					      });
 }
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_CXX_NET_OPS_HPP

@@ -16,6 +16,8 @@
 #ifndef KIO_CXX_NOTIFIER_HPP
 #define KIO_CXX_NOTIFIER_HPP
 
+#include "detail/abi.hpp"
+
 #include <cerrno>
 #include <cstdint>
 #include <sys/eventfd.h>
@@ -29,6 +31,7 @@
 #include "result.hpp"
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 class Notifier {
 	class WaitOp final : public detail::OpAwaiter<WaitOp> {
@@ -91,6 +94,7 @@ private:
 	int fd_ = -1;
 };
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_CXX_NOTIFIER_HPP

@@ -18,9 +18,10 @@
 #ifndef KIO_CXX_OFFLOAD_HPP
 #define KIO_CXX_OFFLOAD_HPP
 
+#include "detail/abi.hpp"
+
 #include <cstdint>
 #include <exception>
-#include <functional>
 #include <optional>
 #include <system_error>
 #include <type_traits>
@@ -33,6 +34,7 @@
 #include "result.hpp"
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 class BlockingPool {
 public:
@@ -122,10 +124,10 @@ private:
 	static void Run(OffloadOp &self)
 	{
 		if constexpr (std::is_void_v<R>) {
-			std::invoke(self.fn_);
+			self.fn_();
 			self.value_.emplace(true);
 		} else {
-			self.value_.emplace(std::invoke(self.fn_));
+			self.value_.emplace(self.fn_());
 		}
 	}
 
@@ -145,6 +147,7 @@ requires std::is_invocable_v < std::decay_t<Fn>
 						   std::forward<Fn>(fn));
 }
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_CXX_OFFLOAD_HPP

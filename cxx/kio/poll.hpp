@@ -9,6 +9,8 @@
 #ifndef KIO_CXX_POLL_HPP
 #define KIO_CXX_POLL_HPP
 
+#include "detail/abi.hpp"
+
 #include <cstdint>
 #include <poll.h>
 
@@ -19,6 +21,7 @@
 #include "io_context.hpp"
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 template <detail::FdLike F>
 inline auto AsyncPoll(IoContext &ctx, const F &fd, uint32_t events)
@@ -30,6 +33,7 @@ inline auto AsyncPoll(IoContext &ctx, const F &fd, uint32_t events)
 					     });
 }
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_CXX_POLL_HPP

@@ -23,21 +23,19 @@
 #ifndef KIO_CXX_RESULT_HPP
 #define KIO_CXX_RESULT_HPP
 
+#include "detail/abi.hpp"
+
 #include <cstdint>
 #include <system_error>
 #include <type_traits>
 #include <utility>
 
-#if __has_include(<version>)
-#include <version>
-#endif
-#if defined(__cpp_lib_expected) && __cpp_lib_expected >= 202202L
+// detail/abi.hpp has set KIO_CXX_HAS_STD_EXPECTED.
+#if KIO_CXX_HAS_STD_EXPECTED
 #include <expected>
-#define KIO_CXX_HAS_STD_EXPECTED 1
 #else
 #include <memory>
 #include <new>
-#define KIO_CXX_HAS_STD_EXPECTED 0
 #endif
 
 #include <cstdio>
@@ -55,6 +53,7 @@
 #endif
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 namespace detail {
 [[noreturn]] inline void Fatal(const char *what) noexcept
@@ -406,6 +405,7 @@ inline Result<void> VoidFromNeg(int64_t res) noexcept
 	return Result<void>();
 }
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_CXX_RESULT_HPP

@@ -14,6 +14,8 @@
 #ifndef KIO_CXX_SIGNAL_HPP
 #define KIO_CXX_SIGNAL_HPP
 
+#include "detail/abi.hpp"
+
 #include <csignal>
 #include <cstddef>
 #include <initializer_list>
@@ -27,6 +29,7 @@
 #include "result.hpp"
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 class SignalSet {
 public:
@@ -70,6 +73,7 @@ inline auto AsyncWaitSignal(IoContext &ctx, SignalSet &set)
 					     });
 }
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_CXX_SIGNAL_HPP

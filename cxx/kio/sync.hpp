@@ -43,6 +43,8 @@
 #ifndef KIO_SYNC_HPP
 #define KIO_SYNC_HPP
 
+#include "detail/abi.hpp"
+
 #include <kio/kio.h>
 
 #include "io_context.hpp"
@@ -55,10 +57,11 @@
 #include <exception>
 #include <mutex>
 #include <optional>
-#include <stop_token>
+#include "detail/stop_token.hpp"
 #include <utility>
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 namespace detail {
 
@@ -248,7 +251,7 @@ public:
 	// co_await: Result<AsyncLockGuard>; operation_canceled when stop is
 	// requested before the lock was handed over (the coroutine is then
 	// out of the queue and does not hold the lock).
-	[[nodiscard]] LockAwaiter<true> Lock(IoContext &ctx, std::stop_token stop) noexcept
+	[[nodiscard]] LockAwaiter<true> Lock(IoContext &ctx, StopToken stop) noexcept
 	{
 		return LockAwaiter<true>(this, ctx.Native(), std::move(stop));
 	}
@@ -292,7 +295,7 @@ private:
 	template <bool WithStop>
 	class LockAwaiter : detail::SyncWaiter {
 	public:
-		LockAwaiter(AsyncMutex *m, kio_ctx *c, std::stop_token stop) noexcept
+		LockAwaiter(AsyncMutex *m, kio_ctx *c, StopToken stop) noexcept
 			: stop_(std::move(stop))
 		{
 			owner = m;
@@ -319,7 +322,7 @@ private:
 
 		// Lock(ctx).WithStopToken(st): the awaitable yields
 		// Result<AsyncLockGuard>, as Lock(ctx, st) does.
-		LockAwaiter<true> WithStopToken(std::stop_token st) &&noexcept
+		LockAwaiter<true> WithStopToken(StopToken st) &&noexcept
 		{
 			return LockAwaiter<true>(Mutex(), ctx, std::move(st));
 		}
@@ -394,8 +397,8 @@ private:
 			return static_cast<AsyncMutex *>(owner);
 		}
 
-		std::stop_token stop_;
-		std::optional<std::stop_callback<OnStop>> on_stop_;
+		StopToken stop_;
+		std::optional<StopCallback<OnStop>> on_stop_;
 		bool waiting_ = false; // queued by await_suspend, not resumed yet
 	};
 
@@ -411,6 +414,7 @@ inline void AsyncLockGuard::Unlock() noexcept
 		std::exchange(mutex_, nullptr)->Unlock();
 }
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_SYNC_HPP

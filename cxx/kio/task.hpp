@@ -24,6 +24,8 @@
 #ifndef KIO_CXX_TASK_HPP
 #define KIO_CXX_TASK_HPP
 
+#include "detail/abi.hpp"
+
 #include <coroutine>
 #include <cstdio>
 #include <exception>
@@ -37,6 +39,7 @@
 #include "result.hpp"
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 template <class T = void>
 class Task;
@@ -371,6 +374,7 @@ inline Task<void> Promise<void>::get_return_object() noexcept
 
 } // namespace detail
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_CXX_TASK_HPP

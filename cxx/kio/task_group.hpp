@@ -25,6 +25,8 @@
 #ifndef KIO_CXX_TASK_GROUP_HPP
 #define KIO_CXX_TASK_GROUP_HPP
 
+#include "detail/abi.hpp"
+
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
@@ -39,6 +41,7 @@
 #include "task.hpp"
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 class TaskGroup {
 	class JoinAwaiter;
@@ -229,6 +232,7 @@ TaskGroup::JoinAllTimeout(IoContext &ctx, std::chrono::duration<Rep, Period> d) 
 			   detail::ToNs(std::chrono::ceil<std::chrono::nanoseconds>(d)));
 }
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_CXX_TASK_GROUP_HPP

@@ -14,6 +14,8 @@
 #ifndef KIO_CXX_TIME_HPP
 #define KIO_CXX_TIME_HPP
 
+#include "detail/abi.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <ctime>
@@ -25,6 +27,7 @@
 #include "io_context.hpp"
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 template <class Rep, class Period>
 inline auto AsyncSleep(IoContext &ctx, std::chrono::duration<Rep, Period> d)
@@ -65,6 +68,7 @@ inline auto AsyncSleepUntil(IoContext &ctx, std::chrono::time_point<Clock, Dur> 
 					      });
 }
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_CXX_TIME_HPP

@@ -42,6 +42,8 @@
 #ifndef KIO_CXX_TLS_HPP
 #define KIO_CXX_TLS_HPP
 
+#include "detail/abi.hpp"
+
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -60,7 +62,7 @@
 #include "net.hpp"
 #include "result.hpp"
 
-namespace kio::tls {
+namespace kio::inline KIO_CXX_ABI::tls {
 
 // The TLS failures of <kio/tls.h>, as error conditions: ec == Errc::x.
 enum class Errc : int {
@@ -96,13 +98,13 @@ enum class Version : int {
 	Tls13 = KIO_TLS_VERSION_1_3,
 };
 
-} // namespace kio::tls
+} // namespace kio::inline KIO_CXX_ABI::tls
 
 template <>
 struct std::is_error_condition_enum<kio::tls::Errc> : std::true_type {
 };
 
-namespace kio::tls {
+namespace kio::inline KIO_CXX_ABI::tls {
 
 // Settings shared by Streams (kio_tls_config). Setters return the C
 // call's result; on failure LastError() says why.
@@ -438,6 +440,6 @@ private:
 	net::Socket sock_;
 };
 
-} // namespace kio::tls
+} // namespace kio::inline KIO_CXX_ABI::tls
 
 #endif // KIO_CXX_TLS_HPP

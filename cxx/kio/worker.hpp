@@ -40,6 +40,8 @@
 #ifndef KIO_WORKER_HPP
 #define KIO_WORKER_HPP
 
+#include "detail/abi.hpp"
+
 #include <kio/kio.h>
 
 #include "io_context.hpp"
@@ -51,20 +53,20 @@
 #include <cstddef>
 #include <cstdio>
 #include <exception>
-#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
 #include <pthread.h>
 #include <sched.h>
 #include <stdexcept>
-#include <stop_token>
+#include "detail/stop_token.hpp"
 #include <system_error>
 #include <thread>
 #include <type_traits>
 #include <utility>
 
 namespace kio {
+inline namespace KIO_CXX_ABI {
 
 class Worker {
 public:
@@ -161,7 +163,7 @@ public:
 	}
 
 	// Requested by RequestStop() (and the destructor).
-	std::stop_token StopToken() const noexcept
+	kio::StopToken StopToken() const noexcept
 	{
 		std::lock_guard lock(state_->mu);
 		return state_->stop.get_token();
@@ -278,13 +280,13 @@ private:
 			std::lock_guard lock(mu);
 			if (stop_requested) {
 				stop_requested = false;
-				stop = std::stop_source();
+				stop = StopSource();
 			}
 		}
 
 		const std::size_t id;
 		mutable std::mutex mu;
-		std::stop_source stop;       // guarded by mu (replaced by Reset)
+		StopSource stop;       // guarded by mu (replaced by Reset)
 		bool stop_requested = false; // guarded by mu
 		IoContext *live = nullptr;   // guarded by mu
 		std::error_code start_error; // guarded by mu
@@ -304,6 +306,7 @@ private:
 	std::unique_ptr<State> state_;
 };
 
+} // inline namespace KIO_CXX_ABI
 } // namespace kio
 
 #endif // KIO_WORKER_HPP

@@ -9,7 +9,6 @@
 
 #include <cstdlib>
 #include <new>
-#include <stop_token>
 
 using namespace kio;
 using namespace std::chrono_literals;
@@ -68,8 +67,8 @@ Task<unsigned long> PipeReads(IoContext &ctx, int n)
 
 Task<unsigned long> Decorated(IoContext &ctx, int n)
 {
-	std::stop_source src;
-	std::stop_token st = src.get_token();
+	kio::StopSource src;
+	kio::StopToken st = src.get_token();
 	for (int i = 0; i < 1000; i++)
 		co_await AsyncSleep(ctx, 0ns).WithTimeout(1s).WithStopToken(st);
 	Counting c;

@@ -8,7 +8,6 @@
 
 #include <cstring>
 #include <span>
-#include <stop_token>
 
 using namespace kio;
 using namespace std::chrono_literals;
@@ -18,11 +17,11 @@ namespace {
 Task<int> EmptyAndReplacedTokens(IoContext &ctx)
 {
 	// An empty token (no stop source) arms nothing: the op runs as usual.
-	auto plain = co_await AsyncSleep(ctx, 1ms).WithStopToken(std::stop_token{});
+	auto plain = co_await AsyncSleep(ctx, 1ms).WithStopToken(kio::StopToken{});
 	cr_assert(plain.has_value());
 
 	// The last token given is the one that counts.
-	std::stop_source first, second;
+	kio::StopSource first, second;
 	first.request_stop();
 	auto op = AsyncSleep(ctx, 1ms);
 	op.WithStopToken(first.get_token());
@@ -31,7 +30,7 @@ Task<int> EmptyAndReplacedTokens(IoContext &ctx)
 	cr_assert(r.has_value(), "a replaced token still cancelled the op");
 	cr_assert_geq(op.Id(), 0);
 
-	std::stop_source stopped;
+	kio::StopSource stopped;
 	stopped.request_stop();
 	auto before = ctx.Stats().GetSnapshot().ops_submitted;
 	auto c = co_await AsyncSleep(ctx, 10s)
@@ -46,7 +45,7 @@ Task<int> EmptyAndReplacedTokens(IoContext &ctx)
 // A copy of an awaitable carries its timeout and its token.
 Task<int> CopiesCarryTimeoutAndToken(IoContext &ctx)
 {
-	std::stop_source quiet;
+	kio::StopSource quiet;
 	auto timed = AsyncSleep(ctx, 10s).WithStopToken(quiet.get_token()).WithTimeout(2ms);
 	auto timed_copy = timed;
 	auto t = co_await timed_copy;
@@ -57,12 +56,12 @@ Task<int> CopiesCarryTimeoutAndToken(IoContext &ctx)
 	kxt::Pipe(p);
 	char buf[8];
 	std::memset(buf, '.', sizeof buf);
-	std::stop_source src;
+	kio::StopSource src;
 	// The timeout only bounds the test should the token be lost.
 	auto read = AsyncRead(ctx, p[0], buf).WithStopToken(src.get_token()).WithTimeout(5s);
 	auto moved = std::move(read);
 	TaskGroup g;
-	g.Spawn([](IoContext &c, std::stop_source s) -> Task<> {
+	g.Spawn([](IoContext &c, kio::StopSource s) -> Task<> {
 		co_await AsyncSleep(c, 2ms);
 		s.request_stop(); // on the loop thread: cancels at once
 	}(ctx, src));
@@ -83,7 +82,7 @@ Task<int> FailedStartWithExtras(IoContext &ctx)
 	auto bare = co_await AsyncRead(ctx, -1, buf);
 	cr_assert(bare.error() == std::errc::bad_file_descriptor);
 
-	std::stop_source src;
+	kio::StopSource src;
 	auto op = AsyncRead(ctx, -1, buf).WithTimeout(1ms).WithStopToken(src.get_token());
 	auto r = co_await op;
 	cr_assert(r.error() == std::errc::bad_file_descriptor);
@@ -93,7 +92,7 @@ Task<int> FailedStartWithExtras(IoContext &ctx)
 	co_return 1;
 }
 
-Task<> SleepWithToken(IoContext &ctx, std::stop_token st, int *after)
+Task<> SleepWithToken(IoContext &ctx, kio::StopToken st, int *after)
 {
 	co_await AsyncSleep(ctx, 10s).WithStopToken(std::move(st));
 	(*after)++;
@@ -125,7 +124,7 @@ Test(awaiter, failed_start_with_timeout_and_token)
 Test(awaiter, ctx_destroyed_with_a_token_armed)
 {
 	KXT_LEAK_GUARD();
-	std::stop_source src;
+	kio::StopSource src;
 	int after = 0;
 	{
 		auto ctx = kxt::NewCtx();

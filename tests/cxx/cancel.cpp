@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <cstring>
-#include <stop_token>
 #include <thread>
 
 using namespace kio;
@@ -115,7 +114,7 @@ Task<int> StopFromThread(IoContext &ctx)
 	char buf[8];
 	std::memset(buf, '.', sizeof buf);
 	int calls = 0;
-	std::stop_source src;
+	kio::StopSource src;
 	std::thread t([&src] {
 		std::this_thread::sleep_for(20ms);
 		src.request_stop();
@@ -132,7 +131,7 @@ Task<int> StopFromThread(IoContext &ctx)
 	co_return 1;
 }
 
-Task<> RequestStopLater(IoContext &ctx, std::stop_source *src)
+Task<> RequestStopLater(IoContext &ctx, kio::StopSource *src)
 {
 	co_await AsyncSleep(ctx, 2ms);
 	src->request_stop();
@@ -145,7 +144,7 @@ Task<int> StopFromSibling(IoContext &ctx)
 	char buf[8];
 	std::memset(buf, '.', sizeof buf);
 	int calls = 0;
-	std::stop_source src;
+	kio::StopSource src;
 	TaskGroup g;
 	g.Spawn(RequestStopLater(ctx, &src));
 	auto op = CountedRead(ctx, p[0], buf, sizeof buf, &calls).WithStopToken(src.get_token());
@@ -161,7 +160,7 @@ Task<int> StopFromSibling(IoContext &ctx)
 
 Task<int> AlreadyStopped(IoContext &ctx)
 {
-	std::stop_source src;
+	kio::StopSource src;
 	src.request_stop();
 	auto before = ctx.Stats().GetSnapshot().ops_submitted;
 	auto r = co_await AsyncSleep(ctx, 10s).WithStopToken(src.get_token());
@@ -169,7 +168,7 @@ Task<int> AlreadyStopped(IoContext &ctx)
 	cr_assert_eq(ctx.Stats().GetSnapshot().ops_submitted, before,
 		     "a stopped token started the op");
 	// A token that is never stopped changes nothing.
-	std::stop_source quiet;
+	kio::StopSource quiet;
 	auto ok = co_await AsyncSleep(ctx, 1ms).WithStopToken(quiet.get_token());
 	cr_assert(ok.has_value());
 	// Timeout and token together: the first to fire wins.
@@ -203,7 +202,7 @@ Task<int> StopRace(IoContext &ctx, int rounds)
 {
 	int cancelled = 0, finished = 0;
 	for (int i = 0; i < rounds; i++) {
-		std::stop_source src;
+		kio::StopSource src;
 		std::thread t([&src] { src.request_stop(); });
 		auto r = co_await AsyncSleep(ctx, std::chrono::microseconds(i % 3 * 100))
 				 .WithStopToken(src.get_token());

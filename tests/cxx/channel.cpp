@@ -164,15 +164,15 @@ Task<> WaitingReceiversAreServedInOrder(IoContext &c, Channel<int> *q)
 
 Task<> StopTokenCancelsWaits(IoContext &c, Channel<int> *e, Channel<int> *n)
 {
-	std::stop_source stop;
+	kio::StopSource stop;
 	int cancelled = 0;
 	TaskGroup g;
-	g.Spawn([](IoContext &cx, Channel<int> *qq, std::stop_token st, int *k) -> Task<> {
+	g.Spawn([](IoContext &cx, Channel<int> *qq, kio::StopToken st, int *k) -> Task<> {
 		auto r = co_await qq->Recv(cx, st);
 		if (!r && r.error() == std::errc::operation_canceled)
 			(*k)++;
 	}(c, e, stop.get_token(), &cancelled));
-	g.Spawn([](IoContext &cx, Channel<int> *qq, std::stop_token st, int *k) -> Task<> {
+	g.Spawn([](IoContext &cx, Channel<int> *qq, kio::StopToken st, int *k) -> Task<> {
 		auto r = co_await qq->Send(cx, 9).WithStopToken(st);
 		if (!r && r.error() == std::errc::operation_canceled)
 			(*k)++;

@@ -6,7 +6,6 @@
 #include "kio_cxx_test.hpp"
 
 #include <atomic>
-#include <stop_token>
 #include <thread>
 
 using namespace kio;
@@ -56,7 +55,7 @@ Task<int> KeptAndCoalesced(IoContext &ctx, Notifier &n)
 	cr_assert(co_await n.Wait(ctx).WithTimeout(1s));
 	auto again = co_await n.Wait(ctx).WithTimeout(5ms);
 	cr_assert(again.error() == std::errc::timed_out, "three signals gave more than one wake");
-	std::stop_source src;
+	kio::StopSource src;
 	src.request_stop();
 	auto stopped = co_await n.Wait(ctx).WithStopToken(src.get_token());
 	cr_assert(stopped.error() == std::errc::operation_canceled);

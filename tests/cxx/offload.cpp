@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <stdexcept>
-#include <stop_token>
 #include <string>
 #include <thread>
 
@@ -79,10 +78,10 @@ Task<int> StopQueued(IoContext &ctx, BlockingPool &pool)
 		});
 		cr_assert(r.has_value());
 	}(ctx, pool, &release));
-	std::stop_source src;
+	kio::StopSource src;
 	bool ran = false;
 	TaskGroup stopper;
-	stopper.Spawn([](IoContext &c, std::stop_source *s) -> Task<> {
+	stopper.Spawn([](IoContext &c, kio::StopSource *s) -> Task<> {
 		co_await AsyncSleep(c, 5ms);
 		s->request_stop();
 	}(ctx, &src));

@@ -30,7 +30,7 @@ Task<> HandleClient(IoContext &ctx, net::Socket client)
 	}
 }
 
-Task<> Server(IoContext &ctx, net::TcpListener &listener, std::stop_token st)
+Task<> Server(IoContext &ctx, net::TcpListener &listener, kio::StopToken st)
 {
 	TaskGroup tasks;
 	while (!st.stop_requested()) {
@@ -63,7 +63,7 @@ Task<int> EchoRoundTrip(IoContext &ctx)
 	auto listener = net::TcpListener::BindV4(0, "127.0.0.1");
 	cr_assert(listener.has_value());
 	uint16_t port = listener->Port();
-	std::stop_source stop;
+	kio::StopSource stop;
 	TaskGroup server;
 	server.Spawn(Server(ctx, *listener, stop.get_token()));
 	std::string a = co_await Client(ctx, port);

@@ -5,7 +5,6 @@
 #include "kio_cxx_test.hpp"
 
 #include <csignal>
-#include <stop_token>
 
 using namespace kio;
 using namespace std::chrono_literals;
@@ -33,7 +32,7 @@ Task<int> Wait(IoContext &ctx, SignalSet &set)
 	auto early = co_await AsyncWaitSignal(ctx, set).WithTimeout(10s);
 	cr_assert_eq(*early, SIGUSR1);
 
-	std::stop_source src;
+	kio::StopSource src;
 	src.request_stop();
 	auto stopped = co_await AsyncWaitSignal(ctx, set).WithStopToken(src.get_token());
 	cr_assert(stopped.error() == std::errc::operation_canceled);

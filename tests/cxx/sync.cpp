@@ -103,22 +103,22 @@ Task<> BoundMutexLocksWithoutACtxArgument(IoContext &c, AsyncMutex *mu, int *cou
 Task<> StopTokenCancelsAWaitingLock(IoContext &c, Shared *sh)
 {
 	auto guard = co_await sh->mutex.Lock(c);
-	std::stop_source stop;
+	kio::StopSource stop;
 	int cancelled = 0, acquired_after = 0;
 	TaskGroup g;
-	g.Spawn([](IoContext &cx, AsyncMutex *m, std::stop_token st, int *out) -> Task<> {
+	g.Spawn([](IoContext &cx, AsyncMutex *m, kio::StopToken st, int *out) -> Task<> {
 		auto r = co_await m->Lock(cx, st);
 		cr_assert_not(r.has_value());
 		cr_assert(r.error() == std::errc::operation_canceled);
 		(*out)++;
 	}(c, &sh->mutex, stop.get_token(), &cancelled));
-	g.Spawn([](IoContext &cx, AsyncMutex *m, std::stop_token st, int *out) -> Task<> {
+	g.Spawn([](IoContext &cx, AsyncMutex *m, kio::StopToken st, int *out) -> Task<> {
 		// Queued behind the cancelled one; must still get the lock.
 		auto r = co_await m->Lock(cx).WithStopToken(st);
 		cr_assert(r.has_value());
 		cr_assert((*r).OwnsLock());
 		(*out)++;
-	}(c, &sh->mutex, std::stop_token{}, &acquired_after));
+	}(c, &sh->mutex, kio::StopToken{}, &acquired_after));
 	stop.request_stop();
 	co_await YieldTo(c);
 	cr_assert_eq(cancelled, 1, "the cancelled waiter resumed with an error");
@@ -130,7 +130,7 @@ Task<> StopTokenCancelsAWaitingLock(IoContext &c, Shared *sh)
 
 Task<> StopAlreadyRequestedFailsAtOnce(IoContext &c, AsyncMutex *mu)
 {
-	std::stop_source stop;
+	kio::StopSource stop;
 	stop.request_stop();
 	auto r = co_await mu->Lock(c, stop.get_token());
 	cr_assert(!r && r.error() == std::errc::operation_canceled);

@@ -7,7 +7,6 @@
 
 #include <mutex>
 #include <stdexcept>
-#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -53,7 +52,7 @@ Task<> Boom(IoContext &ctx, const char *what)
 	throw std::runtime_error(what);
 }
 
-Task<> SleepUntilStopped(IoContext &ctx, std::stop_token st, int *done)
+Task<> SleepUntilStopped(IoContext &ctx, kio::StopToken st, int *done)
 {
 	Probe p;
 	auto r = co_await AsyncSleep(ctx, 30s).WithStopToken(st);
@@ -116,7 +115,7 @@ Task<int> Timed(IoContext &ctx)
 {
 	int done = 0;
 	g_alive = 0;
-	std::stop_source src;
+	kio::StopSource src;
 	TaskGroup g;
 	for (int i = 0; i < 5; i++)
 		g.Spawn(SleepUntilStopped(ctx, src.get_token(), &done));

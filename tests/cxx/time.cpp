@@ -5,7 +5,6 @@
 // deadlines, and a stop token waking a sleeper early.
 #include "kio_cxx_test.hpp"
 
-#include <stop_token>
 
 using namespace kio;
 using namespace std::chrono_literals;
@@ -50,7 +49,7 @@ Task<int> Deadlines(IoContext &ctx)
 	co_return 1;
 }
 
-Task<> Waker(IoContext &ctx, std::stop_source *src)
+Task<> Waker(IoContext &ctx, kio::StopSource *src)
 {
 	co_await AsyncSleep(ctx, 5ms);
 	src->request_stop();
@@ -58,7 +57,7 @@ Task<> Waker(IoContext &ctx, std::stop_source *src)
 
 Task<int> StopWakesSleeper(IoContext &ctx)
 {
-	std::stop_source src;
+	kio::StopSource src;
 	TaskGroup g;
 	g.Spawn(Waker(ctx, &src));
 	auto t0 = Clock::now();

@@ -273,7 +273,7 @@ Task<int> SilentPeer(IoContext &ctx, const Pki *pki)
 	co_return 1;
 }
 
-Task<> StopLater(IoContext &ctx, std::stop_source *src)
+Task<> StopLater(IoContext &ctx, kio::StopSource *src)
 {
 	co_await AsyncSleep(ctx, 50ms);
 	src->request_stop();
@@ -288,7 +288,7 @@ Task<int> CancelRead(IoContext &ctx, const Pki *pki)
 
 	std::array<char, 64> buf;
 	// A stop request cancels the read in flight.
-	std::stop_source src;
+	kio::StopSource src;
 	TaskGroup g;
 	g.Spawn(StopLater(ctx, &src));
 	auto r = co_await s.server.AsyncRead(buf).WithTimeout(5s).WithStopToken(src.get_token());

@@ -150,7 +150,7 @@ Test(worker, stop_token_reaches_the_task, .timeout = 30)
 	KXT_LEAK_GUARD();
 	SkipWithoutIoUring();
 	Worker w;
-	std::stop_token st = w.StopToken();
+	kio::StopToken st = w.StopToken();
 	std::atomic<int> stage{0};
 	w.Start([st, &stage](IoContext &ctx) {
 		stage = 1;

@@ -14,6 +14,8 @@
 #ifndef KIO_CXX_DETAIL_ARGS_HPP
 #define KIO_CXX_DETAIL_ARGS_HPP
 
+#include "abi.hpp"
+
 #include <concepts>
 #include <cstddef>
 #include <iterator>
@@ -22,7 +24,7 @@
 
 #include "../result.hpp"
 
-namespace kio::detail {
+namespace kio::inline KIO_CXX_ABI::detail {
 
 template <class S>
 concept HasFd = requires(const S &s)
@@ -111,6 +113,6 @@ inline const char *CStr(const P &p) noexcept
 		return p.c_str();
 }
 
-} // namespace kio::detail
+} // namespace kio::inline KIO_CXX_ABI::detail
 
 #endif // KIO_CXX_DETAIL_ARGS_HPP

@@ -22,7 +22,7 @@
 // The coroutine resumes only from the op's C callback: after a timeout or a
 // cancel, the kernel has let go of every buffer by then.
 //
-// Stop tokens: the std::stop_callback lives in the awaitable and is
+// Stop tokens: the StopCallback lives in the awaitable and is
 // destroyed in the trampoline before the coroutine resumes (its destructor
 // waits for a callback running on another thread). A stop requested on the
 // loop's thread calls kio_op_cancel() at once; from any other thread the
@@ -39,13 +39,15 @@
 #ifndef KIO_CXX_DETAIL_AWAITER_HPP
 #define KIO_CXX_DETAIL_AWAITER_HPP
 
+#include "abi.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
 #include <memory>
 #include <new>
-#include <stop_token>
+#include "stop_token.hpp"
 #include <thread>
 #include <utility>
 
@@ -54,7 +56,7 @@
 #include "../io_context.hpp"
 #include "../result.hpp"
 
-namespace kio::detail {
+namespace kio::inline KIO_CXX_ABI::detail {
 
 // A cancel posted from another thread; owns nothing but two numbers.
 struct PostedCancel {
@@ -108,9 +110,9 @@ struct StopState {
 			c->Cancel();
 		}
 	};
-	using Callback = std::stop_callback<Fn>;
+	using Callback = StopCallback<Fn>;
 
-	explicit StopState(std::stop_token st) noexcept
+	explicit StopState(StopToken st) noexcept
 		: token(std::move(st))
 	{
 	}
@@ -140,7 +142,7 @@ struct StopState {
 		}
 	}
 
-	std::stop_token token;
+	StopToken token;
 	bool armed = false;
 	StopCanceller canceller{nullptr, -1};
 	alignas(Callback) unsigned char cb[sizeof(Callback)];
@@ -193,12 +195,12 @@ public:
 		SetTimeout(d);
 		return std::move(Self());
 	}
-	Derived &WithStopToken(std::stop_token st) &noexcept
+	Derived &WithStopToken(StopToken st) &noexcept
 	{
 		SetStop(std::move(st));
 		return Self();
 	}
-	Derived &&WithStopToken(std::stop_token st) &&noexcept
+	Derived &&WithStopToken(StopToken st) &&noexcept
 	{
 		SetStop(std::move(st));
 		return std::move(Self());
@@ -276,7 +278,7 @@ private:
 		timeout_ns_ = d.count() > 0 ? static_cast<uint64_t>(d.count()) : 1;
 	}
 
-	void SetStop(std::stop_token st) noexcept
+	void SetStop(StopToken st) noexcept
 	{
 		if (extra_ & kStop) {
 			stop_.token = std::move(st);
@@ -378,6 +380,6 @@ SimpleOp<StartFn, M> MakeOp(kio_ctx *ctx, StartFn fn)
 	return SimpleOp<StartFn, M>(ctx, std::move(fn));
 }
 
-} // namespace kio::detail
+} // namespace kio::inline KIO_CXX_ABI::detail
 
 #endif // KIO_CXX_DETAIL_AWAITER_HPP
