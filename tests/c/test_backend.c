@@ -1908,9 +1908,10 @@ static void destroy_in_flight(uint32_t flags)
 	assert_true(kio_ctx_run_once(ctx, 0) >= 0); /* the fsync goes to the pool */
 	assert_true(kio_recv(ctx, c, lbuf, sizeof(lbuf), 0, kt_rec_cb, &r[D_LATE_RECV]) >= 0);
 	assert_true(kio_nop(ctx, kt_rec_cb, &r[D_LATE_NOP]) >= 0);
-	/* Nothing ended on its own. */
+	/* Nothing ended on its own; but an fsync may, where the file system
+	 * has nothing to write back (tmpfs, as in a VM without a disk). */
 	for (int i = 0; i < D_COUNT; i++)
-		if (r[i].finals)
+		if (r[i].finals && !(i == D_FSYNC && r[i].res == 0))
 			fail_msg("op %d ended before destroy: %d", i, r[i].res);
 	assert_int_equal(macc.calls, 0);
 	assert_int_equal(mrecv.finals, 0);
