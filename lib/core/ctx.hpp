@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -47,6 +48,10 @@ struct PostNode {
 };
 
 struct NetState; // defined by the networking code
+struct Faults;   // core/faults.hpp
+struct FaultsDeleter {
+	void operator()(Faults *f) const noexcept; // core/faults.cpp
+};
 
 // The calling thread, as an address unique to it: a thread-local byte's.
 // initial-exec: one fs-relative address and no call; the byte fits the
@@ -118,6 +123,10 @@ struct kio_ctx {
 	int notify_fd = -1; // eventfd registered with the ring: completions
 	uint64_t timer_armed = 0; // absolute deadline armed in timer_fd; 0: disarmed
 	bool kicked = false;
+
+	// Fault injection (core/faults.hpp), nullptr unless KIO_FAULTS asked for
+	// it. Tested once per loop round and only on slow paths elsewhere.
+	std::unique_ptr<kio::Faults, kio::FaultsDeleter> faults;
 
 	kio_stats stats{};
 	uint64_t cq_overflow_logged = 0; // mono_ns() of the last CQ overflow warning
@@ -364,6 +373,10 @@ struct Started {
 // submit() when start_op_fast() declined. Out of line, with prep taken by
 // value: a wrapper whose prep captures by value ([=]) then keeps its
 // arguments in registers, and the inline path needs no stack frame.
+// Fault injection: maybe shortens the length of a read/write-type SQE just
+// filled by an op wrapper (core/faults.cpp). Only called with c->faults set.
+void faults_prepped(kio_ctx *c, io_uring_sqe *sqe) noexcept;
+
 template <typename Prep>
 [[gnu::noinline, gnu::cold]] int64_t submit_slow(kio_ctx *c, kio_cb cb, void *user_data, int opcode,
 						 int track_fd, bool pipe_write, Prep prep) noexcept
@@ -373,6 +386,8 @@ template <typename Prep>
 		return s.id;
 	prep(s.sqe);
 	s.sqe->user_data = uint64_t(s.id);
+	if (__builtin_expect(c->faults != nullptr, 0))
+		faults_prepped(c, s.sqe);
 	return s.id;
 }
 
