@@ -107,7 +107,8 @@ run_build() {
 # assert exact byte counts or results, which some kinds change on purpose
 # (short transfers, -ENOMEM at calls, injected cancels), so each suite runs
 # with the kinds it holds under for good reasons:
-#   all kinds, rate 0.05: test_faults, written for them;
+#   all kinds, rate 0.05: test_faults, written for them, and the contract
+#     test's storm (its other cases assert exact results);
 #   short transfers and the loop's faults (eagain, eintr, delay, overflow),
 #     rate 0.05: the suites that loop over partial transfers, the soak test
 #     (5 s) and the examples' echo tests, whose client checks every byte;
@@ -143,7 +144,7 @@ run_fault_pass() { # LABEL DIR BACKEND
   local saved_env=("${test_env[@]}") saved_args=("${test_args[@]}") names
   local loop_kinds=eagain,eintr,delay,overflow
   test_env=("${saved_env[@]}" "KIO_FAULTS=seed=$seed,rate=0.05,kinds=all")
-  test_args=("${saved_args[@]}" test_faults)
+  test_args=("${saved_args[@]}" test_faults test_contract)
   run_tests "$label [$backend, faults: all]" "$dir" "$backend" "$backend-faults-all"
   test_env=("${saved_env[@]}" "KIO_FAULTS=seed=$seed,rate=0.05,kinds=short,$loop_kinds")
   mapfile -t names < <(defined_tests "$dir" "${fault_stream_tests[@]}")
