@@ -118,13 +118,13 @@ run_build() {
 # Left out: test_log (it counts log lines, and a context with faults logs
 # one), the malloc-counting tests (injection allocates), test_tls_ktls.
 # KIO_TEST_FAULT_SEED picks the seed (default 1): a failure repeats with it.
-fault_stream_tests=(test_post test_embed test_poll test_time test_cancel test_sigpipe
-  test_fastpath test_stats test_net test_net_multishot test_bufring test_sendfile test_pool
-  test_resolve test_signal test_faults test_tls test_tls_verify test_tls_interop
-  cxx_task_20 cxx_file_20 cxx_time_20 cxx_poll_20 cxx_net_ops_20 cxx_task_group_20
-  cxx_signal_20 cxx_awaiter_20 cxx_net_20
+fault_stream_tests=(test_post test_poll test_time test_cancel test_sigpipe test_fastpath
+  test_stats test_net_multishot test_bufring test_sendfile test_pool test_resolve test_signal
+  test_faults test_tls test_tls_verify test_tls_interop
+  cxx_task_20 cxx_time_20 cxx_poll_20 cxx_task_group_20 cxx_signal_20 cxx_awaiter_20
   echo-basic echo-many echo-large echo-starved cxx-echo-server multicore-echo)
-fault_kept_tests=("${fault_stream_tests[@]}" test_context test_contract test_file test_backend)
+fault_kept_tests=("${fault_stream_tests[@]}" test_context test_contract test_file test_backend
+  test_embed test_net cxx_file_20 cxx_net_20 cxx_net_ops_20)
 fault_pass=no
 
 # The names given that DIR defines as tests (TLS, C++ may be configured out).

@@ -496,9 +496,12 @@ static void start_parking(kio_ctx *c) noexcept
 // -EBUSY/-EAGAIN to a flush of a full SQ, as if it just had: park every CQE
 // and let the kernel post what it holds. The caller then takes its SQE as
 // usual, and parked completions reach their callbacks in order, later.
+// Only on the thread that runs ctx: before any thread ran it, an enter
+// would make the caller the ring's single issuer, and the thread the ctx
+// is handed over to could no longer submit (kio_ctx_run() gets -EEXIST).
 [[gnu::noinline, gnu::cold]] static void faults_sq_pressure(kio_ctx *c) noexcept
 {
-	if (c->destroying || !c->faults->in_loop(kFaultEagain))
+	if (c->destroying || c->owner != this_thread() || !c->faults->in_loop(kFaultEagain))
 		return;
 	start_parking(c);
 	c->ring.enter(false, 0, true);

@@ -504,6 +504,35 @@ static void test_faults_results_kept(void **state)
 	kt_drain_destroy(ctx);
 }
 
+/* Ops started before the hand-over to the thread that runs the ctx: the
+ * eagain kind must not flush the SQ from the starting thread (with io_uring,
+ * that would make it the ring's only submitter, and the runner would get
+ * -EEXIST). */
+static void *run_handed_over(void *arg)
+{
+	kio_ctx *ctx = arg;
+	int rc = kio_ctx_run(ctx);
+	kio_ctx_destroy(ctx);
+	return (void *)(intptr_t)rc;
+}
+
+static void test_faults_handed_over(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = faulty_ctx("seed=1,rate=1,kinds=eagain,eintr,delay");
+	nrecs = 0;
+	for (int i = 0; i < 32; i++)
+		assert_true(kio_nop(ctx, rec_cb, new_rec(0)) >= 0);
+	pthread_t t;
+	void *rc;
+	assert_int_equal(pthread_create(&t, NULL, run_handed_over, ctx), 0);
+	assert_int_equal(pthread_join(t, &rc), 0);
+	assert_int_equal((int)(intptr_t)rc, 0);
+	assert_each_once();
+	for (int i = 0; i < nrecs; i++)
+		assert_int_equal(recs[i].res, 0);
+}
+
 /* A spec kio cannot read fails kio_ctx_create() with -EINVAL; an empty one
  * means no faults. */
 static void test_faults_bad_spec(void **state)
@@ -546,6 +575,7 @@ int main(void)
 		KT_TEST(test_faults_exactly_once_all_kinds),
 		KT_TEST(test_faults_destroy_in_flight),
 		KT_TEST(test_faults_results_kept),
+		KT_TEST(test_faults_handed_over),
 		KT_TEST(test_faults_bad_spec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
