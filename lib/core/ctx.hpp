@@ -82,6 +82,10 @@ struct kio_ctx {
 	// which makes the loop look at once.
 	unsigned reap_end = 0;
 
+	// SQEs started while no thread runs the ctx yet and the SQ is full
+	// (get_sqe()): moved to the ring by the first run, or by destroy.
+	std::vector<io_uring_sqe> pre_run;
+
 	// Kernel ops pending per fd, for kio_cancel_fd(); grows to the highest fd.
 	std::vector<uint32_t> fd_inflight;
 
@@ -162,6 +166,9 @@ inline bool foreign_thread(const kio_ctx *c) noexcept
 }
 
 void sigpipe_rehome(kio_ctx *c) noexcept; // sigpipe.cpp
+// Moves the SQEs kept while nobody ran ctx to the ring (loop.cpp): 0, or the
+// kernel's refusal (what is left is moved by the next get_sqe()).
+int move_pre_run(kio_ctx *c) noexcept;
 
 // Running ctx: the first thread to do it owns ctx; any other gets -EPERM.
 inline int claim(kio_ctx *c) noexcept
@@ -174,6 +181,8 @@ inline int claim(kio_ctx *c) noexcept
 	c->owner = me;
 	if (__builtin_expect(c->pipe_writes > 0, 0))
 		sigpipe_rehome(c);
+	if (__builtin_expect(!c->pre_run.empty(), 0))
+		move_pre_run(c);
 	return 0;
 }
 

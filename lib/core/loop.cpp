@@ -3,6 +3,7 @@
 // running callbacks. Everything here runs on the ctx's thread.
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "core/ctx.hpp"
 #include "core/faults.hpp"
@@ -511,10 +512,8 @@ static void start_parking(kio_ctx *c) noexcept
 // A free SQE, flushing the SQ to the kernel when it is full. Never runs a
 // callback: CQEs that must be taken off the ring to make progress are
 // parked in the ready queue. nullptr with *err set when the kernel refuses.
-io_uring_sqe *get_sqe(kio_ctx *c, int *err)
+static io_uring_sqe *flush_for_sqe(kio_ctx *c, int *err)
 {
-	if (__builtin_expect(c->faults != nullptr, 0))
-		faults_sq_pressure(c);
 	io_uring_sqe *sqe = c->ring.try_get_sqe();
 	for (int tries = 0; !sqe && tries < 1000; tries++) {
 		int rc = c->ring.enter(false, 0, false);
@@ -532,6 +531,60 @@ io_uring_sqe *get_sqe(kio_ctx *c, int *err)
 	if (!sqe)
 		*err = -EAGAIN;
 	return sqe;
+}
+
+// An SQE kept in user memory while no thread runs ctx yet (kio_ctx::pre_run).
+[[gnu::noinline, gnu::cold]] static io_uring_sqe *pre_run_sqe(kio_ctx *c, int *err) noexcept
+{
+	try {
+		c->pre_run.emplace_back();
+	} catch (...) {
+		*err = -ENOMEM;
+		return nullptr;
+	}
+	io_uring_sqe *sqe = &c->pre_run.back();
+	memset(sqe, 0, sizeof(*sqe));
+	return sqe;
+}
+
+int move_pre_run(kio_ctx *c) noexcept
+{
+	size_t i = 0;
+	int err = 0;
+	for (; i < c->pre_run.size(); i++) {
+		io_uring_sqe *sqe = flush_for_sqe(c, &err);
+		if (!sqe)
+			break;
+		*sqe = c->pre_run[i];
+	}
+	c->pre_run.erase(c->pre_run.begin(), c->pre_run.begin() + ptrdiff_t(i));
+	return err;
+}
+
+io_uring_sqe *get_sqe(kio_ctx *c, int *err)
+{
+	if (__builtin_expect(c->faults != nullptr, 0))
+		faults_sq_pressure(c);
+	// Before any thread ran ctx, the SQ is never flushed: the first
+	// io_uring_enter() would make its caller the ring's single issuer,
+	// and the thread ctx is handed over to could no longer submit. SQEs
+	// past a full SQ wait in pre_run, in order, until the first run or
+	// destroy moves them to the ring.
+	bool unowned = c->owner == nullptr && !c->destroying;
+	if (__builtin_expect(!c->pre_run.empty(), 0)) {
+		if (unowned)
+			return pre_run_sqe(c, err);
+		if (int rc = move_pre_run(c)) {
+			*err = rc;
+			return nullptr;
+		}
+	}
+	io_uring_sqe *sqe = c->ring.try_get_sqe();
+	if (sqe)
+		return sqe;
+	if (unowned)
+		return pre_run_sqe(c, err);
+	return flush_for_sqe(c, err);
 }
 
 io_uring_sqe *get_sqe_slow(kio_ctx *c, uint32_t idx, int *err)
