@@ -45,8 +45,16 @@ Task<> HandleClient(IoContext &ctx, net::Socket client)
 		if (!result || *result == 0)
 			break; // error or client disconnected
 
-		// Echo back.
-		co_await AsyncSend(ctx, client, std::span{buf.data(), *result});
+		// Echo back, all of it: a send may take fewer bytes than asked
+		// (KIO_FAULTS=kinds=short makes that happen), and what it did not
+		// take must still go, in order.
+		std::span<const std::byte> rest{buf.data(), *result};
+		while (!rest.empty()) {
+			auto sent = co_await AsyncSend(ctx, client, rest);
+			if (!sent || *sent == 0)
+				co_return;
+			rest = rest.subspan(*sent);
+		}
 	}
 }
 

@@ -20,7 +20,9 @@
 #
 # Each build's tests run twice: on the io_uring backend (KIO_BACKEND=io_uring;
 # where the system refuses io_uring those tests skip) and on the epoll
-# backend (KIO_BACKEND=epoll), so every contract test proves both.
+# backend (KIO_BACKEND=epoll), so every contract test proves both. The gcc
+# build then runs a fault pass on each backend: chosen suites once more with
+# KIO_FAULTS set (run_fault_pass below; KIO_TEST_FAULT_SEED picks the seed).
 #
 #   scripts/test.sh [normal|asan|tsan|libcxx|fuzz|deb]...   (default: all six)
 #
@@ -106,13 +108,77 @@ run_build() {
   for backend in io_uring epoll; do
     run_tests "$label [$backend]" "$dir" "$backend"
   done
+  if [ "$fault_pass" = yes ]; then
+    for backend in io_uring epoll; do
+      run_fault_pass "$label" "$dir" "$backend"
+    done
+  fi
+}
+
+# The fault pass: kio's own suites once more with KIO_FAULTS on (kio(7),
+# Fault injection), each still holding every contract it tests. Many tests
+# assert exact byte counts or results, which some kinds change on purpose
+# (short transfers, -ENOMEM at calls, injected cancels), so each suite runs
+# with the kinds it holds under for good reasons:
+#   all kinds, rate 0.05: test_faults, written for them, and the contract
+#     test's storm (its other cases assert exact results);
+#   short transfers and the loop's faults (eagain, eintr, delay, overflow),
+#     rate 0.05: the suites that loop over partial transfers, the soak test
+#     (5 s) and the examples' echo tests, whose client checks every byte;
+#   the kinds that keep every result (eagain, eintr, delay, overflow),
+#     rate 0.2: those and the suites that assert exact counts.
+# The C++ suites run in their C++20 build (the C++23 one is the same code).
+# Left out: test_log (it counts log lines, and a context with faults logs
+# one), the malloc-counting tests (injection allocates), test_tls_ktls.
+# KIO_TEST_FAULT_SEED picks the seed (default 1): a failure repeats with it.
+fault_stream_tests=(test_post test_poll test_time test_cancel test_sigpipe test_fastpath
+  test_stats test_net_multishot test_bufring test_sendfile test_pool test_resolve test_signal
+  test_faults test_tls test_tls_verify test_tls_interop
+  cxx_task_20 cxx_time_20 cxx_poll_20 cxx_task_group_20 cxx_signal_20 cxx_awaiter_20
+  echo-basic echo-many echo-large echo-starved cxx-echo-server multicore-echo)
+fault_kept_tests=("${fault_stream_tests[@]}" test_context test_contract test_file test_backend
+  test_embed test_net cxx_file_20 cxx_net_20 cxx_net_ops_20)
+fault_pass=no
+
+# The names given that DIR defines as tests (TLS, C++ may be configured out).
+defined_tests() { # DIR NAME...
+  local dir=$1 list
+  shift
+  list=$(meson test -C "$dir" --no-rebuild --list 2>/dev/null | sed 's|.* / ||')
+  local t
+  for t in "$@"; do
+    grep -qx -- "$t" <<<"$list" && printf '%s\n' "$t"
+  done
+}
+
+# Runs the fault pass of a built DIR on BACKEND; adds to the totals.
+run_fault_pass() { # LABEL DIR BACKEND
+  local label=$1 dir=$2 backend=$3 seed=${KIO_TEST_FAULT_SEED:-1}
+  local saved_env=("${test_env[@]}") saved_args=("${test_args[@]}") names
+  local loop_kinds=eagain,eintr,delay,overflow
+  test_env=("${saved_env[@]}" "KIO_FAULTS=seed=$seed,rate=0.05,kinds=all")
+  test_args=("${saved_args[@]}" test_faults test_contract)
+  run_tests "$label [$backend, faults: all]" "$dir" "$backend" "$backend-faults-all"
+  test_env=("${saved_env[@]}" "KIO_FAULTS=seed=$seed,rate=0.05,kinds=short,$loop_kinds")
+  mapfile -t names < <(defined_tests "$dir" "${fault_stream_tests[@]}")
+  test_args=("${saved_args[@]}" "${names[@]}")
+  run_tests "$label [$backend, faults: short+loop]" "$dir" "$backend" "$backend-faults-short"
+  test_args=("${saved_args[@]}" soak --test-args 5)
+  run_tests "$label [$backend, faults: short+loop, soak 5 s]" "$dir" "$backend" \
+    "$backend-faults-soak"
+  test_env=("${saved_env[@]}" "KIO_FAULTS=seed=$seed,rate=0.2,kinds=$loop_kinds")
+  mapfile -t names < <(defined_tests "$dir" "${fault_kept_tests[@]}")
+  test_args=("${saved_args[@]}" "${names[@]}")
+  run_tests "$label [$backend, faults: loop]" "$dir" "$backend" "$backend-faults-loop"
+  test_env=("${saved_env[@]}")
+  test_args=("${saved_args[@]}")
 }
 
 # One meson test run of a built DIR on BACKEND; adds to the totals.
-run_tests() { # LABEL DIR BACKEND
+run_tests() { # LABEL DIR BACKEND [LOG_NAME]
   local label=$1 dir=$2 backend=$3 start secs rc testlog
   log "$label: KIO_BACKEND=$backend ${test_env[*]} meson test ${test_args[*]}"
-  testlog="$dir/meson-logs/kio-test-sh-$backend.txt"
+  testlog="$dir/meson-logs/kio-test-sh-${4:-$backend}.txt"
   start=$(date +%s)
   env KIO_BACKEND="$backend" "${test_env[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs \
     --num-processes "$processes" "${test_args[@]}" 2>&1 | tee "$testlog"
@@ -279,7 +345,9 @@ for b in "${builds[@]}"; do
     normal)
       test_env=()
       test_args=()
+      fault_pass=yes
       run_build "build (gcc)" build gcc g++ "${common_opts[@]}" -Db_sanitize=none
+      fault_pass=no
       ;;
     asan)
       test_env=(UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1)

@@ -12,6 +12,7 @@
 
 #include "core/ctx.hpp"
 #include "core/ctx_tag.hpp"
+#include "core/faults.hpp"
 #include "core/guard.hpp"
 #include "core/log.hpp"
 
@@ -111,7 +112,11 @@ KIO_API int kio_ctx_create(kio_ctx **out, const kio_ctx_opts *opts, size_t opts_
 		if (!c)
 			return -ENOMEM;
 		c->ops.set_tag(kio::ctx_tag_acquire());
-		int rc = c->ring.setup(o);
+		int rc = kio::faults_setup(c, &o);
+		if (rc == 0)
+			rc = c->ring.setup(o);
+		if (rc == 0 && c->faults)
+			kio::faults_arm(c);
 		if (rc == 0) {
 			c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 			if (c->wake_fd < 0)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -52,6 +53,10 @@ struct PostNode {
 };
 
 struct NetState; // defined by the networking code
+struct Faults;   // core/faults.hpp
+struct FaultsDeleter {
+	void operator()(Faults *f) const noexcept; // core/faults.cpp
+};
 
 // The calling thread, as an address unique to it: a thread-local byte's.
 // initial-exec: one fs-relative address and no call; the byte fits the
@@ -81,6 +86,10 @@ struct kio_ctx {
 	// Whatever starts parking pulls it back to the CQE being delivered,
 	// which makes the loop look at once.
 	unsigned reap_end = 0;
+
+	// SQEs started while no thread runs the ctx yet and the SQ is full
+	// (get_sqe()): moved to the ring by the first run, or by destroy.
+	std::vector<io_uring_sqe> pre_run;
 
 	// Kernel ops pending per fd, for kio_cancel_fd(); grows to the highest fd.
 	std::vector<uint32_t> fd_inflight;
@@ -124,6 +133,10 @@ struct kio_ctx {
 	uint64_t timer_armed = 0; // absolute deadline armed in timer_fd; 0: disarmed
 	bool kicked = false;
 
+	// Fault injection (core/faults.hpp), nullptr unless KIO_FAULTS asked for
+	// it. Tested once per loop round and only on slow paths elsewhere.
+	std::unique_ptr<kio::Faults, kio::FaultsDeleter> faults;
+
 	kio_stats stats{};
 	uint64_t cq_overflow_logged = 0; // mono_ns() of the last CQ overflow warning
 
@@ -158,6 +171,9 @@ inline bool foreign_thread(const kio_ctx *c) noexcept
 }
 
 void sigpipe_rehome(kio_ctx *c) noexcept; // sigpipe.cpp
+// Moves the SQEs kept while nobody ran ctx to the ring (loop.cpp): 0, or the
+// kernel's refusal (what is left is moved by the next get_sqe()).
+int move_pre_run(kio_ctx *c) noexcept;
 
 // Running ctx: the first thread to do it owns ctx; any other gets -EPERM.
 inline int claim(kio_ctx *c) noexcept
@@ -170,6 +186,8 @@ inline int claim(kio_ctx *c) noexcept
 	c->owner = me;
 	if (__builtin_expect(c->pipe_writes > 0, 0))
 		sigpipe_rehome(c);
+	if (__builtin_expect(!c->pre_run.empty(), 0))
+		move_pre_run(c);
 	return 0;
 }
 
@@ -370,6 +388,10 @@ struct Started {
 // submit() when start_op_fast() declined. Out of line, with prep taken by
 // value: a wrapper whose prep captures by value ([=]) then keeps its
 // arguments in registers, and the inline path needs no stack frame.
+// Fault injection: maybe shortens the length of a read/write-type SQE just
+// filled by an op wrapper (core/faults.cpp). Only called with c->faults set.
+void faults_prepped(kio_ctx *c, io_uring_sqe *sqe) noexcept;
+
 template <typename Prep>
 [[gnu::noinline, gnu::cold]] int64_t submit_slow(kio_ctx *c, kio_cb cb, void *user_data, int opcode,
 						 int track_fd, bool pipe_write, Prep prep) noexcept
@@ -379,6 +401,8 @@ template <typename Prep>
 		return s.id;
 	prep(s.sqe);
 	s.sqe->user_data = uint64_t(s.id);
+	if (__builtin_expect(c->faults != nullptr, 0))
+		faults_prepped(c, s.sqe);
 	return s.id;
 }
 

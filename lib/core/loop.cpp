@@ -3,8 +3,10 @@
 // running callbacks. Everything here runs on the ctx's thread.
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "core/ctx.hpp"
+#include "core/faults.hpp"
 #include "core/fd.hpp"
 #include "core/guard.hpp"
 #include "core/log.hpp"
@@ -298,6 +300,104 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	return n;
 }
 
+// The reap pass of a context with faults: reap_slow() with two kinds on
+// top. delay: a final CQE (no KIO_F_MORE, so no later CQE of its op can
+// overtake it) is held back for a round. overflow: the pass stops early and
+// leaves the rest in the CQ, which then fills and overflows for real.
+// Neither applies while destroying, parking, or embedded (a host loop
+// watching kio_ctx_fd() would not be woken for what is held).
+[[gnu::noinline, gnu::cold]] int reap_faults(kio_ctx *c, bool *stopped)
+{
+	Faults &f = *c->faults;
+	io_uring_cq &cq = c->ring.cq();
+	bool inject = !c->destroying && c->epoll_fd < 0;
+	int n = 0;
+	for (;;) {
+		unsigned head = *cq.khead;
+		if (head == io_uring_smp_load_acquire(cq.ktail))
+			break;
+		if (inject && !c->parking && f.in_loop(kFaultOverflow)) {
+			*stopped = true;
+			break;
+		}
+		const io_uring_cqe &cqe = cq.cqes[head & cq.ring_mask];
+		uint64_t ud = cqe.user_data;
+		int32_t res = cqe.res;
+		uint32_t fl = cqe.flags;
+		io_uring_smp_store_release(cq.khead, head + 1);
+		if (inject && !c->parking && !(ud & kInternal) && !(fl & IORING_CQE_F_MORE) &&
+		    f.in_loop(kFaultDelay)) {
+			Ready r{OpTable::index_of(int64_t(ud)), res, cqe_flags(fl)};
+			try {
+				f.held.push_back(r);
+				continue;
+			} catch (...) {
+				// Not held, then: delivered now like any other.
+			}
+		}
+		n += on_cqe(c, ud, res, fl);
+	}
+	return n;
+}
+
+// drain_cq() for a context with faults.
+[[gnu::noinline, gnu::cold]] int drain_faults(kio_ctx *c, bool entered_with_events)
+{
+	bool stopped = false;
+	int got = reap_faults(c, &stopped);
+	int n = got;
+	bool embedded = c->epoll_fd >= 0;
+	bool ask = !stopped && (c->ring.kernel_has_more() || (embedded && got >= 16) ||
+				(!c->ring.taskrun_flag() && !entered_with_events));
+	for (int i = 0; i < 64 && ask; i++) {
+		c->ring.enter(false, 0, true);
+		got = reap_faults(c, &stopped);
+		n += got;
+		ask = !stopped && (c->ring.kernel_has_more() || (embedded && got >= 16));
+	}
+	return n;
+}
+
+// The enter and reap of a loop round for a context with faults (the one
+// branch the loop takes on c->faults). First what the last round left for
+// this one: held completions go to the ready queue, injected cancels go
+// out through kio_op_cancel(), whose rules they follow; then the wait,
+// which the eintr kind interrupts as a signal would (what was queued is
+// still submitted); then the reap. The callbacks run, or an error of the
+// kernel's. (A count returned, not added through a pointer: the loop's
+// counter stays in a register.)
+[[gnu::noinline, gnu::cold]] int faults_round(kio_ctx *c, bool wait, uint64_t wait_ns,
+						bool getevents)
+{
+	Faults &f = *c->faults;
+	if (!f.held.empty()) {
+		std::vector<Ready> held;
+		held.swap(f.held);
+		for (const Ready &r : held)
+			push_ready(c, r.idx, r.res, r.flags);
+	}
+	if (!f.cancels.empty()) {
+		std::vector<int64_t> ids;
+		ids.swap(f.cancels);
+		if (!c->destroying)
+			for (int64_t id : ids)
+				kio_op_cancel(c, id);
+	}
+	if (!c->ready.empty())
+		wait = false;
+	int rc;
+	if (!c->destroying && f.in_loop(kFaultEintr)) {
+		rc = c->ring.enter(false, 0, getevents);
+		if (rc >= 0 || rc == -EAGAIN || rc == -EBUSY)
+			rc = -EINTR;
+	} else {
+		rc = c->ring.enter(wait, wait_ns, getevents);
+	}
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+		return rc;
+	return drain_faults(c, wait || getevents);
+}
+
 uint64_t heap_key(const Op &op) noexcept
 {
 	bool timer = op.kind == Kind::Timer || op.kind == Kind::Periodic;
@@ -406,10 +506,26 @@ static void start_parking(kio_ctx *c) noexcept
 	c->reap_end = *c->ring.cq().khead;
 }
 
+// Fault injection (eagain): what get_sqe() does when the kernel answers
+// -EBUSY/-EAGAIN to a flush of a full SQ, as if it just had: park every CQE
+// and let the kernel post what it holds. The caller then takes its SQE as
+// usual, and parked completions reach their callbacks in order, later.
+// Only on the thread that runs ctx: before any thread ran it, an enter
+// would make the caller the ring's single issuer, and the thread the ctx
+// is handed over to could no longer submit (kio_ctx_run() gets -EEXIST).
+[[gnu::noinline, gnu::cold]] static void faults_sq_pressure(kio_ctx *c) noexcept
+{
+	if (c->destroying || c->owner != this_thread() || !c->faults->in_loop(kFaultEagain))
+		return;
+	start_parking(c);
+	c->ring.enter(false, 0, true);
+	reap(c);
+}
+
 // A free SQE, flushing the SQ to the kernel when it is full. Never runs a
 // callback: CQEs that must be taken off the ring to make progress are
 // parked in the ready queue. nullptr with *err set when the kernel refuses.
-io_uring_sqe *get_sqe(kio_ctx *c, int *err)
+static io_uring_sqe *flush_for_sqe(kio_ctx *c, int *err)
 {
 	io_uring_sqe *sqe = c->ring.try_get_sqe();
 	for (int tries = 0; !sqe && tries < 1000; tries++) {
@@ -430,6 +546,60 @@ io_uring_sqe *get_sqe(kio_ctx *c, int *err)
 	return sqe;
 }
 
+// An SQE kept in user memory while no thread runs ctx yet (kio_ctx::pre_run).
+[[gnu::noinline, gnu::cold]] static io_uring_sqe *pre_run_sqe(kio_ctx *c, int *err) noexcept
+{
+	try {
+		c->pre_run.emplace_back();
+	} catch (...) {
+		*err = -ENOMEM;
+		return nullptr;
+	}
+	io_uring_sqe *sqe = &c->pre_run.back();
+	memset(sqe, 0, sizeof(*sqe));
+	return sqe;
+}
+
+int move_pre_run(kio_ctx *c) noexcept
+{
+	size_t i = 0;
+	int err = 0;
+	for (; i < c->pre_run.size(); i++) {
+		io_uring_sqe *sqe = flush_for_sqe(c, &err);
+		if (!sqe)
+			break;
+		*sqe = c->pre_run[i];
+	}
+	c->pre_run.erase(c->pre_run.begin(), c->pre_run.begin() + ptrdiff_t(i));
+	return err;
+}
+
+io_uring_sqe *get_sqe(kio_ctx *c, int *err)
+{
+	if (__builtin_expect(c->faults != nullptr, 0))
+		faults_sq_pressure(c);
+	// Before any thread ran ctx, the SQ is never flushed: the first
+	// io_uring_enter() would make its caller the ring's single issuer,
+	// and the thread ctx is handed over to could no longer submit. SQEs
+	// past a full SQ wait in pre_run, in order, until the first run or
+	// destroy moves them to the ring.
+	bool unowned = c->owner == nullptr && !c->destroying;
+	if (__builtin_expect(!c->pre_run.empty(), 0)) {
+		if (unowned)
+			return pre_run_sqe(c, err);
+		if (int rc = move_pre_run(c)) {
+			*err = rc;
+			return nullptr;
+		}
+	}
+	io_uring_sqe *sqe = c->ring.try_get_sqe();
+	if (sqe)
+		return sqe;
+	if (unowned)
+		return pre_run_sqe(c, err);
+	return flush_for_sqe(c, err);
+}
+
 io_uring_sqe *get_sqe_slow(kio_ctx *c, uint32_t idx, int *err)
 {
 	io_uring_sqe *sqe = get_sqe(c, err);
@@ -445,6 +615,11 @@ Started start_op_slow(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int tr
 		return {rc, nullptr};
 	if (!c->ring.supports(opcode))
 		return {-EOPNOTSUPP, nullptr};
+	if (__builtin_expect(c->faults != nullptr, 0)) {
+		if (c->faults->at_call(kFaultNomem))
+			return {-ENOMEM, nullptr};
+		faults_sq_pressure(c);
+	}
 	if (c->live >= c->ready_room || !c->ops.has_free())
 		reserve_ready(c);
 	if (track_fd >= 0 && size_t(track_fd) >= c->fd_inflight.size()) {
@@ -477,7 +652,10 @@ Started start_op_slow(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int tr
 	}
 	op.sq_pos = c->ring.sq_tail(); // its place in the SQ (op_table.hpp)
 	note_started(c);
-	return {c->ops.id_of(idx), sqe};
+	int64_t id = c->ops.id_of(idx);
+	if (__builtin_expect(c->faults != nullptr, 0))
+		faults_started(c, id);
+	return {id, sqe};
 }
 
 Started start_op_slow_noexcept(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int track_fd,
@@ -572,10 +750,26 @@ static uint32_t alloc_user_op(kio_ctx *c, kio_cb cb, void *user_data, Kind kind)
 	return idx;
 }
 
+// Fault injection (nomem) for the starts of user-space ops: the call
+// fails before anything changed, as a failed allocation would.
+static bool faults_nomem(kio_ctx *c) noexcept
+{
+	return __builtin_expect(c->faults != nullptr, 0) && c->faults->at_call(kFaultNomem);
+}
+
+static int64_t faults_started_user(kio_ctx *c, int64_t id) noexcept
+{
+	if (__builtin_expect(c->faults != nullptr, 0))
+		faults_started(c, id);
+	return id;
+}
+
 int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res)
 {
 	if (int rc = begin_check(c, cb))
 		return rc;
+	if (faults_nomem(c))
+		return -ENOMEM;
 	uint32_t idx = alloc_user_op(c, cb, user_data, Kind::Deferred);
 	c->ops.at(idx).state |= kCompleting;
 	c->ready.push_back(Ready{idx, res, 0}); // room reserved above
@@ -588,6 +782,8 @@ int64_t start_external(kio_ctx *c, kio_cb cb, void *user_data, const Hook *hook,
 {
 	if (int rc = begin_check(c, cb))
 		return rc;
+	if (faults_nomem(c))
+		return -ENOMEM;
 	uint32_t idx = alloc_user_op(c, cb, user_data, Kind::External);
 	Op &op = c->ops.at(idx);
 	op.hook = hook;
@@ -597,13 +793,15 @@ int64_t start_external(kio_ctx *c, kio_cb cb, void *user_data, const Hook *hook,
 	c->in_external++;
 	c->in_user++;
 	note_started(c);
-	return c->ops.id_of(idx);
+	return faults_started_user(c, c->ops.id_of(idx));
 }
 
 int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period)
 {
 	if (int rc = begin_check(c, cb))
 		return rc;
+	if (faults_nomem(c))
+		return -ENOMEM;
 	uint32_t idx = alloc_user_op(c, cb, user_data, period ? Kind::Periodic : Kind::Timer);
 	Op &op = c->ops.at(idx);
 	op.fire_at = fire_at;
@@ -617,7 +815,7 @@ int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, ui
 	op.state |= kTimed;
 	c->in_user++;
 	note_started(c);
-	return c->ops.id_of(idx);
+	return faults_started_user(c, c->ops.id_of(idx));
 }
 
 // Clears c->in_run when the loop is left, by return or by exception.
@@ -665,11 +863,18 @@ struct LeaveRun {
 		// Without waiting, deferred completions are only posted if we ask:
 		// ask when the kernel flags pending work, or always where it cannot.
 		bool getevents = !wait && (c->ring.kernel_has_more() || !c->ring.taskrun_flag());
-		int rc = c->ring.enter(wait, wait_ns, getevents);
-		if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
-		    rc != -EBUSY)
-			return rc;
-		n += drain_cq(c, wait || getevents);
+		if (__builtin_expect(c->faults != nullptr, 0)) {
+			int got = faults_round(c, wait, wait_ns, getevents);
+			if (got < 0)
+				return got;
+			n += got;
+		} else {
+			int rc = c->ring.enter(wait, wait_ns, getevents);
+			if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR &&
+			    rc != -EAGAIN && rc != -EBUSY)
+				return rc;
+			n += drain_cq(c, wait || getevents);
+		}
 		if (__builtin_expect(c->wake_fired, 0)) {
 			c->wake_fired = false;
 			if (!c->destroying)

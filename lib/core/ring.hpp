@@ -80,7 +80,21 @@ public:
 			if (!sq_room())
 				return nullptr;
 		}
-		return take_sqe();
+		io_uring_sqe *sqe = take_sqe();
+		if (__builtin_expect(always_slow_, 0))
+			sq_end_ = ring_.sq.sqe_tail;
+		return sqe;
+	}
+
+	// Fault injection (core/faults.hpp): from now on the SQ looks full to
+	// sq_room() after every SQE taken, so the inline fast path of starting
+	// an op always declines and the slow path, where the injection points
+	// are, runs instead. try_get_sqe() still sees the real room. This keeps
+	// the fast path free of any test of its own.
+	void force_slow_start() noexcept
+	{
+		always_slow_ = true;
+		sq_end_ = ring_.sq.sqe_tail;
 	}
 
 	// try_get_sqe() in two steps, for a caller that tests several things at
@@ -178,6 +192,7 @@ private:
 	bool disabled_ = false; // created IORING_SETUP_R_DISABLED: enabled by the first enter
 	bool slow_enter_ = false; // disabled_ or SQPOLL: enter() takes enter_slow()
 	bool no_sq_wait_ = false; // the kernel refused IORING_ENTER_SQ_WAIT
+	bool always_slow_ = false; // force_slow_start() was called
 	unsigned setup_flags_ = 0;
 	unsigned sq_end_ = 0; // the SQ tail value at which the SQ is full
 	uint64_t probe_[4] = {};

@@ -776,6 +776,71 @@ static void test_context_handed_over_before_run(void **state)
 	sem_destroy(&h.checked);
 }
 
+/* More ops than the SQ holds, started before any thread ran the ctx: the
+ * SQ is not flushed from the starting thread (with io_uring that would make
+ * it the ring's only submitter: the thread the ctx is handed to got -EEXIST
+ * and the ops never ran); the first run, or destroy, submits them. */
+static void *run_and_destroy(void *arg)
+{
+	kio_ctx *ctx = arg;
+	int rc = kio_ctx_run(ctx);
+	if (rc == 0 && kio_ctx_pending(ctx) != 0)
+		rc = -1;
+	kio_ctx_destroy(ctx);
+	return (void *)(intptr_t)rc;
+}
+
+static kio_ctx *small_ctx(void)
+{
+	kio_ctx_opts o;
+	kio_ctx_opts_init(&o, sizeof(o));
+	o.sq_entries = 8;
+	kio_ctx *ctx = NULL;
+	int rc = kio_ctx_create(&ctx, &o, sizeof(o));
+	if (rc == -EPERM || rc == -ENOSYS)
+		exit(KT_SKIP);
+	assert_int_equal(rc, 0);
+	return ctx;
+}
+
+static void test_context_handed_over_full_sq(void **state)
+{
+	(void)state;
+	enum { N = 40 };
+	struct kt_rec nops[N], poll_rec, polls[N];
+	int p[2];
+	kt_pipe(p);
+
+	kio_ctx *ctx = small_ctx();
+	for (int i = 0; i < N; i++)
+		assert_true(kio_nop(ctx, kt_rec_cb, kt_rec_reset(&nops[i])) >= 0);
+	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, kt_rec_reset(&poll_rec));
+	assert_true(id >= 0);
+	assert_int_equal(kio_op_cancel(ctx, id), 0);
+	pthread_t t;
+	void *rc;
+	assert_int_equal(pthread_create(&t, NULL, run_and_destroy, ctx), 0);
+	assert_int_equal(pthread_join(t, &rc), 0);
+	assert_int_equal((int)(intptr_t)rc, 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(nops[i].calls, 1);
+		assert_int_equal(nops[i].res, 0);
+	}
+	assert_int_equal(poll_rec.calls, 1);
+	assert_int_equal(poll_rec.res, -ECANCELED);
+
+	/* Destroyed before anyone ran it: each op still ends once. */
+	ctx = small_ctx();
+	for (int i = 0; i < N; i++)
+		assert_true(kio_poll(ctx, p[0], POLLIN, kt_rec_cb, kt_rec_reset(&polls[i])) >= 0);
+	kio_ctx_destroy(ctx);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(polls[i].calls, 1);
+		assert_int_equal(polls[i].res, -ECANCELED);
+	}
+	kt_close_pipe(p);
+}
+
 /* kio_ctx_destroy() from a thread that does not run ctx is caught. */
 static void *run_a_round(void *arg)
 {
@@ -931,6 +996,7 @@ int main(void)
 		KT_TEST(test_context_destroy_twice_caught),
 		KT_TEST(test_context_foreign_thread_refused),
 		KT_TEST(test_context_handed_over_before_run),
+		KT_TEST(test_context_handed_over_full_sq),
 		KT_TEST(test_context_destroy_from_foreign_thread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
