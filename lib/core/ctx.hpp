@@ -93,6 +93,8 @@ struct kio_ctx {
 
 	// Kernel ops pending per fd, for kio_cancel_fd(); grows to the highest fd.
 	std::vector<uint32_t> fd_inflight;
+	// Op ids whose cancel the kernel answered -ENOENT while they lived (loop.cpp).
+	std::vector<int64_t> recancel;
 
 	uint32_t live = 0;        // user ops whose final callback has not run
 	uint32_t ready_room = 0;  // live may grow to this before reserve_ready(); >= ops.slots()

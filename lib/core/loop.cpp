@@ -132,14 +132,35 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		// Not found, yet not ended: the op was between two steps. Ask
 		// again (an op whose CQE is merely still on its way answers
 		// -ENOENT once more and ends as it was going to).
+		// Next round, not now: its CQE may be in this very batch, or
+		// held in the kernel's overflow list until the next enter.
 		uint32_t idx = uint32_t(ud);
-		if (idx < c->ops.slots()) {
+		if (idx < c->ops.slots() && !c->destroying) {
 			const Op &op = c->ops.at(idx);
-			if (op.kind == Kind::Kernel && (op.state & kCancelReq) && !(op.state & kCompleting) &&
-			    !c->destroying)
-				issue_cancel(c, idx);
+			if (op.kind == Kind::Kernel && (op.state & kCancelReq) && !(op.state & kCompleting)) {
+				try {
+					c->recancel.push_back(c->ops.id_of(idx));
+				} catch (const std::bad_alloc &) {
+					// The op keeps its first cancel's fate: rare, and no worse than before.
+				}
+			}
 		}
 	}
+}
+
+// The cancels on_internal() found missed, sent again once per round.
+[[gnu::noinline]] void resend_cancels(kio_ctx *c) noexcept
+{
+	std::vector<int64_t> ids;
+	ids.swap(c->recancel);
+	for (int64_t id : ids) {
+		Op *op = c->ops.lookup(id);
+		if (op && op->kind == Kind::Kernel && (op->state & kCancelReq) && !(op->state & kCompleting))
+			issue_cancel(c, OpTable::index_of(id));
+	}
+	ids.clear();
+	if (c->recancel.empty())
+		ids.swap(c->recancel); // keep the capacity
 }
 
 // Returns the callbacks run (0 or 1).
@@ -837,6 +858,8 @@ struct LeaveRun {
 	int n = 0;
 	for (;;) {
 		c->stats.loop_iterations++;
+		if (__builtin_expect(!c->recancel.empty(), 0))
+			resend_cancels(c);
 		// The clock is read only when a deadline needs it.
 		uint64_t now = 0;
 		if (__builtin_expect(!c->timers.empty(), 0)) {
