@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: MIT
 # Installs the Debian 12 packages kio needs. Safe to run any number of times.
 #
-#   scripts/install-deps.sh            build + tests + sanitizers + benchmarks + packaging
+#   scripts/install-deps.sh            build + tests + sanitizers + benchmarks + packaging + vm
 #   scripts/install-deps.sh build      only what building libkio and the examples needs
 #   scripts/install-deps.sh test       build + test runners + sanitizer runtimes
 #   scripts/install-deps.sh bench      build + every peer and tool bench/run.sh uses
 #   scripts/install-deps.sh deb        build + the tools that build and check the Debian
 #                                      packages (dpkg-buildpackage, scripts/deb-test.sh)
+#   scripts/install-deps.sh vm         QEMU, a static busybox and cpio: the kernel matrix
+#                                      (scripts/vm-test.sh boots Debian's 6.1 and 6.12)
 #
 # Runs apt-get as root, or through sudo when the caller is not root.
 set -eu
@@ -24,14 +26,18 @@ bench="libuv1-dev libboost1.81-dev fio wrk gnuplot-nox linux-perf valgrind util-
 # for the checks, fakeroot to build without root (build-essential and the build group cover
 # debian/control's other Build-Depends).
 deb="debhelper devscripts dh-python lintian fakeroot dpkg-dev"
+# vm: scripts/vm-test.sh boots Debian's kernels (fetched with apt-get download) in QEMU
+# with an initramfs of a static busybox and the test programs, packed by cpio.
+vm="qemu-system-x86 busybox-static cpio xz-utils"
 
 case "${1:-all}" in
   build) pkgs="$build" ;;
   test)  pkgs="$build $test" ;;
   bench) pkgs="$build $bench" ;;
   deb)   pkgs="$build $deb" ;;
-  all)   pkgs="$build $test $bench $deb" ;;
-  *) echo "usage: $0 [build|test|bench|deb|all]" >&2; exit 2 ;;
+  vm)    pkgs="$build $vm" ;;
+  all)   pkgs="$build $test $bench $deb $vm" ;;
+  *) echo "usage: $0 [build|test|bench|deb|vm|all]" >&2; exit 2 ;;
 esac
 
 SUDO=""

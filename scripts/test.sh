@@ -17,6 +17,10 @@
 #                Python), the packages kept in build-deb/; skipped
 #                when dpkg-buildpackage or lintian is not installed
 #                (scripts/install-deps.sh deb)
+#   vm           scripts/vm-test.sh: the C suite of build/ inside Debian's
+#                6.1 and 6.12 kernels under QEMU (fetched with apt-get
+#                download), on io_uring, on epoll, and with io_uring
+#                disabled by sysctl where the kernel has it, kernel TLS loaded
 #
 # Each build's tests run twice: on the io_uring backend (KIO_BACKEND=io_uring;
 # where the system refuses io_uring those tests skip) and on the epoll
@@ -24,7 +28,7 @@
 # build then runs a fault pass on each backend: chosen suites once more with
 # KIO_FAULTS set (run_fault_pass below; KIO_TEST_FAULT_SEED picks the seed).
 #
-#   scripts/test.sh [normal|asan|tsan|libcxx|fuzz|deb]...   (default: all six)
+#   scripts/test.sh [normal|asan|tsan|libcxx|fuzz|deb|vm]...   (default: all seven)
 #
 # Build directories are reused between runs; one configured with another
 # compiler or options is wiped. The last line reads "N passed, N failed,
@@ -320,23 +324,68 @@ run_deb() {
   esac
 }
 
+# The kernel matrix: the C suite inside Debian's 6.1 and 6.12 kernels under
+# QEMU (scripts/vm-test.sh), with the test programs of build/ (the normal
+# build, which must come first). One test per kernel in the totals; a
+# skip when QEMU is missing or the kernel package cannot be fetched.
+run_vm() {
+  local label="vm (QEMU: Debian 6.1, 6.12)" start secs rc k line
+  if [ ! -x build/tests/c/test_version ]; then
+    summary+=("$(printf '%-46s skipped: needs the normal build (scripts/test.sh normal vm)' "$label")")
+    total_skip=$((total_skip + 1))
+    return
+  fi
+  if ! command -v qemu-system-x86_64 >/dev/null; then
+    summary+=("$(printf '%-46s skipped: QEMU not installed (scripts/install-deps.sh vm)' "$label")")
+    total_skip=$((total_skip + 1))
+    return
+  fi
+  for k in 6.1 6.12; do
+    log "$label: scripts/vm-test.sh $k"
+    start=$(date +%s)
+    "$root/scripts/vm-test.sh" --build build "$k" 2>&1 | tee "build/meson-logs/vm-$k.txt"
+    rc=${PIPESTATUS[0]}
+    secs=$(($(date +%s) - start))
+    line=$(sed -n 's/^linux-image-[^:]*: //p' "build/meson-logs/vm-$k.txt" | tail -n 1)
+    if [ "$rc" -eq 0 ]; then
+      total_pass=$((total_pass + 1))
+      summary+=("$(printf '%-46s %s: %s' "$label" "$k" "$line")")
+    elif grep -q 'apt-get download .* failed\|no Debian kernel package' "build/meson-logs/vm-$k.txt"; then
+      total_skip=$((total_skip + 1))
+      summary+=("$(printf '%-46s %s: skipped: the kernel package cannot be fetched' "$label" "$k")")
+    else
+      total_fail=$((total_fail + 1))
+      summary+=("$(printf '%-46s %s: FAILED: %s; log in build/meson-logs/vm-%s.txt' "$label" "$k" \
+        "${line:-the guest did not finish}" "$k")")
+    fi
+  done
+}
+
 builds=("$@")
-[ "${#builds[@]}" -gt 0 ] || builds=(normal asan tsan libcxx fuzz deb)
+[ "${#builds[@]}" -gt 0 ] || builds=(normal asan tsan libcxx fuzz deb vm)
 for b in "${builds[@]}"; do
   case "$b" in
-    normal | asan | tsan | libcxx | fuzz | deb) ;;
+    normal | asan | tsan | libcxx | fuzz | deb | vm) ;;
     *)
-      echo "usage: $0 [normal|asan|tsan|libcxx|fuzz|deb]..." >&2
+      echo "usage: $0 [normal|asan|tsan|libcxx|fuzz|deb|vm]..." >&2
       exit 2
       ;;
   esac
 done
 
 log "dependencies"
-if ! "$root/scripts/install-deps.sh" test; then
-  echo "install-deps.sh test failed" >&2
-  exit 1
-fi
+groups=(test)
+for b in "${builds[@]}"; do
+  case "$b" in
+    deb | vm) groups+=("$b") ;;
+  esac
+done
+for g in "${groups[@]}"; do
+  if ! "$root/scripts/install-deps.sh" "$g"; then
+    echo "install-deps.sh $g failed" >&2
+    exit 1
+  fi
+done
 
 common_opts=(-Dtests=enabled -Dbench=enabled -Ddefault_library=both)
 
@@ -385,6 +434,9 @@ for b in "${builds[@]}"; do
       ;;
     deb)
       run_deb
+      ;;
+    vm)
+      run_vm
       ;;
   esac
 done
