@@ -15,14 +15,23 @@ ulimit -n 65536 2>/dev/null
 # No guest process should be killed for its memory or block on an fd limit.
 echo "kio-vm: kernel $(uname -r), $(nproc) CPUs"
 
-if [ -f /kio/tls.ko ]; then
-  if insmod /kio/tls.ko 2>/tmp/insmod.err; then
-    echo "kio-vm: kernel TLS module loaded"
-    export KIO_TEST_REQUIRE_KTLS=1
+loaded=""
+for m in /kio/modules/*.ko; do
+  [ -f "$m" ] || continue
+  name=${m##*/[0-9][0-9]-}
+  if insmod "$m" 2>/tmp/insmod.err; then
+    loaded="$loaded ${name%.ko}"
   else
-    echo "kio-vm: kernel TLS module not loaded: $(cat /tmp/insmod.err)"
+    echo "kio-vm: insmod ${name%.ko}: $(cat /tmp/insmod.err)"
   fi
-fi
+done
+case " $loaded " in
+  *" tls "*)
+    echo "kio-vm: kernel TLS module loaded, with:$loaded"
+    export KIO_TEST_REQUIRE_KTLS=1
+    ;;
+  *) echo "kio-vm: kernel TLS module not loaded" ;;
+esac
 
 if [ -f /kio/exec ]; then
   while read -r prog; do

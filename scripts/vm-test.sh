@@ -155,14 +155,12 @@ make_initramfs() {
   printf '127.0.0.1 localhost\n::1 localhost ip6-localhost\n' >"$r/etc/hosts"
   printf 'hosts: files\n' >"$r/etc/nsswitch.conf"
   printf 'root:x:0:0:root:/:/bin/sh\n' >"$r/etc/passwd"
-  ko=$(find "$kdir/lib/modules" -name 'tls.ko*' | head -n 1)
-  if [ -n "$ko" ]; then
-    case "$ko" in
-      *.xz) xz -dc "$ko" >"$r/kio/tls.ko" ;;
-      *.zst) zstd -dqc "$ko" >"$r/kio/tls.ko" ;;
-      *) cp "$ko" "$r/kio/tls.ko" ;;
-    esac
-  fi
+  # Kernel TLS and the ciphers it asks the crypto API for (gcm(aes),
+  # ccm(aes), chacha20-poly1305): modules in Debian's cloud kernels, which a
+  # guest without a module tree cannot load on demand.
+  python3 "$root/scripts/vm-modules.py" "$(ls -d "$kdir"/lib/modules/* | head -n 1)" "$r/kio/modules" \
+    tls gcm ghash-generic ctr seqiv ccm aesni-intel chacha20poly1305 chacha-generic \
+    poly1305-generic >/dev/null || die "cannot collect the kernel modules"
   if [ "${#exec_prog[@]}" -gt 0 ]; then
     copy_with_libs "$r" "${exec_prog[@]}"
     printf '%s\n' "${exec_prog[@]}" >"$r/kio/exec"
