@@ -196,6 +196,32 @@ static void test_handoff(void **state)
 			3);
 		assert_int_equal(kt_tls_read_wait(ctx, p.server, buf, sizeof(buf)), 3);
 		assert_memory_equal(buf, "raw", 3);
+
+		/* kio_sendfile() of a file: the kernel encrypts what splice feeds it. */
+		enum { FILE_LEN = 100000 };
+		static unsigned char data[FILE_LEN], back[FILE_LEN];
+		for (size_t i = 0; i < FILE_LEN; i++)
+			data[i] = (unsigned char)(i * 131 + 7);
+		char *dir = kt_tmpdir();
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/sendfile", dir);
+		int f = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		assert_true(f >= 0);
+		assert_int_equal(write(f, data, FILE_LEN), FILE_LEN);
+		int64_t id = kio_sendfile(ctx, p.cfd, f, 0, FILE_LEN, kt_rec_cb, kt_rec_reset(&w));
+		assert_true(id >= 0);
+		size_t got = 0;
+		while (got < FILE_LEN) {
+			int32_t n = kt_tls_read_wait(ctx, p.server, back + got, FILE_LEN - got);
+			assert_true(n > 0);
+			got += (size_t)n;
+		}
+		kt_run_until(ctx, &w.done, WAIT_MS);
+		assert_int_equal(w.res, FILE_LEN);
+		assert_memory_equal(back, data, FILE_LEN);
+		close(f);
+		unlink(path);
+		kt_tmpdir_remove(dir);
 	}
 	/* close_notify, whichever side encrypts it. */
 	kt_tls_close_notify(ctx, p.client, p.server);
