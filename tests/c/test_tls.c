@@ -103,7 +103,9 @@ static void test_echo(void **state)
 	assert_int_equal(kio_tls_version(p.server), KIO_TLS_VERSION_1_3);
 	assert_null(kio_tls_alpn(p.client));
 	assert_string_equal(kio_tls_server_name(p.server), "localhost");
-	assert_int_equal(kio_tls_ktls(p.client), 0);
+	/* Where the kernel has TLS, it may have taken a direction (test_tls_ktls
+	 * checks which); everything below works the same either way. */
+	assert_int_equal(kio_tls_ktls(p.client) & ~(unsigned)(KIO_TLS_KTLS_TX | KIO_TLS_KTLS_RX), 0);
 	assert_string_equal(kio_tls_last_error(p.client), "");
 	/* The fds are left as they were (blocking), whatever path the handshake took. */
 	assert_int_equal(fcntl(p.cfd, F_GETFL) & O_NONBLOCK, 0);

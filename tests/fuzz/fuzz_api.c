@@ -242,6 +242,12 @@ static unsigned g_nrecs;
 static struct fring g_rings[MAX_RINGS];
 static unsigned g_nrings;
 static int g_slot[NSLOTS];
+/* Pipe C: only ever a splice's output, outside the slot table. A splice
+ * from a socket into a pipe waits for the socket in a kernel worker while
+ * holding the pipe's lock, so any write(2), read(2) or kio write on that
+ * pipe from the loop's thread would sleep in the kernel until the socket
+ * has data (a kernel behaviour, kio_splice(3) NOTES). */
+static int g_pc[2] = {-1, -1};
 static int g_nb[NSLOTS]; /* O_NONBLOCK set on the slot's fd */
 static int g_extra[MAX_EXTRA_FDS]; /* more fds to close at the end */
 static unsigned g_nextra;
@@ -841,13 +847,11 @@ static struct rec *start_op(int ci, int kind, int fdsel, uint8_t arg, int chain)
 	if (kind != K_POST) {
 		r->fd = pick_fd(kind, (uint8_t)fdsel);
 		if (kind == K_SPLICE) {
-			if (fdsel & 1) {
-				r->fd = g_slot[PA_RD];
-				r->fd2 = g_slot[(fdsel & 2) ? S1_KIO : S0_KIO];
-			} else {
-				r->fd = g_slot[(fdsel & 2) ? S1_KIO : S0_KIO];
-				r->fd2 = g_slot[PB_WR];
-			}
+			/* Only socket -> pipe C: the other way, a worker blocked on a
+			 * full socket holds the input pipe's lock, and the harness's
+			 * own writes to that pipe would sleep in the kernel. */
+			r->fd = g_slot[(fdsel & 2) ? S1_KIO : S0_KIO];
+			r->fd2 = g_pc[1];
 		} else if (kind == K_SENDFILE) {
 			r->fd2 = g_slot[FILE_FD];
 		}
@@ -1347,6 +1351,7 @@ static void open_resources(void)
 	set_nonblock(p[0]);
 	g_slot[PB_RD] = p[0];
 	g_slot[PB_WR] = p[1];
+	CHECK(pipe2(g_pc, O_CLOEXEC) == 0, "pipe2: %s", strerror(errno));
 	g_nb[PB_RD] = 1;
 	g_slot[FILE_FD] = openat(g_dirfd, "f", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	CHECK(g_slot[FILE_FD] >= 0, "open: %s", strerror(errno));
@@ -1465,6 +1470,10 @@ static void end_input(uint8_t order)
 	for (int s = 0; s < NSLOTS; s++) {
 		close_fd(g_slot[s]);
 		g_slot[s] = -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		close_fd(g_pc[i]);
+		g_pc[i] = -1;
 	}
 	for (unsigned i = 0; i < g_nextra; i++)
 		close_fd(g_extra[i]);
