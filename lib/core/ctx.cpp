@@ -264,6 +264,7 @@ void shut_down(kio_ctx *c)
 {
 	using namespace kio;
 	c->destroying = true;
+	c->ring.force_slow_start(); // starts now fail in start_op_slow()
 	{
 		std::lock_guard<std::mutex> lock(c->post_mu);
 		c->posts_closed = true;

@@ -323,12 +323,10 @@ struct Started {
 	// A free slot also means room in the ready queues (reserve_ready()).
 	if (__builtin_expect(!c->ops.has_free(), 0))
 		return {0, nullptr};
+	// Also false for good once the ctx is destroying, embedded
+	// (kio_ctx_fd() must hear of new work) or injecting faults: each of
+	// them calls Ring::force_slow_start(), so this one test covers them.
 	if (__builtin_expect(!c->ring.sq_room(), 0))
-		return {0, nullptr};
-	// Destroying, or embedded (kio_ctx_fd() must hear of new work).
-	if (__builtin_expect(c->destroying, 0))
-		return {0, nullptr};
-	if (__builtin_expect(c->epoll_fd >= 0, 0))
 		return {0, nullptr};
 	if (__builtin_expect(!c->ring.has_op(opcode), 0))
 		return {0, nullptr};

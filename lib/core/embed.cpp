@@ -125,6 +125,7 @@ static int embed_open(kio_ctx *c) noexcept
 		}
 	}
 	c->epoll_fd = ep;
+	c->ring.force_slow_start(); // starts must kick the host loop (note_started())
 	c->timer_fd = tfd;
 	c->notify_fd = nfd;
 	c->timer_armed = 0;

@@ -86,11 +86,12 @@ public:
 		return sqe;
 	}
 
-	// Fault injection (core/faults.hpp): from now on the SQ looks full to
-	// sq_room() after every SQE taken, so the inline fast path of starting
-	// an op always declines and the slow path, where the injection points
-	// are, runs instead. try_get_sqe() still sees the real room. This keeps
-	// the fast path free of any test of its own.
+	// From now on the SQ looks full to sq_room() after every SQE taken, so
+	// the inline fast path of starting an op always declines and the slow
+	// path runs instead: for fault injection (core/faults.hpp), where the
+	// injection points are, for a ctx being destroyed and for an embedded
+	// one. try_get_sqe() still sees the real room. This keeps the fast path
+	// free of any test of its own for those cases.
 	void force_slow_start() noexcept
 	{
 		always_slow_ = true;
