@@ -204,7 +204,7 @@ inline int begin_check(kio_ctx *c, kio_cb cb) noexcept
 	return 0;
 }
 
-void note_started(kio_ctx *c) noexcept;
+void note_started(kio_ctx *c, uint32_t idx) noexcept;
 void reserve_ready(kio_ctx *c);
 void grow_fd_table(kio_ctx *c, int fd);
 io_uring_sqe *get_sqe(kio_ctx *c, int *err);
@@ -280,10 +280,11 @@ inline uint64_t ops_completed(const kio_ctx *c) noexcept
 	return c->stats.ops_submitted - c->live;
 }
 
-inline void note_started(kio_ctx *c) noexcept
+// Counts op idx as started and gives it its generation (op_table.hpp).
+inline void note_started(kio_ctx *c, uint32_t idx) noexcept
 {
 	c->live++;
-	c->stats.ops_submitted++;
+	c->ops.at(idx).gen = OpTable::gen_of(++c->stats.ops_submitted);
 	if (c->live > c->stats.ops_max_inflight)
 		c->stats.ops_max_inflight = c->live;
 	if (__builtin_expect(c->epoll_fd >= 0, 0))
@@ -351,10 +352,11 @@ struct Started {
 	}
 	op.sq_pos = c->ring.sq_tail(); // its place in the SQ (op_table.hpp)
 	uint32_t live = ++c->live;
-	c->stats.ops_submitted++;
+	uint32_t gen = OpTable::gen_of(++c->stats.ops_submitted);
+	op.gen = gen;
 	if (live > c->stats.ops_max_inflight)
 		c->stats.ops_max_inflight = live;
-	return {int64_t((uint64_t(op.gen) << 32) | c->ops.tag_bits() | idx), sqe};
+	return {int64_t((uint64_t(gen) << 32) | c->ops.tag_bits() | idx), sqe};
 }
 
 // Starts a kernel op: its id and the SQE to fill, or {-errno, nullptr}.

@@ -672,7 +672,7 @@ Started start_op_slow(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int tr
 			sigpipe_hold(c);
 	}
 	op.sq_pos = c->ring.sq_tail(); // its place in the SQ (op_table.hpp)
-	note_started(c);
+	note_started(c, idx);
 	int64_t id = c->ops.id_of(idx);
 	if (__builtin_expect(c->faults != nullptr, 0))
 		faults_started(c, id);
@@ -795,7 +795,7 @@ int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res)
 	c->ops.at(idx).state |= kCompleting;
 	c->ready.push_back(Ready{idx, res, 0}); // room reserved above
 	c->in_user++;
-	note_started(c);
+	note_started(c, idx);
 	return c->ops.id_of(idx);
 }
 
@@ -813,7 +813,7 @@ int64_t start_external(kio_ctx *c, kio_cb cb, void *user_data, const Hook *hook,
 	op.aux = 0;
 	c->in_external++;
 	c->in_user++;
-	note_started(c);
+	note_started(c, idx);
 	return faults_started_user(c, c->ops.id_of(idx));
 }
 
@@ -835,7 +835,7 @@ int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, ui
 	}
 	op.state |= kTimed;
 	c->in_user++;
-	note_started(c);
+	note_started(c, idx);
 	return faults_started_user(c, c->ops.id_of(idx));
 }
 

@@ -4,8 +4,10 @@
 // in place (PageArray): ops move when it grows, so code holds slot indices.
 //
 // An op id is (generation << 32) | (tag << 24) | slot:
-//   generation  31 bits, changed whenever the slot is freed, so a stale id
-//               is recognised even after its slot was reused;
+//   generation  31 bits: how many ops the context had started when this
+//               one started (kio_stats::ops_submitted), so a stale id is
+//               recognised even after its slot was reused, and freeing a
+//               slot writes no generation;
 //   tag          8 bits naming the context (core/ctx_tag.cpp), so an id
 //               handed to another context is refused there (-ENOENT);
 //   slot        24 bits: at most 16,777,215 ops in flight per context.
@@ -125,15 +127,14 @@ public:
 	}
 
 	// release() for an op that never had a timeout or a hook: the fields
-	// release() resets already hold their free values. The generation
-	// changes (31 bits, so ids stay positive) and the slot goes on top of
-	// the free list: the next op reuses a warm line.
+	// release() resets already hold their free values. The slot goes on
+	// top of the free list: the next op reuses a warm line (and gets a new
+	// generation when it starts, gen_of()).
 	void release_plain(uint32_t idx) noexcept
 	{
 		Op &op = *slot(idx);
 		op.kind = Kind::Free;
 		op.state = 0;
-		op.gen = (op.gen + 1) & 0x7fffffffu;
 		op.next_free = free_head_;
 		free_head_ = idx;
 	}
@@ -166,6 +167,10 @@ public:
 			return nullptr;
 		return &op;
 	}
+
+	// The generation of an op started as the context's serial-th (31 bits,
+	// so ids stay positive).
+	static uint32_t gen_of(uint64_t serial) noexcept { return uint32_t(serial) & 0x7fffffffu; }
 
 	static uint32_t index_of(int64_t id) noexcept { return uint32_t(uint64_t(id)) & kSlotMask; }
 
