@@ -327,7 +327,7 @@ struct Started {
 	// Also false for good once the ctx is destroying, embedded
 	// (kio_ctx_fd() must hear of new work) or injecting faults: each of
 	// them calls Ring::force_slow_start(), so this one test covers them.
-	if (__builtin_expect(!c->ring.sq_room(), 0))
+	if (__builtin_expect(!c->ring.sq_room(), 0) && !c->ring.refresh_sq_room())
 		return {0, nullptr};
 	if (__builtin_expect(!c->ring.has_op(opcode), 0))
 		return {0, nullptr};

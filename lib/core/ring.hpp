@@ -107,6 +107,17 @@ public:
 	{
 		return ring_.sq.sqe_tail != sq_end_;
 	}
+	// sq_room() after a fresh look at the kernel's head: for the fast path,
+	// whose view of the head is only refreshed by try_get_sqe() otherwise,
+	// so with a stale view it would decline once per ring's worth of SQEs.
+	// Still false after force_slow_start().
+	bool refresh_sq_room() noexcept
+	{
+		if (always_slow_)
+			return false;
+		sq_end_ = io_uring_smp_load_acquire(ring_.sq.khead) + ring_.sq.ring_entries;
+		return sq_room();
+	}
 	io_uring_sqe *take_sqe() noexcept
 	{
 		io_uring_sq &sq = ring_.sq;
