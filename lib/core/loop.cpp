@@ -927,6 +927,37 @@ struct LeaveRun {
 	return n;
 }
 
+// Whether kio_ctx_run()'s next round can only end with a completion from
+// the kernel: nothing in the ready queue, no timer, no cancel to send again,
+// no fault injection, no host loop (kio_ctx_fd()), no wake or stop request,
+// and no CQE already waiting. Then quick_round() serves it.
+[[gnu::always_inline]] inline bool quiet(kio_ctx *c) noexcept
+{
+	return c->ready.empty() && c->timers.empty() && c->recancel.empty() && !c->faults &&
+	       c->epoll_fd < 0 && !c->woken.load(std::memory_order_relaxed) &&
+	       !c->stop_requested.load(std::memory_order_relaxed) && !c->ring.cq_ready();
+}
+
+// round_inline(c, -1, true) in the state quiet() found: the wait without
+// deadline, the reap, and the posts if the wake-up read completed. What the
+// callbacks leave (ready entries, timers) the next round sees, as
+// round_inline() would. 0 or the kernel's error.
+[[gnu::always_inline]] inline int quick_round(kio_ctx *c)
+{
+	c->stats.loop_iterations++;
+	int rc = c->ring.enter(true, kNever, true);
+	if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
+	    rc != -EBUSY)
+		return rc;
+	drain_cq(c, true);
+	if (__builtin_expect(c->wake_fired, 0)) {
+		c->wake_fired = false;
+		arm_wake(c); // never destroying here: kio_ctx_run() refuses that
+		run_posts(c, 0);
+	}
+	return 0;
+}
+
 // run_once(), inlined into kio_ctx_run_once(): one call level less.
 [[gnu::always_inline]] inline int run_once_inline(kio_ctx *c, int64_t timeout_ns, bool from_run)
 {
@@ -991,7 +1022,8 @@ KIO_API int kio_ctx_run(kio_ctx *ctx) noexcept
 			if (ctx->live == 0 && ctx->ready.empty() &&
 			    ctx->posts_queued.load(std::memory_order_acquire) == 0)
 				return 0;
-			int rc = kio::round_inline(ctx, -1, true);
+			int rc = kio::quiet(ctx) ? kio::quick_round(ctx)
+						 : kio::round_inline(ctx, -1, true);
 			if (rc < 0)
 				return rc;
 			if (ctx->destroy_deferred)
