@@ -938,10 +938,10 @@ struct LeaveRun {
 	       !c->stop_requested.load(std::memory_order_relaxed) && !c->ring.cq_ready();
 }
 
-// round_inline(c, -1, true) in the state quiet() found: the wait without
-// deadline, the reap, and the posts if the wake-up read completed. What the
+// One pass of round_inline() without deadline in the state quiet() found:
+// the wait, the reap, and the posts if the wake-up read completed. What the
 // callbacks leave (ready entries, timers) the next round sees, as
-// round_inline() would. 0 or the kernel's error.
+// round_inline() would. The callbacks run, or the kernel's error.
 [[gnu::always_inline]] inline int quick_round(kio_ctx *c)
 {
 	c->stats.loop_iterations++;
@@ -949,13 +949,13 @@ struct LeaveRun {
 	if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
 	    rc != -EBUSY)
 		return rc;
-	drain_cq(c, true);
+	int n = drain_cq(c, true);
 	if (__builtin_expect(c->wake_fired, 0)) {
 		c->wake_fired = false;
-		arm_wake(c); // never destroying here: kio_ctx_run() refuses that
-		run_posts(c, 0);
+		arm_wake(c); // never destroying here: the run calls refuse that
+		n += run_posts(c, 0);
 	}
-	return 0;
+	return n;
 }
 
 // run_once(), inlined into kio_ctx_run_once(): one call level less.
@@ -965,6 +965,12 @@ struct LeaveRun {
 		return -EBUSY;
 	c->in_run = true;
 	LeaveRun leave{c};
+	// A pass that ran no callback (a wake-up, a signal) goes on as the
+	// full round, which knows when to stop waiting.
+	// (Destroy drives its rounds through here: never quick.)
+	if (timeout_ns < 0 && !c->destroying && quiet(c))
+		if (int n = quick_round(c))
+			return n;
 	return round_inline(c, timeout_ns, from_run);
 }
 
