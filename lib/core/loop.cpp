@@ -927,8 +927,8 @@ struct LeaveRun {
 	return n;
 }
 
-// Whether kio_ctx_run()'s next round can only end with a completion from
-// the kernel: nothing in the ready queue, no timer, no cancel to send again,
+// Whether the next round of kio_ctx_run(), or of kio_ctx_run_once() without
+// deadline, can only end with a completion from the kernel: nothing in the ready queue, no timer, no cancel to send again,
 // no fault injection, no host loop (kio_ctx_fd()), no wake or stop request,
 // and no CQE already waiting. Then quick_round() serves it.
 [[gnu::always_inline]] inline bool quiet(kio_ctx *c) noexcept
