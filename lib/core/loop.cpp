@@ -933,8 +933,9 @@ struct LeaveRun {
 // and no CQE already waiting. Then quick_round() serves it.
 [[gnu::always_inline]] inline bool quiet(kio_ctx *c) noexcept
 {
-	return c->ready.empty() && c->timers.empty() && c->recancel.empty() && !c->faults &&
-	       c->epoll_fd < 0 && !c->woken.load(std::memory_order_relaxed) &&
+	// forced_slow(): fault injection, a host loop or destroy, in one test.
+	return c->ready.empty() && c->timers.empty() && c->recancel.empty() &&
+	       !c->ring.forced_slow() && !c->woken.load(std::memory_order_relaxed) &&
 	       !c->stop_requested.load(std::memory_order_relaxed) && !c->ring.cq_ready();
 }
 
@@ -967,8 +968,8 @@ struct LeaveRun {
 	LeaveRun leave{c};
 	// A pass that ran no callback (a wake-up, a signal) goes on as the
 	// full round, which knows when to stop waiting.
-	// (Destroy drives its rounds through here: never quick.)
-	if (timeout_ns < 0 && !c->destroying && quiet(c))
+	// (Destroy drives its rounds through here: quiet() says no to it.)
+	if (timeout_ns < 0 && quiet(c))
 		if (int n = quick_round(c))
 			return n;
 	return round_inline(c, timeout_ns, from_run);

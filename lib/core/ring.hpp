@@ -98,6 +98,9 @@ public:
 		sq_end_ = ring_.sq.sqe_tail;
 	}
 
+	// Whether force_slow_start() was called (faults, embedded, destroying).
+	bool forced_slow() const noexcept { return always_slow_; }
+
 	// try_get_sqe() in two steps, for a caller that tests several things at
 	// once. kio never sets up 128-byte SQEs, so an SQE is sqes[slot].
 	// sq_room() looks at the kernel's head as last seen: it only moves
