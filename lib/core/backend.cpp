@@ -88,8 +88,10 @@ Ring::~Ring()
 {
 	if (emu_)
 		delete emu_; // it owns the memory ring_ points into
-	else if (inited_)
+	else if (inited_) {
+		unregister_ring_fd();
 		unmap_uring(&ring_);
+	}
 }
 
 int Ring::enter_slow(bool wait, uint64_t timeout_ns, bool getevents) noexcept

@@ -175,6 +175,10 @@ public:
 
 	uint64_t enter_calls = 0;
 
+	// Whether io_uring_enter() names the ring by its registered index
+	// (IORING_REGISTER_RING_FDS): the kernel then skips looking the fd up.
+	bool ring_registered() const noexcept { return enter_flags_ != 0; }
+
 private:
 	// kNever of clock.hpp: a timeout that large means none.
 	static constexpr uint64_t kEnterNoTimeout = UINT64_MAX;
@@ -182,6 +186,8 @@ private:
 	int setup_uring(const kio_ctx_opts &opts) noexcept;
 	int setup_epoll(const kio_ctx_opts &opts) noexcept;
 	int enable_if_needed() noexcept;
+	void register_ring_fd() noexcept;
+	void unregister_ring_fd() noexcept;
 	[[gnu::noinline]] int enter_slow(bool wait, uint64_t timeout_ns, bool getevents) noexcept;
 	int enter_uring_slow(bool wait, uint64_t timeout_ns, bool getevents) noexcept;
 
@@ -210,6 +216,12 @@ private:
 	bool always_slow_ = false; // force_slow_start() was called
 	unsigned setup_flags_ = 0;
 	unsigned sq_end_ = 0; // the SQ tail value at which the SQ is full
+	// What io_uring_enter() is given: the ring fd, or (enter_flags_ =
+	// IORING_ENTER_REGISTERED_RING) its index among the registered rings of
+	// the one thread that may enter it (a SINGLE_ISSUER ring's).
+	int enter_fd_ = -1;
+	unsigned enter_flags_ = 0;
+	const void *registered_by_ = nullptr; // that thread (register_ring_fd())
 	uint64_t probe_[4] = {};
 	epoll::Backend *emu_ = nullptr; // the epoll backend serves ring_; else the kernel
 };
@@ -221,7 +233,7 @@ inline int Ring::sys_enter(unsigned to_submit, unsigned min_complete, unsigned f
 			   const void *arg, size_t argsz) noexcept
 {
 	long ret;
-	register long r10 __asm__("r10") = long(flags);
+	register long r10 __asm__("r10") = long(flags | enter_flags_);
 	register long r8 __asm__("r8") = long(arg);
 	register long r9 __asm__("r9") = long(argsz);
 	// The number goes in as an immediate: as an input operand the compiler
@@ -229,7 +241,7 @@ inline int Ring::sys_enter(unsigned to_submit, unsigned min_complete, unsigned f
 	// for the reap loop around it.
 	__asm__ volatile("movl %[nr], %%eax\n\tsyscall"
 			 : "=&a"(ret)
-			 : [nr] "i"(__NR_io_uring_enter), "D"(long(ring_.ring_fd)),
+			 : [nr] "i"(__NR_io_uring_enter), "D"(long(enter_fd_)),
 			   "S"(long(to_submit)), "d"(long(min_complete)), "r"(r10), "r"(r8), "r"(r9)
 			 : "rcx", "r11", "memory");
 	return int(ret);
@@ -241,7 +253,7 @@ inline int Ring::sys_enter(unsigned to_submit, unsigned min_complete, unsigned f
 	// liburing returns -errno; where it goes through libc's syscall() it
 	// also sets errno, which only happens on failure.
 	int saved_errno = errno;
-	int rc = io_uring_enter2(ring_.ring_fd, to_submit, min_complete, flags,
+	int rc = io_uring_enter2(enter_fd_, to_submit, min_complete, flags | enter_flags_,
 				 static_cast<sigset_t *>(const_cast<void *>(arg)), argsz);
 	if (rc < 0)
 		errno = saved_errno;

@@ -4,6 +4,7 @@
 #include "core/ring.hpp"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,6 +18,14 @@ namespace kio {
 
 // liburing maps and unmaps the rings with raw system calls: see
 // order_mappings() for why each change of mapping is ordered.
+// The calling thread, as the address of a thread-local byte (registered
+// rings belong to a thread).
+static const void *calling_thread() noexcept
+{
+	__attribute__((tls_model("initial-exec"))) static thread_local char marker;
+	return &marker;
+}
+
 void unmap_uring(io_uring *ring) noexcept
 {
 	order_mappings();
@@ -85,6 +94,7 @@ int Ring::setup_uring(const kio_ctx_opts &opts) noexcept
 	if (refused || declined)
 		log_ring_setup(refused, setup_flags_);
 	inited_ = true;
+	enter_fd_ = ring_.ring_fd;
 	disabled_ = setup_flags_ & IORING_SETUP_R_DISABLED;
 	slow_enter_ = disabled_ || (setup_flags_ & IORING_SETUP_SQPOLL);
 
@@ -111,7 +121,49 @@ int Ring::enable_if_needed() noexcept
 	if (syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0)
 		return -errno;
 	disabled_ = false;
+	register_ring_fd();
 	return 0;
+}
+
+// A ring created disabled is SINGLE_ISSUER: the thread enabling it here is
+// the only one the kernel lets enter it from now on, so every enter can name
+// it by its index among that thread's registered rings (5.18; at most 16
+// per thread). Without that (an older kernel, a thread with 16 already,
+// KIO_NO_REGISTERED_RING set for tests of the plain path) enters name the fd.
+void Ring::register_ring_fd() noexcept
+{
+	if (!(setup_flags_ & IORING_SETUP_SINGLE_ISSUER))
+		return;
+	const char *off = getenv("KIO_NO_REGISTERED_RING");
+	if (off && *off && strcmp(off, "0") != 0)
+		return;
+	ErrnoKeeper keep_errno;
+	io_uring_rsrc_update up;
+	memset(&up, 0, sizeof(up));
+	up.offset = UINT32_MAX; // any free index
+	up.data = uint64_t(ring_.ring_fd);
+	if (syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_RING_FDS, &up, 1) != 1)
+		return;
+	enter_fd_ = int(up.offset);
+	enter_flags_ = IORING_ENTER_REGISTERED_RING;
+	registered_by_ = calling_thread();
+}
+
+// At teardown, from the thread that registered the ring (destroy runs on the
+// thread that runs the ctx): its index would otherwise keep the ring alive
+// until that thread ends. From any other thread the index means another
+// ring, so it is left alone.
+void Ring::unregister_ring_fd() noexcept
+{
+	if (!enter_flags_ || registered_by_ != calling_thread())
+		return;
+	ErrnoKeeper keep_errno;
+	io_uring_rsrc_update up;
+	memset(&up, 0, sizeof(up));
+	up.offset = uint32_t(enter_fd_);
+	syscall(__NR_io_uring_register, ring_.ring_fd, IORING_UNREGISTER_RING_FDS, &up, 1);
+	enter_flags_ = 0;
+	enter_fd_ = ring_.ring_fd;
 }
 
 int Ring::enter_uring_slow(bool wait, uint64_t timeout_ns, bool getevents) noexcept

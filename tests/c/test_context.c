@@ -859,6 +859,78 @@ static void destroy_from_foreign_thread(void)
 	kio_ctx_destroy(ctx);
 }
 
+/* io_uring names a ring by its index among the rings its single issuer
+ * thread registered (at most 16 per thread), or by its fd where that is
+ * not possible or KIO_NO_REGISTERED_RING asks for the fd: more contexts
+ * alive on one thread than it can register all run, on both paths, and
+ * so do new ones after those are destroyed, and one handed over to another
+ * thread (which registers it there) and destroyed on that thread. */
+#define RING_CTXS 20
+#define RING_NOPS 40
+
+static void run_nops(kio_ctx *ctx)
+{
+	struct kt_rec r[RING_NOPS];
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < RING_NOPS; i++)
+			assert_true(kio_nop(ctx, kt_rec_cb, kt_rec_reset(&r[i])) >= 0);
+		/* one round by kio_ctx_run(), one by kio_ctx_run_once() */
+		if (round == 0) {
+			assert_int_equal(kio_ctx_run(ctx), 0);
+		} else {
+			for (int i = 0; i < RING_NOPS; i++)
+				kt_run_until(ctx, &r[i].done, 10000);
+		}
+		for (int i = 0; i < RING_NOPS; i++) {
+			assert_int_equal(r[i].calls, 1);
+			assert_int_equal(r[i].res, 0);
+		}
+	}
+}
+
+static void *run_nops_and_destroy(void *arg)
+{
+	kio_ctx *ctx = arg;
+	run_nops(ctx);
+	kio_ctx_destroy(ctx);
+	return NULL;
+}
+
+static void test_context_registered_rings(void **state)
+{
+	(void)state;
+	const char *saved = getenv("KIO_NO_REGISTERED_RING");
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 0)
+			assert_int_equal(unsetenv("KIO_NO_REGISTERED_RING"), 0);
+		else
+			assert_int_equal(setenv("KIO_NO_REGISTERED_RING", "1", 1), 0);
+		for (int twice = 0; twice < 2; twice++) {
+			kio_ctx *ctx[RING_CTXS];
+			for (int i = 0; i < RING_CTXS; i++)
+				ctx[i] = kt_ctx_new();
+			for (int i = 0; i < RING_CTXS; i++)
+				run_nops(ctx[i]);
+			for (int i = RING_CTXS - 1; i >= 0; i--)
+				run_nops(ctx[i]);
+			for (int i = 0; i < RING_CTXS; i++)
+				kt_drain_destroy(ctx[i]);
+		}
+		kio_ctx *mine = kt_ctx_new();
+		run_nops(mine);
+		kio_ctx *theirs = kt_ctx_new();
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, run_nops_and_destroy, theirs), 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		run_nops(mine);
+		kt_drain_destroy(mine);
+	}
+	if (saved)
+		assert_int_equal(setenv("KIO_NO_REGISTERED_RING", saved, 1), 0);
+	else
+		assert_int_equal(unsetenv("KIO_NO_REGISTERED_RING"), 0);
+}
+
 static void test_context_destroy_from_foreign_thread(void **state)
 {
 	(void)state;
@@ -998,6 +1070,7 @@ int main(void)
 		KT_TEST(test_context_handed_over_before_run),
 		KT_TEST(test_context_handed_over_full_sq),
 		KT_TEST(test_context_destroy_from_foreign_thread),
+		KT_TEST(test_context_registered_rings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
