@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: MIT
+// A hierarchical timer wheel of deadlines: arming, re-arming and removing
+// an entry are O(1) whatever the number pending, so a kio_op_timeout() that
+// never fires costs a link and an unlink.
+//
+// Time is cut in ticks of 2^16 ns (65.5 us). Level L has 64 buckets of
+// 64^L ticks each; eight levels span 2^64 ns, so every deadline has a
+// place and none waits in an overflow list. An entry goes to the level of
+// the highest 6-bit group where its tick differs from the wheel's current
+// tick (cur_); when cur_ enters a bucket of a higher level, its entries move
+// down (a cascade), each at most once per level.
+//
+// An entry fires once the clock has passed the end of its tick, so never
+// early and at most a tick late. The entries of a bucket are sorted by
+// deadline (stable) before they fire: timers fire in deadline order, and
+// equal deadlines in the order they were armed (buckets are FIFO lists and
+// cascades keep that order). A deadline already past when it is armed is
+// flagged, and fires at the next expire() instead of at the tick's end.
+//
+// Entries are op slots, chained through Op::heap_pos (the next entry) and
+// prev_ (the previous one, in a page array indexed by slot); the first
+// entry's prev and the last one's next name the bucket (kEnd | bucket), so
+// an unlink needs no search.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/clock.hpp"
+#include "core/mapping.hpp"
+#include "core/op_table.hpp"
+
+namespace kio {
+
+// What an op waits for in the wheel: a timer's expiry or its
+// kio_op_timeout() deadline, whichever comes first; kNever: nothing.
+inline uint64_t timer_key(const Op &op) noexcept
+{
+	bool timer = op.kind == Kind::Timer || op.kind == Kind::Periodic;
+	uint64_t key = timer ? op.fire_at : kNever; // others keep ext in fire_at
+	if (op.timeout_at && op.timeout_at < key)
+		key = op.timeout_at;
+	return key;
+}
+
+class TimerWheel {
+public:
+	static constexpr unsigned kTickShift = 16;
+	static constexpr unsigned kLevelBits = 6;
+	static constexpr unsigned kSlots = 1u << kLevelBits;
+	static constexpr unsigned kLevels = 8; // 16 + 8 * 6 = 64 bits of ns
+	static constexpr uint64_t kSlotMask = kSlots - 1;
+
+	TimerWheel() noexcept
+	{
+		std::fill(std::begin(head_), std::end(head_), kNoSlot);
+		std::fill(std::begin(tail_), std::end(tail_), kNoSlot);
+	}
+
+	bool empty() const noexcept { return size_ == 0; }
+	size_t size() const noexcept { return size_; }
+
+	// When expire() next has work: a bucket to fire or to cascade. 1 (long
+	// past) when an entry armed already due waits; kNever when empty.
+	// Never later than the nearest deadline's tick end.
+	uint64_t next_deadline() const noexcept
+	{
+		if (size_ == 0)
+			return kNever;
+		if (due_)
+			return 1;
+		uint64_t m = occ_[0] >> (cur_ & kSlotMask);
+		if (m) {
+			uint64_t t = cur_ + uint64_t(__builtin_ctzll(m)) + 1;
+			return t >> (64 - kTickShift) ? kNever : t << kTickShift;
+		}
+		uint64_t t = next_cascade();
+		return t == kNoTick ? kNever : t << kTickShift;
+	}
+
+	// Arms op idx at key (moving it if already armed). now: the monotonic
+	// time if the caller has it (0: read it if needed). May throw
+	// std::bad_alloc (the link array grows); nothing changes then.
+	void set(OpTable &ops, uint32_t idx, uint64_t key, uint64_t now = 0)
+	{
+		if (idx >= prev_.capacity())
+			prev_.reserve(size_t(idx) + 1 > ops.slots() ? size_t(idx) + 1 : ops.slots());
+		remove(ops, idx);
+		uint64_t t = key >> kTickShift;
+		if (now == 0 && (size_ == 0 || t <= cur_))
+			now = mono_ns();
+		// An empty wheel has no entry to keep cur_ behind: catch up.
+		if (size_ == 0 && (now >> kTickShift) > cur_)
+			cur_ = now >> kTickShift;
+		if (key <= now)
+			due_ = true;
+		insert(ops, idx, key);
+	}
+
+	// Disarms op idx; nothing if it is not armed.
+	void remove(OpTable &ops, uint32_t idx) noexcept
+	{
+		Op &op = ops.at(idx);
+		uint32_t n = op.heap_pos;
+		if (n == kNotInHeap)
+			return;
+		uint32_t p = prev_.data()[idx];
+		if (p & kEnd) {
+			uint32_t b = p & ~kEnd;
+			head_[b] = (n & kEnd) ? kNoSlot : n;
+			if (n & kEnd)
+				occ_[b >> kLevelBits] &= ~(uint64_t(1) << (b & kSlotMask));
+		} else {
+			ops.at(p).heap_pos = n;
+		}
+		if (n & kEnd)
+			tail_[n & ~kEnd] = (p & kEnd) ? kNoSlot : p;
+		else
+			prev_.data()[n] = p;
+		op.heap_pos = kNotInHeap;
+		size_--;
+	}
+
+	// Some armed entry (for tearing down); the wheel must not be empty.
+	uint32_t any() const noexcept
+	{
+		for (unsigned l = 0; l < kLevels; l++)
+			if (occ_[l])
+				return head_[l * kSlots + unsigned(__builtin_ctzll(occ_[l]))];
+		return kNoSlot;
+	}
+
+	// Disarms every entry whose deadline has passed at now and hands its
+	// slot to fire(idx), in deadline order. fire may arm entries again.
+	template <class Fire> void expire(OpTable &ops, uint64_t now, Fire &&fire)
+	{
+		uint64_t nt = now >> kTickShift;
+		while (size_) {
+			cascade(ops);
+			if (cur_ >= nt)
+				break;
+			uint32_t b = uint32_t(cur_ & kSlotMask);
+			if (occ_[0] >> b & 1) {
+				fire_bucket(ops, b, kNever, fire);
+				continue; // fire may have armed more in this tick
+			}
+			cur_ = std::min(next_event(), nt);
+		}
+		if (size_ == 0 && cur_ < nt)
+			cur_ = nt;
+		if (due_) {
+			due_ = false;
+			uint32_t b = uint32_t(cur_ & kSlotMask);
+			if (occ_[0] >> b & 1)
+				fire_bucket(ops, b, now, fire);
+		}
+	}
+
+private:
+	static constexpr uint32_t kEnd = 0x80000000u; // | bucket: a list's end
+	static constexpr uint64_t kNoTick = UINT64_MAX;
+
+	static unsigned shift_of(unsigned level) noexcept { return level * kLevelBits; }
+
+	void insert(OpTable &ops, uint32_t idx, uint64_t key) noexcept
+	{
+		uint64_t t = key >> kTickShift;
+		if (t < cur_)
+			t = cur_;
+		uint64_t diff = t ^ cur_;
+		unsigned level = diff ? unsigned(63 - __builtin_clzll(diff)) / kLevelBits : 0;
+		uint32_t b = level * kSlots + uint32_t((t >> shift_of(level)) & kSlotMask);
+		append(ops, idx, b);
+	}
+
+	void append(OpTable &ops, uint32_t idx, uint32_t b) noexcept
+	{
+		uint32_t t = tail_[b];
+		if (t == kNoSlot) {
+			head_[b] = idx;
+			prev_.data()[idx] = kEnd | b;
+			occ_[b >> kLevelBits] |= uint64_t(1) << (b & kSlotMask);
+		} else {
+			ops.at(t).heap_pos = idx;
+			prev_.data()[idx] = t;
+		}
+		tail_[b] = idx;
+		ops.at(idx).heap_pos = kEnd | b;
+		size_++;
+	}
+
+	// The first tick after cur_ where a bucket of level >= 1 must cascade.
+	uint64_t next_cascade() const noexcept
+	{
+		for (unsigned l = 1; l < kLevels; l++) {
+			unsigned s = unsigned((cur_ >> shift_of(l)) & kSlotMask);
+			uint64_t m = s == kSlotMask ? 0 : occ_[l] >> (s + 1);
+			if (m) {
+				uint64_t slot = s + 1 + unsigned(__builtin_ctzll(m));
+				uint64_t base = shift_of(l + 1) >= 64 ? 0 : (cur_ >> shift_of(l + 1)) << shift_of(l + 1);
+				return base | (slot << shift_of(l));
+			}
+		}
+		return kNoTick;
+	}
+
+	// The first tick after cur_ with something to do. Lower levels come
+	// first: each level's buckets lie past every bucket below it.
+	uint64_t next_event() const noexcept
+	{
+		unsigned s = unsigned(cur_ & kSlotMask);
+		uint64_t m = s == kSlotMask ? 0 : occ_[0] >> (s + 1);
+		if (m)
+			return cur_ + 1 + unsigned(__builtin_ctzll(m));
+		return next_cascade();
+	}
+
+	// Moves the entries of the buckets cur_ has entered down, highest
+	// level first (a cascade may fill the bucket below).
+	void cascade(OpTable &ops) noexcept
+	{
+		for (unsigned l = kLevels - 1; l >= 1; l--) {
+			uint32_t s = uint32_t((cur_ >> shift_of(l)) & kSlotMask);
+			if (!(occ_[l] >> s & 1))
+				continue;
+			uint32_t b = l * kSlots + s;
+			uint32_t i = head_[b];
+			head_[b] = tail_[b] = kNoSlot;
+			occ_[l] &= ~(uint64_t(1) << s);
+			while (!(i & kEnd)) {
+				Op &op = ops.at(i);
+				uint32_t next = op.heap_pos;
+				op.heap_pos = kNotInHeap;
+				size_--;
+				insert(ops, i, timer_key(op));
+				i = next;
+			}
+		}
+	}
+
+	// Fires bucket b of level 0 in deadline order, up to deadline limit.
+	template <class Fire> void fire_bucket(OpTable &ops, uint32_t b, uint64_t limit, Fire &fire)
+	{
+		sort_bucket(ops, b);
+		while (head_[b] != kNoSlot) {
+			uint32_t i = head_[b];
+			if (limit != kNever && timer_key(ops.at(i)) > limit)
+				break;
+			remove(ops, i);
+			fire(i);
+		}
+	}
+
+	// Sorts bucket b by deadline, stably (a merge sort of its list).
+	void sort_bucket(OpTable &ops, uint32_t b) noexcept
+	{
+		uint32_t h = head_[b];
+		uint32_t n = 0;
+		bool sorted = true;
+		uint64_t last = 0;
+		for (uint32_t i = h; !(i & kEnd); i = ops.at(i).heap_pos) {
+			uint64_t k = timer_key(ops.at(i));
+			sorted &= k >= last;
+			last = k;
+			n++;
+		}
+		if (sorted)
+			return;
+		ops.at(tail_[b]).heap_pos = kNoSlot;
+		h = merge_sort(ops, h, n);
+		head_[b] = h;
+		uint32_t p = kEnd | b;
+		for (uint32_t i = h;;) {
+			prev_.data()[i] = p;
+			p = i;
+			uint32_t next = ops.at(i).heap_pos;
+			if (next == kNoSlot) {
+				ops.at(i).heap_pos = kEnd | b;
+				break;
+			}
+			i = next;
+		}
+		tail_[b] = p;
+	}
+
+	// n entries chained by heap_pos, ended by kNoSlot: sorted, stable.
+	static uint32_t merge_sort(OpTable &ops, uint32_t h, uint32_t n) noexcept
+	{
+		if (n < 2)
+			return h;
+		uint32_t mid = h;
+		for (uint32_t k = 1; k < n / 2; k++)
+			mid = ops.at(mid).heap_pos;
+		uint32_t second = ops.at(mid).heap_pos;
+		ops.at(mid).heap_pos = kNoSlot;
+		uint32_t a = merge_sort(ops, h, n / 2);
+		uint32_t z = merge_sort(ops, second, n - n / 2);
+		uint32_t head = kNoSlot;
+		uint32_t *link = &head;
+		while (a != kNoSlot && z != kNoSlot) {
+			uint32_t &take = timer_key(ops.at(z)) < timer_key(ops.at(a)) ? z : a;
+			*link = take;
+			link = &ops.at(take).heap_pos;
+			take = *link;
+		}
+		*link = a != kNoSlot ? a : z;
+		return head;
+	}
+
+	uint64_t occ_[kLevels] = {}; // per level: which buckets hold entries
+	uint32_t head_[kLevels * kSlots];
+	uint32_t tail_[kLevels * kSlots];
+	PageArray<uint32_t> prev_;
+	uint64_t cur_ = 0; // every entry of an earlier tick has fired
+	uint32_t size_ = 0;
+	bool due_ = false; // an entry armed already due waits in bucket cur_
+};
+
+} // namespace kio
