@@ -59,7 +59,8 @@ KIO_API int kio_op_timeout(kio_ctx *ctx, int64_t op_id, uint64_t timeout_ns) noe
 		uint64_t now = timeout_ns ? mono_ns() : 0;
 		op->timeout_at = timeout_ns ? deadline_after(now, timeout_ns) : 0;
 		rekey(ctx, idx, now);
-		embed_kick(ctx);
+		if (__builtin_expect(ctx->epoll_fd >= 0, 0))
+			embed_kick(ctx);
 		return 0;
 	});
 }

@@ -159,9 +159,6 @@ namespace kio {
 int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run);
 int arm_wake(kio_ctx *c);
 int issue_cancel(kio_ctx *c, uint32_t idx) noexcept;
-// Arms, moves or disarms op idx in the timer wheel after its deadlines
-// changed; now: the monotonic time, or 0 if the caller has not read it.
-void rekey(kio_ctx *c, uint32_t idx, uint64_t now);
 void expire_timers(kio_ctx *c, uint64_t now);
 // now: the monotonic time if the caller read it, else 0.
 int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period,
@@ -270,6 +267,21 @@ void signal_wake(kio_ctx *c, std::atomic<bool> &request) noexcept;
 } // namespace kio
 
 namespace kio {
+
+// Arms, moves or disarms op idx in the timer wheel after its deadlines
+// changed; now: the monotonic time, or 0 if the caller has not read it.
+// May throw std::bad_alloc.
+inline void rekey(kio_ctx *c, uint32_t idx, uint64_t now)
+{
+	Op &op = c->ops.at(idx);
+	uint64_t key = timer_key(op);
+	if (key == kNever) {
+		c->timers.remove(c->ops, idx);
+	} else {
+		c->timers.set(c->ops, idx, key, now);
+		op.state |= kTimed; // op is still valid: the wheel does not move the table
+	}
+}
 
 // Live ops of Kind::Kernel.
 inline uint32_t in_kernel(const kio_ctx *c) noexcept

@@ -257,9 +257,9 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		Op &op = c->ops.at(idx);
 		// One test lets an op with no flags and no state through; an fd
 		// count to drop is the one state the plain path also handles.
-		// kHooked and kTimed stand for op.hook and op.heap_pos here.
+		// kHooked and kTimed stand for op.hook and op.timeout_at here.
 		if (uint32_t st = op.state; (f | st) != 0) {
-			if (__builtin_expect((f | (st & ~kTracksFd)) != 0, 0)) {
+			if (__builtin_expect((f | (st & ~(kTracksFd | kTimed))) != 0, 0)) {
 				if (st & kHooked) {
 					op.hook->step(c, idx, res, cqe_flags(f));
 				} else if (f & IORING_CQE_F_MORE) {
@@ -271,7 +271,13 @@ uint32_t cqe_flags(uint32_t f) noexcept
 				}
 				continue;
 			}
-			c->fd_inflight[size_t(op.fd)]--;
+			// A timeout that did not fire: unlinked here, O(1).
+			if (__builtin_expect(st & kTimed, 0)) {
+				c->timers.remove(c->ops, idx);
+				op.timeout_at = 0;
+			}
+			if (st & kTracksFd)
+				c->fd_inflight[size_t(op.fd)]--;
 		}
 		// Only a Kernel op has CQEs, and a plain one only this one.
 		c->live--;
@@ -465,18 +471,6 @@ void reserve_ready(kio_ctx *c)
 void grow_fd_table(kio_ctx *c, int fd)
 {
 	c->fd_inflight.resize(std::max(size_t(fd) + 1, c->fd_inflight.size() * 2), 0);
-}
-
-void rekey(kio_ctx *c, uint32_t idx, uint64_t now)
-{
-	Op &op = c->ops.at(idx);
-	uint64_t key = timer_key(op);
-	if (key == kNever) {
-		c->timers.remove(c->ops, idx);
-	} else {
-		c->timers.set(c->ops, idx, key, now);
-		op.state |= kTimed; // op is still valid: the wheel does not move the table
-	}
 }
 
 // One entry of the wheel whose deadline passed (already disarmed).

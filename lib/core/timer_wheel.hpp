@@ -62,36 +62,29 @@ public:
 
 	// When expire() next has work: a bucket to fire or to cascade. 1 (long
 	// past) when an entry armed already due waits; kNever when empty.
-	// Never later than the nearest deadline's tick end.
+	// Never later than the nearest deadline's tick end; earlier only after
+	// the entry it was for was disarmed.
 	uint64_t next_deadline() const noexcept
 	{
 		if (size_ == 0)
 			return kNever;
 		if (due_)
 			return 1;
-		uint64_t m = occ_[0] >> (cur_ & kSlotMask);
-		if (m) {
-			uint64_t t = cur_ + uint64_t(__builtin_ctzll(m)) + 1;
-			return t >> (64 - kTickShift) ? kNever : t << kTickShift;
-		}
-		uint64_t t = next_cascade();
-		return t == kNoTick ? kNever : t << kTickShift;
+		return wake_ >> (64 - kTickShift) ? kNever : wake_ << kTickShift;
 	}
 
 	// Arms op idx at key (moving it if already armed). now: the monotonic
 	// time if the caller has it (0: read it if needed). May throw
 	// std::bad_alloc (the link array grows); nothing changes then.
-	void set(OpTable &ops, uint32_t idx, uint64_t key, uint64_t now = 0)
+	[[gnu::always_inline]] void set(OpTable &ops, uint32_t idx, uint64_t key, uint64_t now = 0)
 	{
-		if (idx >= prev_.capacity())
-			prev_.reserve(size_t(idx) + 1 > ops.slots() ? size_t(idx) + 1 : ops.slots());
+		if (__builtin_expect(idx >= prev_.capacity() || size_ == 0 ||
+					     (now == 0 && (key >> kTickShift) <= cur_),
+				     0)) {
+			set_slow(ops, idx, key, now);
+			return;
+		}
 		remove(ops, idx);
-		uint64_t t = key >> kTickShift;
-		if (now == 0 && (size_ == 0 || t <= cur_))
-			now = mono_ns();
-		// An empty wheel has no entry to keep cur_ behind: catch up.
-		if (size_ == 0 && (now >> kTickShift) > cur_)
-			cur_ = now >> kTickShift;
 		if (key <= now)
 			due_ = true;
 		insert(ops, idx, key);
@@ -135,6 +128,8 @@ public:
 	template <class Fire> void expire(OpTable &ops, uint64_t now, Fire &&fire)
 	{
 		uint64_t nt = now >> kTickShift;
+		if (__builtin_expect(nt < wake_ && !due_, 1))
+			return; // the common round: nothing due, nothing to cascade
 		while (size_) {
 			cascade(ops);
 			if (cur_ >= nt)
@@ -154,6 +149,7 @@ public:
 			if (occ_[0] >> b & 1)
 				fire_bucket(ops, b, now, fire);
 		}
+		wake_ = next_wake();
 	}
 
 private:
@@ -161,6 +157,22 @@ private:
 	static constexpr uint64_t kNoTick = UINT64_MAX;
 
 	static unsigned shift_of(unsigned level) noexcept { return level * kLevelBits; }
+
+	// set() for a link array to grow, an empty wheel or a clock to read.
+	[[gnu::noinline, gnu::cold]] void set_slow(OpTable &ops, uint32_t idx, uint64_t key, uint64_t now)
+	{
+		if (idx >= prev_.capacity())
+			prev_.reserve(size_t(idx) + 1 > ops.slots() ? size_t(idx) + 1 : ops.slots());
+		remove(ops, idx);
+		if (now == 0 && (size_ == 0 || (key >> kTickShift) <= cur_))
+			now = mono_ns();
+		// An empty wheel has no entry to keep cur_ behind: catch up.
+		if (size_ == 0 && (now >> kTickShift) > cur_)
+			cur_ = now >> kTickShift;
+		if (key <= now)
+			due_ = true;
+		insert(ops, idx, key);
+	}
 
 	void insert(OpTable &ops, uint32_t idx, uint64_t key) noexcept
 	{
@@ -171,6 +183,11 @@ private:
 		unsigned level = diff ? unsigned(63 - __builtin_clzll(diff)) / kLevelBits : 0;
 		uint32_t b = level * kSlots + uint32_t((t >> shift_of(level)) & kSlotMask);
 		append(ops, idx, b);
+		// Level 0 fires once its tick has passed; a higher bucket cascades
+		// when cur_ reaches its first tick.
+		uint64_t when = level ? (t >> shift_of(level)) << shift_of(level) : t + 1;
+		if (when < wake_)
+			wake_ = when;
 	}
 
 	void append(OpTable &ops, uint32_t idx, uint32_t b) noexcept
@@ -187,6 +204,15 @@ private:
 		tail_[b] = idx;
 		ops.at(idx).heap_pos = kEnd | b;
 		size_++;
+	}
+
+	// The first tick at which expire() has work, kNoTick for none.
+	uint64_t next_wake() const noexcept
+	{
+		uint64_t m = occ_[0] >> (cur_ & kSlotMask);
+		if (m)
+			return cur_ + uint64_t(__builtin_ctzll(m)) + 1;
+		return next_cascade();
 	}
 
 	// The first tick after cur_ where a bucket of level >= 1 must cascade.
@@ -313,6 +339,7 @@ private:
 	PageArray<uint32_t> prev_;
 	uint64_t cur_ = 0; // every entry of an earlier tick has fired
 	uint32_t size_ = 0;
+	uint64_t wake_ = kNoTick; // expire() has work from this tick on (or earlier)
 	bool due_ = false; // an entry armed already due waits in bucket cur_
 };
 
