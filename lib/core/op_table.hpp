@@ -53,7 +53,7 @@ enum : uint8_t {
 	kTracksFd = 1 << 3,   // counted in kio_ctx::fd_inflight[fd]
 	kPipeWrite = 1 << 4,  // may raise SIGPIPE in the kernel (write, splice)
 	kHooked = 1 << 5,     // has a Hook (set with it by start_hooked/start_external)
-	kTimed = 1 << 6,      // was put in the timer heap (heap_pos may be set)
+	kTimed = 1 << 6,      // was put in the timer wheel (heap_pos may be set)
 };
 
 inline constexpr uint32_t kNotInHeap = UINT32_MAX;
@@ -113,8 +113,8 @@ public:
 	}
 
 	// A freed slot keeps what a new op expects to find: no timeout, not in
-	// the timer heap, no state bits. Callers leave it that way (finish()
-	// removes heap entries first), so starting an op writes only its own
+	// the timer wheel, no state bits. Callers leave it that way (finish()
+	// removes wheel entries first), so starting an op writes only its own
 	// fields.
 	void release(uint32_t idx) noexcept
 	{

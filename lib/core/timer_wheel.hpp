@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "core/clock.hpp"
 #include "core/mapping.hpp"
@@ -277,7 +278,10 @@ private:
 		}
 	}
 
-	// Sorts bucket b by deadline, stably (a merge sort of its list).
+	// Sorts bucket b by deadline, stably. The deadlines are copied out in
+	// one pass over the list and sorted in a flat array, so each entry's
+	// op record is read once, not once per merge pass; if that array
+	// cannot grow, the list itself is merge-sorted.
 	void sort_bucket(OpTable &ops, uint32_t b) noexcept
 	{
 		uint32_t h = head_[b];
@@ -292,8 +296,15 @@ private:
 		}
 		if (sorted)
 			return;
+		if (sort_flat(ops, b, n))
+			return;
 		ops.at(tail_[b]).heap_pos = kNoSlot;
-		h = merge_sort(ops, h, n);
+		relink(ops, b, merge_sort(ops, h, n));
+	}
+
+	// Chains the entries from h (ended by kNoSlot) as bucket b's list.
+	void relink(OpTable &ops, uint32_t b, uint32_t h) noexcept
+	{
 		head_[b] = h;
 		uint32_t p = kEnd | b;
 		for (uint32_t i = h;;) {
@@ -307,6 +318,35 @@ private:
 			i = next;
 		}
 		tail_[b] = p;
+	}
+
+	struct SortEntry {
+		uint64_t key;
+		uint32_t pos; // place in the list: equal keys keep their order
+		uint32_t idx;
+		bool operator<(const SortEntry &o) const noexcept
+		{
+			return key < o.key || (key == o.key && pos < o.pos);
+		}
+	};
+
+	bool sort_flat(OpTable &ops, uint32_t b, uint32_t n) noexcept
+	{
+		try {
+			if (scratch_.size() < n)
+				scratch_.resize(n);
+		} catch (...) {
+			return false;
+		}
+		uint32_t pos = 0;
+		for (uint32_t i = head_[b]; !(i & kEnd); i = ops.at(i).heap_pos, pos++)
+			scratch_[pos] = SortEntry{timer_key(ops.at(i)), pos, i};
+		std::sort(scratch_.begin(), scratch_.begin() + n);
+		for (uint32_t k = 0; k + 1 < n; k++)
+			ops.at(scratch_[k].idx).heap_pos = scratch_[k + 1].idx;
+		ops.at(scratch_[n - 1].idx).heap_pos = kNoSlot;
+		relink(ops, b, scratch_[0].idx);
+		return true;
 	}
 
 	// n entries chained by heap_pos, ended by kNoSlot: sorted, stable.
@@ -337,6 +377,7 @@ private:
 	uint32_t head_[kLevels * kSlots];
 	uint32_t tail_[kLevels * kSlots];
 	PageArray<uint32_t> prev_;
+	std::vector<SortEntry> scratch_; // sort_bucket()'s array, kept for reuse
 	uint64_t cur_ = 0; // every entry of an earlier tick has fired
 	uint32_t size_ = 0;
 	uint64_t wake_ = kNoTick; // expire() has work from this tick on (or earlier)

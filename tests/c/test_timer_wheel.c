@@ -124,7 +124,7 @@ static void test_wheel_same_deadline_fifo(void **state)
 	static uint64_t deadline[N];
 	static int order[N];
 	int order_len = 0;
-	uint64_t d = kt_now_ns() + 60 * KT_MS;
+	uint64_t d = kt_now_ns() + 150 * KT_MS;
 
 	for (int i = 0; i < N / 2; i++) {
 		/* Every third one a little earlier or later, the rest on d. */
@@ -132,9 +132,9 @@ static void test_wheel_same_deadline_fifo(void **state)
 		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
 		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
 	}
-	/* Let the wheel turn (and cascade) before the second half. */
-	kt_run_for(ctx, 40);
-	assert_int_equal(order_len, 0);
+	/* Let the wheel turn (and cascade) before the second half. Should
+	 * some fire meanwhile (a busy machine), the order still holds. */
+	kt_run_for(ctx, 100);
 	for (int i = N / 2; i < N; i++) {
 		deadline[i] = d + (i % 3 == 1 ? (uint64_t)-1 : i % 3 == 2 ? 1 : 0);
 		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
@@ -414,23 +414,41 @@ static void test_wheel_op_timeouts(void **state)
 	kio_ctx_destroy(ctx);
 }
 
-/* Destroy with timers and timeouts pending at every level. */
+/* Destroy with timers and timeouts pending at every level. A short one
+ * may fire first on a busy machine: each ends exactly once either way. */
+struct ending {
+	int finals;
+	int ticks;
+	int32_t res;
+};
+
+static void ending_cb(void *user_data, int32_t res, uint32_t flags)
+{
+	struct ending *e = user_data;
+	if (flags & KIO_F_MORE) {
+		e->ticks++;
+		return;
+	}
+	e->finals++;
+	e->res = res;
+}
+
 static void test_wheel_destroy_pending(void **state)
 {
 	(void)state;
 	enum { N = 14 };
 	kio_ctx *ctx = kt_ctx_new();
-	static struct fired f[N];
+	static struct ending e[N];
 	int p[2];
 	kt_pipe(p);
-	struct fired pl = { 0 };
-	int64_t poll_id = kio_poll(ctx, p[0], POLLIN, fired_cb, &pl);
+	struct ending pl = { 0 };
+	int64_t poll_id = kio_poll(ctx, p[0], POLLIN, ending_cb, &pl);
 	assert_true(poll_id >= 0);
 	assert_int_equal(kio_op_timeout(ctx, poll_id, 1ull << 40), 0);
 	for (int i = 0; i < N; i++) {
-		f[i] = (struct fired){ 0 };
-		int64_t id = i % 2 ? kio_sleep(ctx, 1ull << (16 + 4 * i), fired_cb, &f[i])
-				   : kio_timer_periodic(ctx, 1ull << (20 + 3 * i), fired_cb, &f[i]);
+		e[i] = (struct ending){ 0 };
+		int64_t id = i % 2 ? kio_sleep(ctx, 1ull << (16 + 4 * i), ending_cb, &e[i])
+				   : kio_timer_periodic(ctx, 1ull << (20 + 3 * i), ending_cb, &e[i]);
 		assert_true(id >= 0);
 		if (i % 3 == 0)
 			assert_int_equal(kio_op_timeout(ctx, id, 1ull << (40 + i)), 0);
@@ -438,10 +456,15 @@ static void test_wheel_destroy_pending(void **state)
 	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
 	kio_ctx_destroy(ctx);
 	for (int i = 0; i < N; i++) {
-		assert_int_equal(f[i].calls, 1);
-		assert_int_equal(f[i].res, -ECANCELED);
+		assert_int_equal(e[i].finals, 1);
+		/* A one-shot that fired before destroy ended with 0. */
+		if (e[i].res != -ECANCELED)
+			assert_true(i % 2 == 1 && e[i].res == 0);
 	}
-	assert_int_equal(pl.calls, 1);
+	/* The long ones were surely still pending. */
+	for (int i = 8; i < N; i++)
+		assert_int_equal(e[i].res, -ECANCELED);
+	assert_int_equal(pl.finals, 1);
 	assert_int_equal(pl.res, -ECANCELED);
 	kt_close_pipe(p);
 }
