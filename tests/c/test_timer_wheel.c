@@ -212,10 +212,10 @@ static void test_wheel_cancel_every_level(void **state)
 	int order_len = 0;
 	int64_t id[N];
 
-	/* 1 us to about 2^60 ns: every level of the wheel. */
+	/* 2^10 ns to 2^63 ns: every level of the wheel. */
 	for (int i = 0; i < LEVELS; i++) {
 		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
-		id[i] = kio_sleep(ctx, 1000ull << (5 * i), fired_cb, &f[i]);
+		id[i] = kio_sleep(ctx, 1ull << (10 + (53 * i) / (LEVELS - 1)), fired_cb, &f[i]);
 		assert_true(id[i] >= 0);
 	}
 	/* SAME timers on one deadline: one bucket list. */
@@ -447,7 +447,9 @@ static void test_wheel_destroy_pending(void **state)
 	assert_int_equal(kio_op_timeout(ctx, poll_id, 1ull << 40), 0);
 	for (int i = 0; i < N; i++) {
 		e[i] = (struct ending){ 0 };
-		int64_t id = i % 2 ? kio_sleep(ctx, 1ull << (16 + 4 * i), ending_cb, &e[i])
+		/* 2^16 ns up to the end of the clock (UINT64_MAX past 2^63). */
+		uint64_t len = 16 + 4 * i < 64 ? 1ull << (16 + 4 * i) : UINT64_MAX;
+		int64_t id = i % 2 ? kio_sleep(ctx, len, ending_cb, &e[i])
 				   : kio_timer_periodic(ctx, 1ull << (20 + 3 * i), ending_cb, &e[i]);
 		assert_true(id >= 0);
 		if (i % 3 == 0)
