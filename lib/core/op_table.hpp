@@ -77,7 +77,7 @@ struct alignas(64) Op {
 		uint32_t sq_pos;
 	};
 	uint32_t gen;
-	uint32_t heap_pos; // timer wheel: the next entry (core/timer_wheel.hpp), or kNotInHeap
+	uint32_t heap_pos; // timer wheel: its bucket (core/timer_wheel.hpp), or kNotInHeap
 	union {
 		int32_t fd;         // the fd counted in fd_inflight (kTracksFd)
 		uint32_t next_free; // a free slot: the next one in the free list

@@ -3,12 +3,14 @@
 // an entry are O(1) whatever the number pending, so a kio_op_timeout() that
 // never fires costs a link and an unlink.
 //
-// Time is cut in ticks of 2^16 ns (65.5 us). Level L has 64 buckets of
-// 64^L ticks each; eight levels span 2^64 ns, so every deadline has a
-// place and none waits in an overflow list. An entry goes to the level of
-// the highest 6-bit group where its tick differs from the wheel's current
-// tick (cur_); when cur_ enters a bucket of a higher level, its entries move
-// down (a cascade), each at most once per level.
+// Time is cut in ticks of 2^16 ns (65.5 us). Level 0 has 4096 buckets of
+// one tick (268 ms in all, so the usual short timers never move); each
+// level above has 64 buckets, each as long as the whole level below. The
+// seven levels span 2^64 ns, so every deadline has a place and none waits
+// in an overflow list. An entry goes to the lowest level whose span around
+// the wheel's current tick (cur_) holds its tick; when cur_ enters a bucket
+// of a higher level, its entries move down (a cascade), each at most once
+// per level.
 //
 // An entry fires once the clock has passed the end of its tick, so never
 // early and at most a tick late. The entries of a bucket are sorted by
@@ -17,10 +19,12 @@
 // cascades keep that order). A deadline already past when it is armed is
 // flagged, and fires at the next expire() instead of at the tick's end.
 //
-// Entries are op slots, chained through Op::heap_pos (the next entry) and
-// prev_ (the previous one, in a page array indexed by slot); the first
-// entry's prev and the last one's next name the bucket (kEnd | bucket), so
-// an unlink needs no search.
+// Entries are op slots, chained in a page array of links indexed by slot
+// (8 bytes each, apart from the 64-byte op records: walking a bucket reads
+// a dense array, and the op records it needs can be fetched in parallel).
+// The first entry's prev and the last one's next name the bucket (kEnd |
+// bucket), so an unlink needs no search. Op::heap_pos says whether the op
+// is armed (kNotInHeap: not) and holds its bucket.
 #pragma once
 
 #include <algorithm>
@@ -47,10 +51,14 @@ inline uint64_t timer_key(const Op &op) noexcept
 class TimerWheel {
 public:
 	static constexpr unsigned kTickShift = 16;
-	static constexpr unsigned kLevelBits = 6;
+	static constexpr unsigned kL0Bits = 12; // level 0: 4096 buckets
+	static constexpr unsigned kL0Slots = 1u << kL0Bits;
+	static constexpr uint64_t kL0Mask = kL0Slots - 1;
+	static constexpr unsigned kLevelBits = 6; // levels 1..6: 64 buckets
 	static constexpr unsigned kSlots = 1u << kLevelBits;
-	static constexpr unsigned kLevels = 8; // 16 + 8 * 6 = 64 bits of ns
 	static constexpr uint64_t kSlotMask = kSlots - 1;
+	static constexpr unsigned kLevels = 7; // 16 + 12 + 6 * 6 = 64 bits of ns
+	static constexpr unsigned kBuckets = kL0Slots + (kLevels - 1) * kSlots;
 
 	TimerWheel() noexcept
 	{
@@ -79,7 +87,7 @@ public:
 	// std::bad_alloc (the link array grows); nothing changes then.
 	[[gnu::always_inline]] void set(OpTable &ops, uint32_t idx, uint64_t key, uint64_t now = 0)
 	{
-		if (__builtin_expect(idx >= prev_.capacity() || size_ == 0 ||
+		if (__builtin_expect(idx >= links_.capacity() || size_ == 0 ||
 					     (now == 0 && (key >> kTickShift) <= cur_),
 				     0)) {
 			set_slow(ops, idx, key, now);
@@ -95,22 +103,23 @@ public:
 	void remove(OpTable &ops, uint32_t idx) noexcept
 	{
 		Op &op = ops.at(idx);
-		uint32_t n = op.heap_pos;
-		if (n == kNotInHeap)
+		if (op.heap_pos == kNotInHeap)
 			return;
-		uint32_t p = prev_.data()[idx];
+		Link *links = links_.data();
+		uint32_t n = links[idx].next;
+		uint32_t p = links[idx].prev;
 		if (p & kEnd) {
 			uint32_t b = p & ~kEnd;
 			head_[b] = (n & kEnd) ? kNoSlot : n;
 			if (n & kEnd)
-				occ_[b >> kLevelBits] &= ~(uint64_t(1) << (b & kSlotMask));
+				clear_occ(b);
 		} else {
-			ops.at(p).heap_pos = n;
+			links[p].next = n;
 		}
 		if (n & kEnd)
 			tail_[n & ~kEnd] = (p & kEnd) ? kNoSlot : p;
 		else
-			prev_.data()[n] = p;
+			links[n].prev = p;
 		op.heap_pos = kNotInHeap;
 		size_--;
 	}
@@ -118,9 +127,13 @@ public:
 	// Some armed entry (for tearing down); the wheel must not be empty.
 	uint32_t any() const noexcept
 	{
-		for (unsigned l = 0; l < kLevels; l++)
+		if (occ0_sum_) {
+			unsigned w = unsigned(__builtin_ctzll(occ0_sum_));
+			return head_[w * 64 + unsigned(__builtin_ctzll(occ0_[w]))];
+		}
+		for (unsigned l = 1; l < kLevels; l++)
 			if (occ_[l])
-				return head_[l * kSlots + unsigned(__builtin_ctzll(occ_[l]))];
+				return head_[bucket_of(l, unsigned(__builtin_ctzll(occ_[l])))];
 		return kNoSlot;
 	}
 
@@ -135,8 +148,8 @@ public:
 			cascade(ops);
 			if (cur_ >= nt)
 				break;
-			uint32_t b = uint32_t(cur_ & kSlotMask);
-			if (occ_[0] >> b & 1) {
+			uint32_t b = uint32_t(cur_ & kL0Mask);
+			if (has0(b)) {
 				fire_bucket(ops, b, kNever, fire);
 				continue; // fire may have armed more in this tick
 			}
@@ -146,8 +159,8 @@ public:
 			cur_ = nt;
 		if (due_) {
 			due_ = false;
-			uint32_t b = uint32_t(cur_ & kSlotMask);
-			if (occ_[0] >> b & 1)
+			uint32_t b = uint32_t(cur_ & kL0Mask);
+			if (has0(b))
 				fire_bucket(ops, b, now, fire);
 		}
 		wake_ = next_wake();
@@ -155,15 +168,64 @@ public:
 
 private:
 	static constexpr uint32_t kEnd = 0x80000000u; // | bucket: a list's end
+
+	struct Link {
+		uint32_t next; // the next entry, or kEnd | bucket
+		uint32_t prev; // the previous entry, or kEnd | bucket
+	};
 	static constexpr uint64_t kNoTick = UINT64_MAX;
 
-	static unsigned shift_of(unsigned level) noexcept { return level * kLevelBits; }
+	// Where level l starts in a tick number, and the number of its bucket s.
+	static unsigned shift_of(unsigned l) noexcept { return l ? kL0Bits + (l - 1) * kLevelBits : 0; }
+	static uint32_t bucket_of(unsigned l, unsigned s) noexcept
+	{
+		return l ? kL0Slots + (l - 1) * kSlots + s : s;
+	}
+
+	bool has0(uint32_t s) const noexcept { return occ0_[s >> 6] >> (s & 63) & 1; }
+
+	// The first bucket of level 0 at or after s that holds entries, or -1.
+	int find0(uint32_t s) const noexcept
+	{
+		uint32_t w = s >> 6;
+		uint64_t m = occ0_[w] & (~uint64_t(0) << (s & 63));
+		if (m)
+			return int(w * 64 + unsigned(__builtin_ctzll(m)));
+		uint64_t sum = w == 63 ? 0 : occ0_sum_ & (~uint64_t(0) << (w + 1));
+		if (!sum)
+			return -1;
+		w = unsigned(__builtin_ctzll(sum));
+		return int(w * 64 + unsigned(__builtin_ctzll(occ0_[w])));
+	}
+
+	void set_occ(uint32_t b) noexcept
+	{
+		if (b < kL0Slots) {
+			occ0_[b >> 6] |= uint64_t(1) << (b & 63);
+			occ0_sum_ |= uint64_t(1) << (b >> 6);
+		} else {
+			b -= kL0Slots;
+			occ_[1 + b / kSlots] |= uint64_t(1) << (b & kSlotMask);
+		}
+	}
+
+	void clear_occ(uint32_t b) noexcept
+	{
+		if (b < kL0Slots) {
+			occ0_[b >> 6] &= ~(uint64_t(1) << (b & 63));
+			if (!occ0_[b >> 6])
+				occ0_sum_ &= ~(uint64_t(1) << (b >> 6));
+		} else {
+			b -= kL0Slots;
+			occ_[1 + b / kSlots] &= ~(uint64_t(1) << (b & kSlotMask));
+		}
+	}
 
 	// set() for a link array to grow, an empty wheel or a clock to read.
 	[[gnu::noinline, gnu::cold]] void set_slow(OpTable &ops, uint32_t idx, uint64_t key, uint64_t now)
 	{
-		if (idx >= prev_.capacity())
-			prev_.reserve(size_t(idx) + 1 > ops.slots() ? size_t(idx) + 1 : ops.slots());
+		if (idx >= links_.capacity())
+			links_.reserve(size_t(idx) + 1 > ops.slots() ? size_t(idx) + 1 : ops.slots());
 		remove(ops, idx);
 		if (now == 0 && (size_ == 0 || (key >> kTickShift) <= cur_))
 			now = mono_ns();
@@ -181,8 +243,12 @@ private:
 		if (t < cur_)
 			t = cur_;
 		uint64_t diff = t ^ cur_;
-		unsigned level = diff ? unsigned(63 - __builtin_clzll(diff)) / kLevelBits : 0;
-		uint32_t b = level * kSlots + uint32_t((t >> shift_of(level)) & kSlotMask);
+		unsigned level = 0;
+		uint32_t b = uint32_t(t & kL0Mask);
+		if (diff > kL0Mask) {
+			level = 1 + unsigned(63 - __builtin_clzll(diff) - kL0Bits) / kLevelBits;
+			b = bucket_of(level, unsigned((t >> shift_of(level)) & kSlotMask));
+		}
 		append(ops, idx, b);
 		// Level 0 fires once its tick has passed; a higher bucket cascades
 		// when cur_ reaches its first tick.
@@ -193,26 +259,28 @@ private:
 
 	void append(OpTable &ops, uint32_t idx, uint32_t b) noexcept
 	{
+		Link *links = links_.data();
 		uint32_t t = tail_[b];
 		if (t == kNoSlot) {
 			head_[b] = idx;
-			prev_.data()[idx] = kEnd | b;
-			occ_[b >> kLevelBits] |= uint64_t(1) << (b & kSlotMask);
+			links[idx].prev = kEnd | b;
+			set_occ(b);
 		} else {
-			ops.at(t).heap_pos = idx;
-			prev_.data()[idx] = t;
+			links[t].next = idx;
+			links[idx].prev = t;
 		}
 		tail_[b] = idx;
-		ops.at(idx).heap_pos = kEnd | b;
+		links[idx].next = kEnd | b;
+		ops.at(idx).heap_pos = b;
 		size_++;
 	}
 
 	// The first tick at which expire() has work, kNoTick for none.
 	uint64_t next_wake() const noexcept
 	{
-		uint64_t m = occ_[0] >> (cur_ & kSlotMask);
-		if (m)
-			return cur_ + uint64_t(__builtin_ctzll(m)) + 1;
+		int s = find0(uint32_t(cur_ & kL0Mask));
+		if (s >= 0)
+			return (cur_ & ~kL0Mask) + uint64_t(s) + 1;
 		return next_cascade();
 	}
 
@@ -224,8 +292,8 @@ private:
 			uint64_t m = s == kSlotMask ? 0 : occ_[l] >> (s + 1);
 			if (m) {
 				uint64_t slot = s + 1 + unsigned(__builtin_ctzll(m));
-				uint64_t base = shift_of(l + 1) >= 64 ? 0 : (cur_ >> shift_of(l + 1)) << shift_of(l + 1);
-				return base | (slot << shift_of(l));
+				unsigned above = shift_of(l) + kLevelBits; // <= 48: ticks have 48 bits
+				return ((cur_ >> above) << above) | (slot << shift_of(l));
 			}
 		}
 		return kNoTick;
@@ -235,10 +303,10 @@ private:
 	// first: each level's buckets lie past every bucket below it.
 	uint64_t next_event() const noexcept
 	{
-		unsigned s = unsigned(cur_ & kSlotMask);
-		uint64_t m = s == kSlotMask ? 0 : occ_[0] >> (s + 1);
-		if (m)
-			return cur_ + 1 + unsigned(__builtin_ctzll(m));
+		uint32_t s = uint32_t(cur_ & kL0Mask);
+		int next = s == kL0Mask ? -1 : find0(s + 1);
+		if (next >= 0)
+			return (cur_ & ~kL0Mask) + uint64_t(next);
 		return next_cascade();
 	}
 
@@ -250,13 +318,13 @@ private:
 			uint32_t s = uint32_t((cur_ >> shift_of(l)) & kSlotMask);
 			if (!(occ_[l] >> s & 1))
 				continue;
-			uint32_t b = l * kSlots + s;
+			uint32_t b = bucket_of(l, s);
 			uint32_t i = head_[b];
 			head_[b] = tail_[b] = kNoSlot;
 			occ_[l] &= ~(uint64_t(1) << s);
 			while (!(i & kEnd)) {
 				Op &op = ops.at(i);
-				uint32_t next = op.heap_pos;
+				uint32_t next = links_.data()[i].next;
 				op.heap_pos = kNotInHeap;
 				size_--;
 				insert(ops, i, timer_key(op));
@@ -288,7 +356,7 @@ private:
 		uint32_t n = 0;
 		bool sorted = true;
 		uint64_t last = 0;
-		for (uint32_t i = h; !(i & kEnd); i = ops.at(i).heap_pos) {
+		for (uint32_t i = h; !(i & kEnd); i = links_.data()[i].next) {
 			uint64_t k = timer_key(ops.at(i));
 			sorted &= k >= last;
 			last = k;
@@ -298,21 +366,22 @@ private:
 			return;
 		if (sort_flat(ops, b, n))
 			return;
-		ops.at(tail_[b]).heap_pos = kNoSlot;
-		relink(ops, b, merge_sort(ops, h, n));
+		links_.data()[tail_[b]].next = kNoSlot;
+		relink(b, merge_sort(ops, links_.data(), h, n));
 	}
 
 	// Chains the entries from h (ended by kNoSlot) as bucket b's list.
-	void relink(OpTable &ops, uint32_t b, uint32_t h) noexcept
+	void relink(uint32_t b, uint32_t h) noexcept
 	{
+		Link *links = links_.data();
 		head_[b] = h;
 		uint32_t p = kEnd | b;
 		for (uint32_t i = h;;) {
-			prev_.data()[i] = p;
+			links[i].prev = p;
 			p = i;
-			uint32_t next = ops.at(i).heap_pos;
+			uint32_t next = links[i].next;
 			if (next == kNoSlot) {
-				ops.at(i).heap_pos = kEnd | b;
+				links[i].next = kEnd | b;
 				break;
 			}
 			i = next;
@@ -338,45 +407,50 @@ private:
 		} catch (...) {
 			return false;
 		}
+		Link *links = links_.data();
 		uint32_t pos = 0;
-		for (uint32_t i = head_[b]; !(i & kEnd); i = ops.at(i).heap_pos, pos++)
+		for (uint32_t i = head_[b]; !(i & kEnd); i = links[i].next, pos++)
 			scratch_[pos] = SortEntry{timer_key(ops.at(i)), pos, i};
 		std::sort(scratch_.begin(), scratch_.begin() + n);
 		for (uint32_t k = 0; k + 1 < n; k++)
-			ops.at(scratch_[k].idx).heap_pos = scratch_[k + 1].idx;
-		ops.at(scratch_[n - 1].idx).heap_pos = kNoSlot;
-		relink(ops, b, scratch_[0].idx);
+			links[scratch_[k].idx].next = scratch_[k + 1].idx;
+		links[scratch_[n - 1].idx].next = kNoSlot;
+		relink(b, scratch_[0].idx);
 		return true;
 	}
 
-	// n entries chained by heap_pos, ended by kNoSlot: sorted, stable.
-	static uint32_t merge_sort(OpTable &ops, uint32_t h, uint32_t n) noexcept
+	// n entries chained by next links, ended by kNoSlot: sorted, stable.
+	static uint32_t merge_sort(OpTable &ops, Link *links, uint32_t h, uint32_t n) noexcept
 	{
 		if (n < 2)
 			return h;
 		uint32_t mid = h;
 		for (uint32_t k = 1; k < n / 2; k++)
-			mid = ops.at(mid).heap_pos;
-		uint32_t second = ops.at(mid).heap_pos;
-		ops.at(mid).heap_pos = kNoSlot;
-		uint32_t a = merge_sort(ops, h, n / 2);
-		uint32_t z = merge_sort(ops, second, n - n / 2);
+			mid = links[mid].next;
+		uint32_t second = links[mid].next;
+		links[mid].next = kNoSlot;
+		uint32_t a = merge_sort(ops, links, h, n / 2);
+		uint32_t z = merge_sort(ops, links, second, n - n / 2);
 		uint32_t head = kNoSlot;
 		uint32_t *link = &head;
 		while (a != kNoSlot && z != kNoSlot) {
 			uint32_t &take = timer_key(ops.at(z)) < timer_key(ops.at(a)) ? z : a;
 			*link = take;
-			link = &ops.at(take).heap_pos;
+			link = &links[take].next;
 			take = *link;
 		}
 		*link = a != kNoSlot ? a : z;
 		return head;
 	}
 
-	uint64_t occ_[kLevels] = {}; // per level: which buckets hold entries
-	uint32_t head_[kLevels * kSlots];
-	uint32_t tail_[kLevels * kSlots];
-	PageArray<uint32_t> prev_;
+	// Which buckets hold entries: level 0 in 64 words and a word saying
+	// which of them are not zero; levels 1..6 in a word each.
+	uint64_t occ0_[kL0Slots / 64] = {};
+	uint64_t occ0_sum_ = 0;
+	uint64_t occ_[kLevels] = {}; // [0] unused
+	uint32_t head_[kBuckets];
+	uint32_t tail_[kBuckets];
+	PageArray<Link> links_;
 	std::vector<SortEntry> scratch_; // sort_bucket()'s array, kept for reuse
 	uint64_t cur_ = 0; // every entry of an earlier tick has fired
 	uint32_t size_ = 0;
