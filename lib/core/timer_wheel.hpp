@@ -237,7 +237,7 @@ private:
 		insert(ops, idx, key);
 	}
 
-	void insert(OpTable &ops, uint32_t idx, uint64_t key) noexcept
+	[[gnu::always_inline]] void insert(OpTable &ops, uint32_t idx, uint64_t key) noexcept
 	{
 		uint64_t t = key >> kTickShift;
 		if (t < cur_)
@@ -257,7 +257,7 @@ private:
 			wake_ = when;
 	}
 
-	void append(OpTable &ops, uint32_t idx, uint32_t b) noexcept
+	[[gnu::always_inline]] void append(OpTable &ops, uint32_t idx, uint32_t b) noexcept
 	{
 		Link *links = links_.data();
 		uint32_t t = tail_[b];
