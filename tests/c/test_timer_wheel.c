@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The timer wheel behind timers and op timeouts (lib/core/timer_wheel.hpp):
- * what a wheel can get wrong. Its ticks are 2^16 ns and each level is 64
- * buckets, so entries change level at multiples of 2^22 ns (4.2 ms) and
- * 2^28 ns (268 ms) of CLOCK_MONOTONIC; deadlines far past the span of the
- * low levels sit in the high ones. Checked here: every callback runs
+ * what a wheel can get wrong. Its ticks are 2^16 ns; level 0 has 4096
+ * buckets of a tick and each level above 64 buckets, so entries change level
+ * at multiples of 2^28 ns (268 ms) and 2^34 ns (17 s) of CLOCK_MONOTONIC,
+ * and deadlines far past the span of the low levels sit in the high ones. Checked here: every callback runs
  * exactly once, never before its deadline, in deadline order (equal
  * deadlines in the order they were armed); cancel and re-arm at every
  * level; arming from callbacks; edge values of the clock; an idle loop
@@ -71,7 +71,8 @@ static uint64_t round_up(uint64_t x, uint64_t unit)
 	return (x + unit - 1) / unit * unit;
 }
 
-/* Deadlines on both sides of the boundaries where entries change level. */
+/* Deadlines on both sides of tick boundaries, of 2^22 ns and of 2^28 ns
+ * (where entries change between levels 0 and 1). */
 static void test_wheel_level_boundaries(void **state)
 {
 	(void)state;
@@ -113,8 +114,8 @@ static void test_wheel_level_boundaries(void **state)
 }
 
 /* Many timers on one deadline fire in the order they were armed, also
- * when some were armed before the wheel moved them down a level and
- * others after. */
+ * when some were armed before the wheel moved them down a level (the
+ * deadline lies past a 2^28 ns boundary) and others after. */
 static void test_wheel_same_deadline_fifo(void **state)
 {
 	(void)state;
@@ -124,7 +125,8 @@ static void test_wheel_same_deadline_fifo(void **state)
 	static uint64_t deadline[N];
 	static int order[N];
 	int order_len = 0;
-	uint64_t d = kt_now_ns() + 150 * KT_MS;
+	uint64_t boundary = round_up(kt_now_ns() + 10 * KT_MS, 1ull << 28);
+	uint64_t d = boundary + 40 * KT_MS;
 
 	for (int i = 0; i < N / 2; i++) {
 		/* Every third one a little earlier or later, the rest on d. */
@@ -132,9 +134,12 @@ static void test_wheel_same_deadline_fifo(void **state)
 		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
 		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
 	}
-	/* Let the wheel turn (and cascade) before the second half. Should
-	 * some fire meanwhile (a busy machine), the order still holds. */
-	kt_run_for(ctx, 100);
+	/* Let the wheel pass the boundary (and cascade) before the second
+	 * half. Should some fire meanwhile (a busy machine), the order still
+	 * holds. */
+	uint64_t now = kt_now_ns();
+	if (now < boundary + 10 * KT_MS)
+		kt_run_for(ctx, (boundary + 10 * KT_MS - now) / KT_MS + 1);
 	for (int i = N / 2; i < N; i++) {
 		deadline[i] = d + (i % 3 == 1 ? (uint64_t)-1 : i % 3 == 2 ? 1 : 0);
 		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
