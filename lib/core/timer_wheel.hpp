@@ -3,14 +3,15 @@
 // an entry are O(1) whatever the number pending, so a kio_op_timeout() that
 // never fires costs a link and an unlink.
 //
-// Time is cut in ticks of 2^16 ns (65.5 us). Level 0 has 4096 buckets of
-// one tick (268 ms in all, so the usual short timers never move); each
-// level above has 64 buckets, each as long as the whole level below. The
-// seven levels span 2^64 ns, so every deadline has a place and none waits
-// in an overflow list. An entry goes to the lowest level whose span around
-// the wheel's current tick (cur_) holds its tick; when cur_ enters a bucket
-// of a higher level, its entries move down (a cascade), each at most once
-// per level.
+// Time is cut in ticks of 2^16 ns (65.5 us). Level 0 is a ring of 4096
+// one-tick buckets: the 268 ms from the wheel's current tick (cur_) on, so
+// a timer shorter than that never moves. Each level above has 64 buckets,
+// each 64 times as long as one of the level below, aligned on their
+// length. The seven levels span 2^64 ns, so every deadline has a place and
+// none waits in an overflow list. A later entry goes to the level of the
+// highest 6-bit group where its tick differs from cur_; when cur_ enters a
+// bucket of a higher level, its entries move down (a cascade), each at most
+// once per level.
 //
 // An entry fires once the clock has passed the end of its tick, so never
 // early and at most a tick late. The entries of a bucket are sorted by
@@ -245,7 +246,7 @@ private:
 		uint64_t diff = t ^ cur_;
 		unsigned level = 0;
 		uint32_t b = uint32_t(t & kL0Mask);
-		if (diff > kL0Mask) {
+		if (t - cur_ > kL0Mask) {
 			level = 1 + unsigned(63 - __builtin_clzll(diff) - kL0Bits) / kLevelBits;
 			b = bucket_of(level, unsigned((t >> shift_of(level)) & kSlotMask));
 		}
@@ -278,10 +279,23 @@ private:
 	// The first tick at which expire() has work, kNoTick for none.
 	uint64_t next_wake() const noexcept
 	{
-		int s = find0(uint32_t(cur_ & kL0Mask));
-		if (s >= 0)
-			return (cur_ & ~kL0Mask) + uint64_t(s) + 1;
-		return next_cascade();
+		uint64_t t = ring_next(0);
+		return std::min(t == kNoTick ? t : t + 1, next_cascade());
+	}
+
+	// The first tick from cur_ + k on (k: 0 or 1) whose level-0 bucket holds
+	// entries, kNoTick for none. The ring's bucket p holds the tick
+	// cur_ + ((p - cur_) mod 4096).
+	uint64_t ring_next(uint32_t k) const noexcept
+	{
+		uint32_t p0 = uint32_t(cur_ & kL0Mask);
+		uint32_t start = (p0 + k) & kL0Mask;
+		int q = find0(start);
+		if (q < 0 && start)
+			q = find0(0);
+		if (q < 0)
+			return kNoTick;
+		return cur_ + ((uint32_t(q) - p0) & kL0Mask);
 	}
 
 	// The first tick after cur_ where a bucket of level >= 1 must cascade.
@@ -299,15 +313,13 @@ private:
 		return kNoTick;
 	}
 
-	// The first tick after cur_ with something to do. Lower levels come
-	// first: each level's buckets lie past every bucket below it.
+	// The first tick after cur_ with something to do: a level-0 bucket to
+	// fire or a higher one to cascade (the ring may reach past the next
+	// cascade). Among levels 1..6 the lowest with entries comes first: its
+	// buckets lie before every bucket of the levels above.
 	uint64_t next_event() const noexcept
 	{
-		uint32_t s = uint32_t(cur_ & kL0Mask);
-		int next = s == kL0Mask ? -1 : find0(s + 1);
-		if (next >= 0)
-			return (cur_ & ~kL0Mask) + uint64_t(next);
-		return next_cascade();
+		return std::min(ring_next(1), next_cascade());
 	}
 
 	// Moves the entries of the buckets cur_ has entered down, highest
