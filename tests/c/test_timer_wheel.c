@@ -72,11 +72,12 @@ static uint64_t round_up(uint64_t x, uint64_t unit)
 }
 
 /* Deadlines on both sides of tick boundaries, of 2^22 ns and of 2^28 ns
- * (where entries change between levels 0 and 1). */
+ * (where level 1's buckets start), and of the end of level 0's ring, 2^28
+ * ns from now (before it level 0, past it level 1). */
 static void test_wheel_level_boundaries(void **state)
 {
 	(void)state;
-	enum { PER = 9, N = 3 * PER };
+	enum { PER = 9, GROUPS = 4, N = GROUPS * PER };
 	kio_ctx *ctx = kt_ctx_new();
 	static struct fired f[N];
 	static uint64_t deadline[N];
@@ -86,8 +87,8 @@ static void test_wheel_level_boundaries(void **state)
 	uint64_t base = kt_now_ns() + 2 * KT_MS;
 
 	int n = 0;
-	for (int u = 0; u < 3; u++) {
-		uint64_t b = round_up(base, units[u]);
+	for (int u = 0; u < GROUPS; u++) {
+		uint64_t b = u < 3 ? round_up(base, units[u]) : kt_now_ns() + (1ull << 28);
 		const int64_t offs[PER] = { -65537, -65536, -1, 0, 0, 1, 65535, 65536, 2 * 65536 + 7 };
 		for (int k = 0; k < PER; k++, n++)
 			deadline[n] = b + (uint64_t)offs[k];
@@ -114,8 +115,8 @@ static void test_wheel_level_boundaries(void **state)
 }
 
 /* Many timers on one deadline fire in the order they were armed, also
- * when some were armed before the wheel moved them down a level (the
- * deadline lies past a 2^28 ns boundary) and others after. */
+ * when some were armed before the wheel moved them down a level and
+ * others after. */
 static void test_wheel_same_deadline_fifo(void **state)
 {
 	(void)state;
@@ -125,7 +126,9 @@ static void test_wheel_same_deadline_fifo(void **state)
 	static uint64_t deadline[N];
 	static int order[N];
 	int order_len = 0;
-	uint64_t boundary = round_up(kt_now_ns() + 10 * KT_MS, 1ull << 28);
+	/* More than 2^28 ns ahead: the first half starts above level 0 and
+	 * moves down when the wheel reaches boundary. */
+	uint64_t boundary = round_up(kt_now_ns() + 300 * KT_MS, 1ull << 28);
 	uint64_t d = boundary + 40 * KT_MS;
 
 	for (int i = 0; i < N / 2; i++) {
