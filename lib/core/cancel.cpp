@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Cancelling and timing ops. Timeouts live in the ctx's timer heap: arming
+// Cancelling and timing ops. Timeouts live in the ctx's timer wheel: arming
 // one costs no SQE; only an expiry sends the kernel a cancel.
 #include <cerrno>
 
@@ -56,9 +56,11 @@ KIO_API int kio_op_timeout(kio_ctx *ctx, int64_t op_id, uint64_t timeout_ns) noe
 		return 0;
 	uint32_t idx = OpTable::index_of(op_id);
 	return guard<int>([&] {
-		op->timeout_at = timeout_ns ? deadline_after(mono_ns(), timeout_ns) : 0;
-		rekey(ctx, idx);
-		embed_kick(ctx);
+		uint64_t now = timeout_ns ? mono_ns() : 0;
+		op->timeout_at = timeout_ns ? deadline_after(now, timeout_ns) : 0;
+		rekey(ctx, idx, now);
+		if (__builtin_expect(ctx->epoll_fd >= 0, 0))
+			embed_kick(ctx);
 		return 0;
 	});
 }

@@ -16,7 +16,7 @@
 #include "core/handle.hpp"
 #include "core/op_table.hpp"
 #include "core/ring.hpp"
-#include "core/timer_heap.hpp"
+#include "core/timer_wheel.hpp"
 
 namespace kio {
 
@@ -72,7 +72,7 @@ inline const void *this_thread() noexcept
 struct kio_ctx {
 	kio::Ring ring;
 	kio::OpTable ops;
-	kio::TimerHeap timers;
+	kio::TimerWheel timers;
 
 	// Completions to deliver; `ready` fills while `ready_work` is delivered,
 	// so a callback that queues more never extends the batch it runs in.
@@ -159,9 +159,10 @@ namespace kio {
 int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run);
 int arm_wake(kio_ctx *c);
 int issue_cancel(kio_ctx *c, uint32_t idx) noexcept;
-void rekey(kio_ctx *c, uint32_t idx);
 void expire_timers(kio_ctx *c, uint64_t now);
-int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period);
+// now: the monotonic time if the caller read it, else 0.
+int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period,
+		    uint64_t now);
 
 // The checks every op makes before anything else.
 // Called from a thread that does not run ctx, once one does: a misuse
@@ -266,6 +267,21 @@ void signal_wake(kio_ctx *c, std::atomic<bool> &request) noexcept;
 } // namespace kio
 
 namespace kio {
+
+// Arms, moves or disarms op idx in the timer wheel after its deadlines
+// changed; now: the monotonic time, or 0 if the caller has not read it.
+// May throw std::bad_alloc.
+inline void rekey(kio_ctx *c, uint32_t idx, uint64_t now)
+{
+	Op &op = c->ops.at(idx);
+	uint64_t key = timer_key(op);
+	if (key == kNever) {
+		c->timers.remove(c->ops, idx);
+	} else {
+		c->timers.set(c->ops, idx, key, now);
+		op.state |= kTimed; // op is still valid: the wheel does not move the table
+	}
+}
 
 // Live ops of Kind::Kernel.
 inline uint32_t in_kernel(const kio_ctx *c) noexcept

@@ -257,9 +257,9 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		Op &op = c->ops.at(idx);
 		// One test lets an op with no flags and no state through; an fd
 		// count to drop is the one state the plain path also handles.
-		// kHooked and kTimed stand for op.hook and op.heap_pos here.
+		// kHooked and kTimed stand for op.hook and op.timeout_at here.
 		if (uint32_t st = op.state; (f | st) != 0) {
-			if (__builtin_expect((f | (st & ~kTracksFd)) != 0, 0)) {
+			if (__builtin_expect((f | (st & ~(kTracksFd | kTimed))) != 0, 0)) {
 				if (st & kHooked) {
 					op.hook->step(c, idx, res, cqe_flags(f));
 				} else if (f & IORING_CQE_F_MORE) {
@@ -271,7 +271,13 @@ uint32_t cqe_flags(uint32_t f) noexcept
 				}
 				continue;
 			}
-			c->fd_inflight[size_t(op.fd)]--;
+			// A timeout that did not fire: unlinked here, O(1).
+			if (__builtin_expect(st & kTimed, 0)) {
+				c->timers.remove(c->ops, idx);
+				op.timeout_at = 0;
+			}
+			if (st & kTracksFd)
+				c->fd_inflight[size_t(op.fd)]--;
 		}
 		// Only a Kernel op has CQEs, and a plain one only this one.
 		c->live--;
@@ -419,15 +425,6 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	return drain_faults(c, wait || getevents);
 }
 
-uint64_t heap_key(const Op &op) noexcept
-{
-	bool timer = op.kind == Kind::Timer || op.kind == Kind::Periodic;
-	uint64_t key = timer ? op.fire_at : kNever; // others keep ext in fire_at
-	if (op.timeout_at && op.timeout_at < key)
-		key = op.timeout_at;
-	return key;
-}
-
 [[gnu::noinline]] int process_ready_slow(kio_ctx *c)
 {
 	std::swap(c->ready, c->ready_work);
@@ -476,46 +473,36 @@ void grow_fd_table(kio_ctx *c, int fd)
 	c->fd_inflight.resize(std::max(size_t(fd) + 1, c->fd_inflight.size() * 2), 0);
 }
 
-void rekey(kio_ctx *c, uint32_t idx)
+// One entry of the wheel whose deadline passed (already disarmed).
+static void fire_timer(kio_ctx *c, uint32_t idx, uint64_t now)
 {
 	Op &op = c->ops.at(idx);
-	uint64_t key = heap_key(op);
-	if (key == kNever) {
-		c->timers.remove(c->ops, idx);
-	} else {
-		c->timers.set(c->ops, idx, key);
-		op.state |= kTimed; // op is still valid: the heap does not move the table
+	if (op.timeout_at && op.timeout_at <= now) {
+		op.timeout_at = 0;
+		op.state |= kTimedOut;
+		if (op.kind == Kind::Kernel || op.kind == Kind::External) {
+			if (!(op.state & kCancelReq))
+				cancel_op(c, idx);
+		} else {
+			op.state |= kCompleting;
+			push_ready(c, idx, -ETIMEDOUT, 0);
+		}
+	} else if (op.kind == Kind::Timer) {
+		op.state |= kCompleting;
+		push_ready(c, idx, 0, 0);
+	} else if (op.kind == Kind::Periodic) {
+		push_ready(c, idx, 0, KIO_F_MORE);
+		op.fire_at += op.period;
+		if (op.fire_at <= now)
+			op.fire_at = deadline_after(now, op.period);
+		// Its link was just freed, so arming it again allocates nothing.
+		c->timers.set(c->ops, idx, timer_key(op), now);
 	}
 }
 
 void expire_timers(kio_ctx *c, uint64_t now)
 {
-	while (!c->timers.empty() && c->timers.top().key <= now) {
-		uint32_t idx = c->timers.top().idx;
-		Op &op = c->ops.at(idx);
-		c->timers.remove(c->ops, idx);
-		if (op.timeout_at && op.timeout_at <= now) {
-			op.timeout_at = 0;
-			op.state |= kTimedOut;
-			if (op.kind == Kind::Kernel || op.kind == Kind::External) {
-				if (!(op.state & kCancelReq))
-					cancel_op(c, idx);
-			} else {
-				op.state |= kCompleting;
-				push_ready(c, idx, -ETIMEDOUT, 0);
-			}
-		} else if (op.kind == Kind::Timer) {
-			op.state |= kCompleting;
-			push_ready(c, idx, 0, 0);
-		} else if (op.kind == Kind::Periodic) {
-			push_ready(c, idx, 0, KIO_F_MORE);
-			op.fire_at += op.period;
-			if (op.fire_at <= now)
-				op.fire_at = deadline_after(now, op.period);
-			// The entry was just removed, so re-inserting reuses its room.
-			c->timers.set(c->ops, idx, heap_key(op));
-		}
-	}
+	c->timers.expire(c->ops, now, [c, now](uint32_t idx) { fire_timer(c, idx, now); });
 }
 
 // From now on every CQE waits in the ready queue until it drains. A reap
@@ -817,7 +804,8 @@ int64_t start_external(kio_ctx *c, kio_cb cb, void *user_data, const Hook *hook,
 	return faults_started_user(c, c->ops.id_of(idx));
 }
 
-int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period)
+int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period,
+		    uint64_t now)
 {
 	if (int rc = begin_check(c, cb))
 		return rc;
@@ -828,7 +816,7 @@ int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, ui
 	op.fire_at = fire_at;
 	op.period = period;
 	try {
-		c->timers.set(c->ops, idx, fire_at);
+		c->timers.set(c->ops, idx, fire_at, now);
 	} catch (...) {
 		c->ops.release(idx);
 		throw;

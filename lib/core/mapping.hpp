@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Anonymous memory the library maps itself: the op table and the timer heap
-// grow in place with mremap(2), and io_uring's rings are mapped by liburing
+// Anonymous memory the library maps itself: the op table and the timer
+// wheel's links grow in place with mremap(2), and io_uring's rings are mapped by liburing
 // with raw system calls.
 #pragma once
 

@@ -55,7 +55,7 @@ enum : uint8_t {
 	kTracksFd = 1 << 3,   // counted in kio_ctx::fd_inflight[fd]
 	kPipeWrite = 1 << 4,  // may raise SIGPIPE in the kernel (write, splice)
 	kHooked = 1 << 5,     // has a Hook (set with it by start_hooked/start_external)
-	kTimed = 1 << 6,      // was put in the timer heap (heap_pos may be set)
+	kTimed = 1 << 6,      // was put in the timer wheel (heap_pos may be set)
 };
 
 inline constexpr uint32_t kNotInHeap = UINT32_MAX;
@@ -79,7 +79,7 @@ struct alignas(64) Op {
 		uint32_t sq_pos;
 	};
 	uint32_t gen;
-	uint32_t heap_pos; // index in TimerHeap, or kNotInHeap
+	uint32_t heap_pos; // timer wheel: its bucket (core/timer_wheel.hpp), or kNotInHeap
 	union {
 		int32_t fd;         // the fd counted in fd_inflight (kTracksFd)
 		uint32_t next_free; // a free slot: the next one in the free list
@@ -115,8 +115,8 @@ public:
 	}
 
 	// A freed slot keeps what a new op expects to find: no timeout, not in
-	// the timer heap, no state bits. Callers leave it that way (finish()
-	// removes heap entries first), so starting an op writes only its own
+	// the timer wheel, no state bits. Callers leave it that way (finish()
+	// removes wheel entries first), so starting an op writes only its own
 	// fields.
 	void release(uint32_t idx) noexcept
 	{

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Timers: entries in the ctx's heap, fired by the loop. No SQE, no syscall.
+// Timers: entries in the ctx's timer wheel, fired by the loop. No SQE, no syscall.
 #include <cerrno>
 #include <ctime>
 
@@ -11,7 +11,10 @@ KIO_API int64_t kio_sleep(kio_ctx *ctx, uint64_t ns, kio_cb cb, void *user_data)
 {
 	if (int rc = begin_check(ctx, cb))
 		return rc;
-	return guard<int64_t>([&] { return start_timer(ctx, cb, user_data, deadline_after(mono_ns(), ns), 0); });
+	return guard<int64_t>([&] {
+		uint64_t now = mono_ns();
+		return start_timer(ctx, cb, user_data, deadline_after(now, ns), 0, now);
+	});
 }
 
 KIO_API int64_t kio_sleep_until(kio_ctx *ctx, int clockid, uint64_t deadline_ns, kio_cb cb,
@@ -25,13 +28,13 @@ KIO_API int64_t kio_sleep_until(kio_ctx *ctx, int clockid, uint64_t deadline_ns,
 		uint64_t mono = mono_ns();
 		uint64_t fire_at = deadline_ns;
 		if (clockid == CLOCK_REALTIME) {
-			// Translate once, now: the heap runs on one clock.
+			// Translate once, now: the wheel runs on one clock.
 			uint64_t real = clock_ns(CLOCK_REALTIME);
 			fire_at = deadline_ns <= real ? mono : deadline_after(mono, deadline_ns - real);
 		}
 		if (fire_at == 0)
 			fire_at = 1;
-		return start_timer(ctx, cb, user_data, fire_at, 0);
+		return start_timer(ctx, cb, user_data, fire_at, 0, mono);
 	});
 }
 
@@ -42,6 +45,7 @@ KIO_API int64_t kio_timer_periodic(kio_ctx *ctx, uint64_t period_ns, kio_cb cb, 
 	if (period_ns == 0)
 		return -EINVAL;
 	return guard<int64_t>([&] {
-		return start_timer(ctx, cb, user_data, deadline_after(mono_ns(), period_ns), period_ns);
+		uint64_t now = mono_ns();
+		return start_timer(ctx, cb, user_data, deadline_after(now, period_ns), period_ns, now);
 	});
 }

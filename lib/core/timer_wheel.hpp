@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: MIT
+// A hierarchical timer wheel of deadlines: arming, re-arming and removing
+// an entry are O(1) whatever the number pending, so a kio_op_timeout() that
+// never fires costs a link and an unlink.
+//
+// Time is cut in ticks of 2^16 ns (65.5 us). Level 0 is a ring of 4096
+// one-tick buckets: the 268 ms from the wheel's current tick (cur_) on, so
+// a timer shorter than that never moves. Each level above has 64 buckets,
+// each 64 times as long as one of the level below, aligned on their
+// length. The seven levels span 2^64 ns, so every deadline has a place and
+// none waits in an overflow list. A later entry goes to the level of the
+// highest 6-bit group where its tick differs from cur_; when cur_ enters a
+// bucket of a higher level, its entries move down (a cascade), each at most
+// once per level.
+//
+// An entry fires once the clock has passed the end of its tick, so never
+// early and at most a tick late. The entries of a bucket are sorted by
+// deadline (stable) before they fire: timers fire in deadline order, and
+// equal deadlines in the order they were armed (buckets are FIFO lists and
+// cascades keep that order). A deadline already past when it is armed is
+// flagged, and fires at the next expire() instead of at the tick's end.
+//
+// Entries are op slots, chained in a page array of links indexed by slot
+// (8 bytes each, apart from the 64-byte op records: walking a bucket reads
+// a dense array, and the op records it needs can be fetched in parallel).
+// The first entry's prev and the last one's next name the bucket (kEnd |
+// bucket), so an unlink needs no search. Op::heap_pos says whether the op
+// is armed (kNotInHeap: not) and holds its bucket.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "core/mapping.hpp"
+#include "core/op_table.hpp"
+
+namespace kio {
+
+// What an op waits for in the wheel: a timer's expiry or its
+// kio_op_timeout() deadline, whichever comes first; kNever: nothing.
+inline uint64_t timer_key(const Op &op) noexcept
+{
+	bool timer = op.kind == Kind::Timer || op.kind == Kind::Periodic;
+	uint64_t key = timer ? op.fire_at : kNever; // others keep ext in fire_at
+	if (op.timeout_at && op.timeout_at < key)
+		key = op.timeout_at;
+	return key;
+}
+
+class TimerWheel {
+public:
+	static constexpr unsigned kTickShift = 16;
+	static constexpr unsigned kL0Bits = 12; // level 0: 4096 buckets
+	static constexpr unsigned kL0Slots = 1u << kL0Bits;
+	static constexpr uint64_t kL0Mask = kL0Slots - 1;
+	static constexpr unsigned kLevelBits = 6; // levels 1..6: 64 buckets
+	static constexpr unsigned kSlots = 1u << kLevelBits;
+	static constexpr uint64_t kSlotMask = kSlots - 1;
+	static constexpr unsigned kLevels = 7; // 16 + 12 + 6 * 6 = 64 bits of ns
+	static constexpr unsigned kBuckets = kL0Slots + (kLevels - 1) * kSlots;
+
+	TimerWheel() noexcept
+	{
+		std::fill(std::begin(head_), std::end(head_), kNoSlot);
+		std::fill(std::begin(tail_), std::end(tail_), kNoSlot);
+	}
+
+	bool empty() const noexcept { return size_ == 0; }
+	size_t size() const noexcept { return size_; }
+
+	// When expire() next has work: a bucket to fire or to cascade. 1 (long
+	// past) when an entry armed already due waits; kNever when empty.
+	// Never later than the nearest deadline's tick end; earlier only after
+	// the entry it was for was disarmed.
+	uint64_t next_deadline() const noexcept
+	{
+		if (size_ == 0)
+			return kNever;
+		if (due_)
+			return 1;
+		return wake_ >> (64 - kTickShift) ? kNever : wake_ << kTickShift;
+	}
+
+	// Arms op idx at key (moving it if already armed). now: the monotonic
+	// time if the caller has it (0: read it if needed). May throw
+	// std::bad_alloc (the link array grows); nothing changes then.
+	[[gnu::always_inline]] void set(OpTable &ops, uint32_t idx, uint64_t key, uint64_t now = 0)
+	{
+		if (__builtin_expect(idx >= links_.capacity() || size_ == 0 ||
+					     (now == 0 && (key >> kTickShift) <= cur_),
+				     0)) {
+			set_slow(ops, idx, key, now);
+			return;
+		}
+		remove(ops, idx);
+		if (key <= now)
+			due_ = true;
+		insert(ops, idx, key);
+	}
+
+	// Disarms op idx; nothing if it is not armed.
+	void remove(OpTable &ops, uint32_t idx) noexcept
+	{
+		Op &op = ops.at(idx);
+		if (op.heap_pos == kNotInHeap)
+			return;
+		Link *links = links_.data();
+		uint32_t n = links[idx].next;
+		uint32_t p = links[idx].prev;
+		if (p & kEnd) {
+			uint32_t b = p & ~kEnd;
+			head_[b] = (n & kEnd) ? kNoSlot : n;
+			if (n & kEnd)
+				clear_occ(b);
+		} else {
+			links[p].next = n;
+		}
+		if (n & kEnd)
+			tail_[n & ~kEnd] = (p & kEnd) ? kNoSlot : p;
+		else
+			links[n].prev = p;
+		op.heap_pos = kNotInHeap;
+		size_--;
+	}
+
+	// Some armed entry (for tearing down); the wheel must not be empty.
+	uint32_t any() const noexcept
+	{
+		if (occ0_sum_) {
+			unsigned w = unsigned(__builtin_ctzll(occ0_sum_));
+			return head_[w * 64 + unsigned(__builtin_ctzll(occ0_[w]))];
+		}
+		for (unsigned l = 1; l < kLevels; l++)
+			if (occ_[l])
+				return head_[bucket_of(l, unsigned(__builtin_ctzll(occ_[l])))];
+		return kNoSlot;
+	}
+
+	// Disarms every entry whose deadline has passed at now and hands its
+	// slot to fire(idx), in deadline order. fire may arm entries again.
+	template <class Fire> void expire(OpTable &ops, uint64_t now, Fire &&fire)
+	{
+		uint64_t nt = now >> kTickShift;
+		if (__builtin_expect(nt < wake_ && !due_, 1))
+			return; // the common round: nothing due, nothing to cascade
+		while (size_) {
+			cascade(ops);
+			if (cur_ >= nt)
+				break;
+			uint32_t b = uint32_t(cur_ & kL0Mask);
+			if (has0(b)) {
+				fire_bucket(ops, b, kNever, fire);
+				continue; // fire may have armed more in this tick
+			}
+			cur_ = std::min(next_event(), nt);
+		}
+		if (size_ == 0 && cur_ < nt)
+			cur_ = nt;
+		if (due_) {
+			due_ = false;
+			uint32_t b = uint32_t(cur_ & kL0Mask);
+			if (has0(b))
+				fire_bucket(ops, b, now, fire);
+		}
+		wake_ = next_wake();
+	}
+
+private:
+	static constexpr uint32_t kEnd = 0x80000000u; // | bucket: a list's end
+
+	struct Link {
+		uint32_t next; // the next entry, or kEnd | bucket
+		uint32_t prev; // the previous entry, or kEnd | bucket
+	};
+	static constexpr uint64_t kNoTick = UINT64_MAX;
+
+	// Where level l starts in a tick number, and the number of its bucket s.
+	static unsigned shift_of(unsigned l) noexcept { return l ? kL0Bits + (l - 1) * kLevelBits : 0; }
+	static uint32_t bucket_of(unsigned l, unsigned s) noexcept
+	{
+		return l ? kL0Slots + (l - 1) * kSlots + s : s;
+	}
+
+	bool has0(uint32_t s) const noexcept { return occ0_[s >> 6] >> (s & 63) & 1; }
+
+	// The first bucket of level 0 at or after s that holds entries, or -1.
+	int find0(uint32_t s) const noexcept
+	{
+		uint32_t w = s >> 6;
+		uint64_t m = occ0_[w] & (~uint64_t(0) << (s & 63));
+		if (m)
+			return int(w * 64 + unsigned(__builtin_ctzll(m)));
+		uint64_t sum = w == 63 ? 0 : occ0_sum_ & (~uint64_t(0) << (w + 1));
+		if (!sum)
+			return -1;
+		w = unsigned(__builtin_ctzll(sum));
+		return int(w * 64 + unsigned(__builtin_ctzll(occ0_[w])));
+	}
+
+	void set_occ(uint32_t b) noexcept
+	{
+		if (b < kL0Slots) {
+			occ0_[b >> 6] |= uint64_t(1) << (b & 63);
+			occ0_sum_ |= uint64_t(1) << (b >> 6);
+		} else {
+			b -= kL0Slots;
+			occ_[1 + b / kSlots] |= uint64_t(1) << (b & kSlotMask);
+		}
+	}
+
+	void clear_occ(uint32_t b) noexcept
+	{
+		if (b < kL0Slots) {
+			occ0_[b >> 6] &= ~(uint64_t(1) << (b & 63));
+			if (!occ0_[b >> 6])
+				occ0_sum_ &= ~(uint64_t(1) << (b >> 6));
+		} else {
+			b -= kL0Slots;
+			occ_[1 + b / kSlots] &= ~(uint64_t(1) << (b & kSlotMask));
+		}
+	}
+
+	// set() for a link array to grow, an empty wheel or a clock to read.
+	[[gnu::noinline, gnu::cold]] void set_slow(OpTable &ops, uint32_t idx, uint64_t key, uint64_t now)
+	{
+		if (idx >= links_.capacity())
+			links_.reserve(size_t(idx) + 1 > ops.slots() ? size_t(idx) + 1 : ops.slots());
+		remove(ops, idx);
+		if (now == 0 && (size_ == 0 || (key >> kTickShift) <= cur_))
+			now = mono_ns();
+		// An empty wheel has no entry to keep cur_ behind: catch up.
+		if (size_ == 0 && (now >> kTickShift) > cur_)
+			cur_ = now >> kTickShift;
+		if (key <= now)
+			due_ = true;
+		insert(ops, idx, key);
+	}
+
+	[[gnu::always_inline]] void insert(OpTable &ops, uint32_t idx, uint64_t key) noexcept
+	{
+		uint64_t t = key >> kTickShift;
+		if (t < cur_)
+			t = cur_;
+		uint64_t diff = t ^ cur_;
+		unsigned level = 0;
+		uint32_t b = uint32_t(t & kL0Mask);
+		if (t - cur_ > kL0Mask) {
+			level = 1 + unsigned(63 - __builtin_clzll(diff) - kL0Bits) / kLevelBits;
+			b = bucket_of(level, unsigned((t >> shift_of(level)) & kSlotMask));
+		}
+		append(ops, idx, b);
+		// Level 0 fires once its tick has passed; a higher bucket cascades
+		// when cur_ reaches its first tick.
+		uint64_t when = level ? (t >> shift_of(level)) << shift_of(level) : t + 1;
+		if (when < wake_)
+			wake_ = when;
+	}
+
+	[[gnu::always_inline]] void append(OpTable &ops, uint32_t idx, uint32_t b) noexcept
+	{
+		Link *links = links_.data();
+		uint32_t t = tail_[b];
+		if (t == kNoSlot) {
+			head_[b] = idx;
+			links[idx].prev = kEnd | b;
+			set_occ(b);
+		} else {
+			links[t].next = idx;
+			links[idx].prev = t;
+		}
+		tail_[b] = idx;
+		links[idx].next = kEnd | b;
+		ops.at(idx).heap_pos = b;
+		size_++;
+	}
+
+	// The first tick at which expire() has work, kNoTick for none.
+	uint64_t next_wake() const noexcept
+	{
+		uint64_t t = ring_next(0);
+		return std::min(t == kNoTick ? t : t + 1, next_cascade());
+	}
+
+	// The first tick from cur_ + k on (k: 0 or 1) whose level-0 bucket holds
+	// entries, kNoTick for none. The ring's bucket p holds the tick
+	// cur_ + ((p - cur_) mod 4096).
+	uint64_t ring_next(uint32_t k) const noexcept
+	{
+		uint32_t p0 = uint32_t(cur_ & kL0Mask);
+		uint32_t start = (p0 + k) & kL0Mask;
+		int q = find0(start);
+		if (q < 0 && start)
+			q = find0(0);
+		if (q < 0)
+			return kNoTick;
+		return cur_ + ((uint32_t(q) - p0) & kL0Mask);
+	}
+
+	// The first tick after cur_ where a bucket of level >= 1 must cascade.
+	uint64_t next_cascade() const noexcept
+	{
+		for (unsigned l = 1; l < kLevels; l++) {
+			unsigned s = unsigned((cur_ >> shift_of(l)) & kSlotMask);
+			uint64_t m = s == kSlotMask ? 0 : occ_[l] >> (s + 1);
+			if (m) {
+				uint64_t slot = s + 1 + unsigned(__builtin_ctzll(m));
+				unsigned above = shift_of(l) + kLevelBits; // <= 48: ticks have 48 bits
+				return ((cur_ >> above) << above) | (slot << shift_of(l));
+			}
+		}
+		return kNoTick;
+	}
+
+	// The first tick after cur_ with something to do: a level-0 bucket to
+	// fire or a higher one to cascade (the ring may reach past the next
+	// cascade). Among levels 1..6 the lowest with entries comes first: its
+	// buckets lie before every bucket of the levels above.
+	uint64_t next_event() const noexcept
+	{
+		return std::min(ring_next(1), next_cascade());
+	}
+
+	// Moves the entries of the buckets cur_ has entered down, highest
+	// level first (a cascade may fill the bucket below).
+	void cascade(OpTable &ops) noexcept
+	{
+		for (unsigned l = kLevels - 1; l >= 1; l--) {
+			uint32_t s = uint32_t((cur_ >> shift_of(l)) & kSlotMask);
+			if (!(occ_[l] >> s & 1))
+				continue;
+			uint32_t b = bucket_of(l, s);
+			uint32_t i = head_[b];
+			head_[b] = tail_[b] = kNoSlot;
+			occ_[l] &= ~(uint64_t(1) << s);
+			while (!(i & kEnd)) {
+				Op &op = ops.at(i);
+				uint32_t next = links_.data()[i].next;
+				op.heap_pos = kNotInHeap;
+				size_--;
+				insert(ops, i, timer_key(op));
+				i = next;
+			}
+		}
+	}
+
+	// Fires bucket b of level 0 in deadline order, up to deadline limit.
+	template <class Fire> void fire_bucket(OpTable &ops, uint32_t b, uint64_t limit, Fire &fire)
+	{
+		sort_bucket(ops, b);
+		while (head_[b] != kNoSlot) {
+			uint32_t i = head_[b];
+			if (limit != kNever && timer_key(ops.at(i)) > limit)
+				break;
+			remove(ops, i);
+			fire(i);
+		}
+	}
+
+	// Sorts bucket b by deadline, stably. The deadlines are copied out in
+	// one pass over the list and sorted in a flat array, so each entry's
+	// op record is read once, not once per merge pass; if that array
+	// cannot grow, the list itself is merge-sorted.
+	void sort_bucket(OpTable &ops, uint32_t b) noexcept
+	{
+		uint32_t h = head_[b];
+		uint32_t n = 0;
+		bool sorted = true;
+		uint64_t last = 0;
+		for (uint32_t i = h; !(i & kEnd); i = links_.data()[i].next) {
+			uint64_t k = timer_key(ops.at(i));
+			sorted &= k >= last;
+			last = k;
+			n++;
+		}
+		if (sorted)
+			return;
+		if (sort_flat(ops, b, n))
+			return;
+		links_.data()[tail_[b]].next = kNoSlot;
+		relink(b, merge_sort(ops, links_.data(), h, n));
+	}
+
+	// Chains the entries from h (ended by kNoSlot) as bucket b's list.
+	void relink(uint32_t b, uint32_t h) noexcept
+	{
+		Link *links = links_.data();
+		head_[b] = h;
+		uint32_t p = kEnd | b;
+		for (uint32_t i = h;;) {
+			links[i].prev = p;
+			p = i;
+			uint32_t next = links[i].next;
+			if (next == kNoSlot) {
+				links[i].next = kEnd | b;
+				break;
+			}
+			i = next;
+		}
+		tail_[b] = p;
+	}
+
+	struct SortEntry {
+		uint64_t key;
+		uint32_t pos; // place in the list: equal keys keep their order
+		uint32_t idx;
+		bool operator<(const SortEntry &o) const noexcept
+		{
+			return key < o.key || (key == o.key && pos < o.pos);
+		}
+	};
+
+	bool sort_flat(OpTable &ops, uint32_t b, uint32_t n) noexcept
+	{
+		try {
+			if (scratch_.size() < n)
+				scratch_.resize(n);
+		} catch (...) {
+			return false;
+		}
+		Link *links = links_.data();
+		uint32_t pos = 0;
+		for (uint32_t i = head_[b]; !(i & kEnd); i = links[i].next, pos++)
+			scratch_[pos] = SortEntry{timer_key(ops.at(i)), pos, i};
+		std::sort(scratch_.begin(), scratch_.begin() + n);
+		for (uint32_t k = 0; k + 1 < n; k++)
+			links[scratch_[k].idx].next = scratch_[k + 1].idx;
+		links[scratch_[n - 1].idx].next = kNoSlot;
+		relink(b, scratch_[0].idx);
+		return true;
+	}
+
+	// n entries chained by next links, ended by kNoSlot: sorted, stable.
+	static uint32_t merge_sort(OpTable &ops, Link *links, uint32_t h, uint32_t n) noexcept
+	{
+		if (n < 2)
+			return h;
+		uint32_t mid = h;
+		for (uint32_t k = 1; k < n / 2; k++)
+			mid = links[mid].next;
+		uint32_t second = links[mid].next;
+		links[mid].next = kNoSlot;
+		uint32_t a = merge_sort(ops, links, h, n / 2);
+		uint32_t z = merge_sort(ops, links, second, n - n / 2);
+		uint32_t head = kNoSlot;
+		uint32_t *link = &head;
+		while (a != kNoSlot && z != kNoSlot) {
+			uint32_t &take = timer_key(ops.at(z)) < timer_key(ops.at(a)) ? z : a;
+			*link = take;
+			link = &links[take].next;
+			take = *link;
+		}
+		*link = a != kNoSlot ? a : z;
+		return head;
+	}
+
+	// Which buckets hold entries: level 0 in 64 words and a word saying
+	// which of them are not zero; levels 1..6 in a word each.
+	uint64_t occ0_[kL0Slots / 64] = {};
+	uint64_t occ0_sum_ = 0;
+	uint64_t occ_[kLevels] = {}; // [0] unused
+	uint32_t head_[kBuckets];
+	uint32_t tail_[kBuckets];
+	PageArray<Link> links_;
+	std::vector<SortEntry> scratch_; // sort_bucket()'s array, kept for reuse
+	uint64_t cur_ = 0; // every entry of an earlier tick has fired
+	uint32_t size_ = 0;
+	uint64_t wake_ = kNoTick; // expire() has work from this tick on (or earlier)
+	bool due_ = false; // an entry armed already due waits in bucket cur_
+};
+
+} // namespace kio

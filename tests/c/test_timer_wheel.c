@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The timer wheel behind timers and op timeouts (lib/core/timer_wheel.hpp):
+ * what a wheel can get wrong. Its ticks are 2^16 ns; level 0 has 4096
+ * buckets of a tick and each level above 64 buckets, so entries change level
+ * at multiples of 2^28 ns (268 ms) and 2^34 ns (17 s) of CLOCK_MONOTONIC,
+ * and deadlines far past the span of the low levels sit in the high ones. Checked here: every callback runs
+ * exactly once, never before its deadline, in deadline order (equal
+ * deadlines in the order they were armed); cancel and re-arm at every
+ * level; arming from callbacks; edge values of the clock; an idle loop
+ * with a far timer does not wake per tick.
+ */
+#include <poll.h>
+
+#include <kio/stats.h>
+
+#include "kio_test.h"
+
+#define WAIT_MS 5000
+
+struct fired {
+	int calls;
+	int32_t res;
+	uint64_t at;
+	int done;
+	int index;
+	int *order;
+	int *order_len;
+};
+
+static void fired_cb(void *user_data, int32_t res, uint32_t flags)
+{
+	struct fired *f = user_data;
+	(void)flags;
+	f->at = kt_now_ns();
+	f->calls++;
+	f->res = res;
+	f->done = 1;
+	if (f->order)
+		f->order[(*f->order_len)++] = f->index;
+}
+
+/* Runs ctx until every one of n records fired. */
+static void run_until_all(kio_ctx *ctx, struct fired *f, int n)
+{
+	for (int i = 0; i < n; i++)
+		kt_run_until(ctx, &f[i].done, WAIT_MS);
+}
+
+/* Checks n timers armed at deadline[]: each fired once with res 0, never
+ * early, in deadline order and, for equal deadlines, in index order. */
+static void check_fired_in_order(struct fired *f, const uint64_t *deadline, const int *order, int n)
+{
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(f[i].calls, 1);
+		assert_int_equal(f[i].res, 0);
+		if (f[i].at < deadline[i])
+			fail_msg("timer %d fired %llu ns early", i,
+				 (unsigned long long)(deadline[i] - f[i].at));
+	}
+	for (int k = 1; k < n; k++) {
+		int a = order[k - 1], b = order[k];
+		if (deadline[a] > deadline[b] || (deadline[a] == deadline[b] && a > b))
+			fail_msg("timer %d (deadline %llu) fired before timer %d (deadline %llu)", a,
+				 (unsigned long long)deadline[a], b, (unsigned long long)deadline[b]);
+	}
+}
+
+static uint64_t round_up(uint64_t x, uint64_t unit)
+{
+	return (x + unit - 1) / unit * unit;
+}
+
+/* Deadlines on both sides of tick boundaries, of 2^22 ns and of 2^28 ns
+ * (where level 1's buckets start), and of the end of level 0's ring, 2^28
+ * ns from now (before it level 0, past it level 1). */
+static void test_wheel_level_boundaries(void **state)
+{
+	(void)state;
+	enum { PER = 9, GROUPS = 4, N = GROUPS * PER };
+	kio_ctx *ctx = kt_ctx_new();
+	static struct fired f[N];
+	static uint64_t deadline[N];
+	static int order[N];
+	int order_len = 0;
+	const uint64_t units[3] = { 1ull << 16, 1ull << 22, 1ull << 28 };
+	uint64_t base = kt_now_ns() + 2 * KT_MS;
+
+	int n = 0;
+	for (int u = 0; u < GROUPS; u++) {
+		uint64_t b = u < 3 ? round_up(base, units[u]) : kt_now_ns() + (1ull << 28);
+		const int64_t offs[PER] = { -65537, -65536, -1, 0, 0, 1, 65535, 65536, 2 * 65536 + 7 };
+		for (int k = 0; k < PER; k++, n++)
+			deadline[n] = b + (uint64_t)offs[k];
+	}
+	/* Armed out of deadline order, so order comes from the wheel. */
+	for (int i = N - 1; i >= 0; i--) {
+		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
+		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
+	}
+	run_until_all(ctx, f, N);
+	assert_int_equal(order_len, N);
+	/* Equal deadlines: armed from the highest index down. */
+	for (int k = 1; k < N; k++) {
+		int a = order[k - 1], b = order[k];
+		assert_true(deadline[a] <= deadline[b]);
+		if (deadline[a] == deadline[b])
+			assert_true(a > b);
+	}
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(f[i].calls, 1);
+		assert_true(f[i].at >= deadline[i]);
+	}
+	kt_drain_destroy(ctx);
+}
+
+/* Many timers on one deadline fire in the order they were armed, also
+ * when some were armed before the wheel moved them down a level and
+ * others after. */
+static void test_wheel_same_deadline_fifo(void **state)
+{
+	(void)state;
+	enum { N = 3000 };
+	kio_ctx *ctx = kt_ctx_new();
+	static struct fired f[N];
+	static uint64_t deadline[N];
+	static int order[N];
+	int order_len = 0;
+	/* More than 2^28 ns ahead: the first half starts above level 0 and
+	 * moves down when the wheel reaches boundary. */
+	uint64_t boundary = round_up(kt_now_ns() + 300 * KT_MS, 1ull << 28);
+	uint64_t d = boundary + 40 * KT_MS;
+
+	for (int i = 0; i < N / 2; i++) {
+		/* Every third one a little earlier or later, the rest on d. */
+		deadline[i] = d + (i % 3 == 1 ? (uint64_t)-1 : i % 3 == 2 ? 1 : 0);
+		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
+		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
+	}
+	/* Let the wheel pass the boundary (and cascade) before the second
+	 * half. Should some fire meanwhile (a busy machine), the order still
+	 * holds. */
+	uint64_t now = kt_now_ns();
+	if (now < boundary + 10 * KT_MS)
+		kt_run_for(ctx, (boundary + 10 * KT_MS - now) / KT_MS + 1);
+	for (int i = N / 2; i < N; i++) {
+		deadline[i] = d + (i % 3 == 1 ? (uint64_t)-1 : i % 3 == 2 ? 1 : 0);
+		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
+		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
+	}
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(order_len, N);
+	check_fired_in_order(f, deadline, order, N);
+	kio_ctx_destroy(ctx);
+}
+
+/* Deadlines at every level up to the end of the clock: none fires early,
+ * an idle loop does not wake for them, and each cancels exactly once. */
+static void test_wheel_far_future_and_idle(void **state)
+{
+	(void)state;
+	enum { N = 20 };
+	kio_ctx *ctx = kt_ctx_new();
+	static struct fired f[N];
+	int64_t id[N];
+	struct fired near = { 0 };
+
+	for (int i = 0; i < N; i++) {
+		f[i] = (struct fired){ .index = i };
+		if (i < 16) /* 2^34 ns (17 s) and up to 2^64 - 1: levels 3 to 7 */
+			id[i] = kio_sleep(ctx, i == 15 ? UINT64_MAX : 1ull << (34 + 2 * i % 30), fired_cb, &f[i]);
+		else if (i == 16)
+			id[i] = kio_sleep_until(ctx, CLOCK_MONOTONIC, UINT64_MAX, fired_cb, &f[i]);
+		else if (i == 17)
+			id[i] = kio_sleep_until(ctx, CLOCK_MONOTONIC, UINT64_MAX - 1, fired_cb, &f[i]);
+		else if (i == 18)
+			id[i] = kio_sleep_until(ctx, CLOCK_REALTIME, UINT64_MAX, fired_cb, &f[i]);
+		else
+			id[i] = kio_timer_periodic(ctx, UINT64_MAX / 2, fired_cb, &f[i]);
+		assert_true(id[i] >= 0);
+	}
+	assert_true(kio_sleep(ctx, 2 * KT_MS, fired_cb, &near) >= 0);
+	kt_run_until(ctx, &near.done, WAIT_MS);
+	assert_int_equal(near.res, 0);
+
+	/* Idle with only far timers: a few rounds at most, not one per tick
+	 * (a 30 ms run is about 460 ticks). */
+	kio_stats s0, s1;
+	assert_int_equal(kio_ctx_stats(ctx, &s0, sizeof(s0)), 0);
+	kt_run_for(ctx, 30);
+	assert_int_equal(kio_ctx_stats(ctx, &s1, sizeof(s1)), 0);
+	assert_true(s1.loop_iterations - s0.loop_iterations <= 8);
+
+	for (int i = 0; i < N; i++)
+		assert_int_equal(f[i].calls, 0);
+	assert_int_equal(kio_ctx_pending(ctx), N);
+	/* Cancel from both ends towards the middle. */
+	for (int k = 0; k < N / 2; k++) {
+		assert_int_equal(kio_op_cancel(ctx, id[k]), 0);
+		assert_int_equal(kio_op_cancel(ctx, id[N - 1 - k]), 0);
+	}
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(f[i].calls, 1);
+		assert_int_equal(f[i].res, -ECANCELED);
+		assert_int_equal(kio_op_cancel(ctx, id[i]), -ENOENT);
+	}
+	kio_ctx_destroy(ctx);
+}
+
+/* Cancel entries at every level and at the head, middle and tail of a
+ * bucket's list; what is left still fires, in order. */
+static void test_wheel_cancel_every_level(void **state)
+{
+	(void)state;
+	enum { LEVELS = 12, SAME = 5, N = LEVELS + SAME };
+	kio_ctx *ctx = kt_ctx_new();
+	static struct fired f[N];
+	static int order[N];
+	int order_len = 0;
+	int64_t id[N];
+
+	/* 2^10 ns to 2^63 ns: every level of the wheel. */
+	for (int i = 0; i < LEVELS; i++) {
+		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
+		id[i] = kio_sleep(ctx, 1ull << (10 + (53 * i) / (LEVELS - 1)), fired_cb, &f[i]);
+		assert_true(id[i] >= 0);
+	}
+	/* SAME timers on one deadline: one bucket list. */
+	uint64_t d = kt_now_ns() + 3 * KT_MS;
+	for (int i = LEVELS; i < N; i++) {
+		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
+		id[i] = kio_sleep_until(ctx, CLOCK_MONOTONIC, d, fired_cb, &f[i]);
+		assert_true(id[i] >= 0);
+	}
+	/* Middle, head, tail of the list; then every level but the first. */
+	assert_int_equal(kio_op_cancel(ctx, id[LEVELS + 2]), 0);
+	assert_int_equal(kio_op_cancel(ctx, id[LEVELS]), 0);
+	assert_int_equal(kio_op_cancel(ctx, id[N - 1]), 0);
+	for (int i = LEVELS - 1; i >= 1; i--)
+		assert_int_equal(kio_op_cancel(ctx, id[i]), 0);
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(f[i].calls, 1);
+	int expect_ok[] = { 0, LEVELS + 1, LEVELS + 3 };
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(f[expect_ok[k]].res, 0);
+	for (int i = 0; i < N; i++)
+		if (i != 0 && i != LEVELS + 1 && i != LEVELS + 3)
+			assert_int_equal(f[i].res, -ECANCELED);
+	assert_true(f[LEVELS + 1].at <= f[LEVELS + 3].at);
+	assert_true(f[LEVELS + 1].at >= d);
+	kio_ctx_destroy(ctx);
+}
+
+/* Timers armed from timer callbacks, also already due ones: never run
+ * inside the callback that armed them, never early. */
+struct chain {
+	kio_ctx *ctx;
+	int left;
+	int in_cb;
+	int nested;
+	int fired;
+	int errors;
+	uint64_t deadline;
+	int done;
+};
+
+static void chain_cb(void *user_data, int32_t res, uint32_t flags)
+{
+	struct chain *c = user_data;
+	(void)flags;
+	if (c->in_cb)
+		c->nested++;
+	if (res != 0 || kt_now_ns() < c->deadline)
+		c->errors++;
+	c->fired++;
+	if (--c->left == 0) {
+		c->done = 1;
+		return;
+	}
+	c->in_cb = 1;
+	uint64_t now = kt_now_ns();
+	int64_t id;
+	switch (c->left % 4) {
+	case 0: /* due at once */
+		c->deadline = now;
+		id = kio_sleep(c->ctx, 0, chain_cb, c);
+		break;
+	case 1: /* in the past */
+		c->deadline = 0;
+		id = kio_sleep_until(c->ctx, CLOCK_MONOTONIC, now / 2, chain_cb, c);
+		break;
+	case 2: /* inside the current tick or the next */
+		c->deadline = now + 20000;
+		id = kio_sleep(c->ctx, 20000, chain_cb, c);
+		break;
+	default: /* a few ms: another level */
+		c->deadline = now + 5 * KT_MS;
+		id = kio_sleep(c->ctx, 5 * KT_MS, chain_cb, c);
+		break;
+	}
+	if (id < 0)
+		c->errors++;
+	c->in_cb = 0;
+}
+
+static void test_wheel_arm_from_callback(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	enum { CHAINS = 50 };
+	static struct chain c[CHAINS];
+	for (int i = 0; i < CHAINS; i++) {
+		c[i] = (struct chain){ .ctx = ctx, .left = 20, .deadline = kt_now_ns() + 1 * KT_MS };
+		/* All chains start on one deadline: their re-arms happen while
+		 * the same bucket is being fired. */
+		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, c[0].deadline, chain_cb, &c[i]) >= 0);
+		c[i].deadline = c[0].deadline;
+	}
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	for (int i = 0; i < CHAINS; i++) {
+		assert_int_equal(c[i].fired, 20);
+		assert_int_equal(c[i].nested, 0);
+		assert_int_equal(c[i].errors, 0);
+		assert_true(c[i].done);
+	}
+	kio_ctx_destroy(ctx);
+}
+
+/* Edge values: deadlines at 0, 1, now, on a tick boundary; delays of 0
+ * and 1 ns; a CLOCK_REALTIME deadline in the past. */
+static void test_wheel_clock_edges(void **state)
+{
+	(void)state;
+	enum { N = 8 };
+	kio_ctx *ctx = kt_ctx_new();
+	static struct fired f[N];
+	uint64_t now = kt_now_ns();
+	uint64_t tick = round_up(now + KT_MS, 1ull << 16);
+	uint64_t deadline[N] = { 0, 0, now, now, 0, tick, tick - 1, now + 1 };
+
+	for (int i = 0; i < N; i++)
+		f[i] = (struct fired){ .index = i };
+	assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, 0, fired_cb, &f[0]) >= 0);
+	assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, 1, fired_cb, &f[1]) >= 0);
+	assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, now, fired_cb, &f[2]) >= 0);
+	assert_true(kio_sleep(ctx, 0, fired_cb, &f[3]) >= 0);
+	assert_true(kio_sleep_until(ctx, CLOCK_REALTIME, 1, fired_cb, &f[4]) >= 0);
+	assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, tick, fired_cb, &f[5]) >= 0);
+	assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, tick - 1, fired_cb, &f[6]) >= 0);
+	assert_true(kio_sleep(ctx, 1, fired_cb, &f[7]) >= 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(f[i].calls, 0);
+	/* The due ones fire at the next round, without waiting for a tick. */
+	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(f[i].calls, 1);
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(f[i].calls, 1);
+		assert_int_equal(f[i].res, 0);
+		assert_true(f[i].at >= deadline[i]);
+	}
+	kio_ctx_destroy(ctx);
+}
+
+/* Op timeouts moved between levels, disarmed, and left unfired on many
+ * ops: the ops end as they would have without them. */
+static void test_wheel_op_timeouts(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int p[2];
+	kt_pipe(p);
+	struct fired moved = { 0 }, disarmed = { 0 }, huge = { 0 };
+
+	int64_t a = kio_poll(ctx, p[0], POLLIN, fired_cb, &moved);
+	int64_t b = kio_poll(ctx, p[0], POLLIN, fired_cb, &disarmed);
+	int64_t c = kio_poll(ctx, p[0], POLLIN, fired_cb, &huge);
+	assert_true(a >= 0 && b >= 0 && c >= 0);
+	/* a: 10 s (a high level), then 1 h, then 3 ms (level 0 or 1). */
+	assert_int_equal(kio_op_timeout(ctx, a, 10000 * KT_MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, a, 3600000 * KT_MS), 0);
+	uint64_t t0 = kt_now_ns();
+	assert_int_equal(kio_op_timeout(ctx, a, 3 * KT_MS), 0);
+	/* b: armed and disarmed. c: the longest timeout there is. */
+	assert_int_equal(kio_op_timeout(ctx, b, 2 * KT_MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, b, 0), 0);
+	assert_int_equal(kio_op_timeout(ctx, c, UINT64_MAX), 0);
+	kt_run_until(ctx, &moved.done, WAIT_MS);
+	assert_int_equal(moved.res, -ETIMEDOUT);
+	assert_true(moved.at >= t0 + 3 * KT_MS);
+	/* b outlived its former deadline without a timeout. */
+	kt_run_for(ctx, 5);
+	assert_int_equal(disarmed.calls, 0);
+	assert_int_equal(huge.calls, 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	kt_run_until(ctx, &disarmed.done, WAIT_MS);
+	kt_run_until(ctx, &huge.done, WAIT_MS);
+	assert_true(disarmed.res > 0);
+	assert_true(huge.res > 0);
+
+	/* Many NOPs, each with a timeout somewhere in the wheel, none fires. */
+	enum { OPS = 2000 };
+	static struct fired n[OPS];
+	for (int i = 0; i < OPS; i++) {
+		n[i] = (struct fired){ 0 };
+		int64_t id = kio_nop(ctx, fired_cb, &n[i]);
+		assert_true(id >= 0);
+		assert_int_equal(kio_op_timeout(ctx, id, (1000000ull << (i % 40)) + (uint64_t)i), 0);
+	}
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	for (int i = 0; i < OPS; i++) {
+		assert_int_equal(n[i].calls, 1);
+		assert_int_equal(n[i].res, 0);
+	}
+	kio_stats st;
+	assert_int_equal(kio_ctx_stats(ctx, &st, sizeof(st)), 0);
+	assert_int_equal(st.ops_timeouts, 1);
+	kt_close_pipe(p);
+	kio_ctx_destroy(ctx);
+}
+
+/* Destroy with timers and timeouts pending at every level. A short one
+ * may fire first on a busy machine: each ends exactly once either way. */
+struct ending {
+	int finals;
+	int ticks;
+	int32_t res;
+};
+
+static void ending_cb(void *user_data, int32_t res, uint32_t flags)
+{
+	struct ending *e = user_data;
+	if (flags & KIO_F_MORE) {
+		e->ticks++;
+		return;
+	}
+	e->finals++;
+	e->res = res;
+}
+
+static void test_wheel_destroy_pending(void **state)
+{
+	(void)state;
+	enum { N = 14 };
+	kio_ctx *ctx = kt_ctx_new();
+	static struct ending e[N];
+	int p[2];
+	kt_pipe(p);
+	struct ending pl = { 0 };
+	int64_t poll_id = kio_poll(ctx, p[0], POLLIN, ending_cb, &pl);
+	assert_true(poll_id >= 0);
+	assert_int_equal(kio_op_timeout(ctx, poll_id, 1ull << 40), 0);
+	for (int i = 0; i < N; i++) {
+		e[i] = (struct ending){ 0 };
+		/* 2^16 ns up to the end of the clock (UINT64_MAX past 2^63). */
+		uint64_t len = 16 + 4 * i < 64 ? 1ull << (16 + 4 * i) : UINT64_MAX;
+		int64_t id = i % 2 ? kio_sleep(ctx, len, ending_cb, &e[i])
+				   : kio_timer_periodic(ctx, 1ull << (20 + 3 * i), ending_cb, &e[i]);
+		assert_true(id >= 0);
+		if (i % 3 == 0)
+			assert_int_equal(kio_op_timeout(ctx, id, 1ull << (40 + i)), 0);
+	}
+	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
+	kio_ctx_destroy(ctx);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(e[i].finals, 1);
+		/* A one-shot that fired before destroy ended with 0. */
+		if (e[i].res != -ECANCELED)
+			assert_true(i % 2 == 1 && e[i].res == 0);
+	}
+	/* The long ones were surely still pending. */
+	for (int i = 8; i < N; i++)
+		assert_int_equal(e[i].res, -ECANCELED);
+	assert_int_equal(pl.finals, 1);
+	assert_int_equal(pl.res, -ECANCELED);
+	kt_close_pipe(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		KT_TEST(test_wheel_level_boundaries),
+		KT_TEST(test_wheel_same_deadline_fifo),
+		KT_TEST(test_wheel_far_future_and_idle),
+		KT_TEST(test_wheel_cancel_every_level),
+		KT_TEST(test_wheel_arm_from_callback),
+		KT_TEST(test_wheel_clock_edges),
+		KT_TEST(test_wheel_op_timeouts),
+		KT_TEST(test_wheel_destroy_pending),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
