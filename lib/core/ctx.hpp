@@ -15,6 +15,7 @@
 #include "core/guard.hpp"
 #include "core/handle.hpp"
 #include "core/op_table.hpp"
+#include "core/obs.hpp"
 #include "core/ring.hpp"
 #include "core/timer_heap.hpp"
 
@@ -140,6 +141,7 @@ struct kio_ctx {
 	std::unique_ptr<kio::Faults, kio::FaultsDeleter> faults;
 
 	kio_stats stats{};
+	kio::Obs obs; // time accounting, overflows, the cross-thread copy (core/obs.hpp)
 	uint64_t cq_overflow_logged = 0; // mono_ns() of the last CQ overflow warning
 
 	// Networking state (buffer rings, the pipe pool of kio_sendfile()),

@@ -163,6 +163,16 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		ids.swap(c->recancel); // keep the capacity
 }
 
+// A wait that may have blocked ended: the time since t0 was waiting, and
+// the loop's running stretch resumes now.
+[[gnu::always_inline]] inline void note_wait(kio_ctx *c, uint64_t t0) noexcept
+{
+	uint64_t t1 = mono_ns();
+	c->obs.run_ns += t0 - c->obs.run_mark;
+	c->obs.wait_ns += t1 - t0;
+	c->obs.run_mark = t1;
+}
+
 // Returns the callbacks run (0 or 1).
 [[gnu::always_inline]] inline int on_cqe(kio_ctx *c, uint64_t ud, int32_t res, uint32_t f)
 {
@@ -311,7 +321,7 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	bool ask = c->ring.kernel_has_more() || (embedded && got >= 16) ||
 		   (!c->ring.taskrun_flag() && !entered_with_events);
 	if (ask && (IO_URING_READ_ONCE(*c->ring.raw()->sq.kflags) & IORING_SQ_CQ_OVERFLOW))
-		log_cq_overflow(c);
+		note_cq_overflow(c);
 	for (int i = 0; i < 64 && ask; i++) {
 		c->ring.enter(false, 0, true);
 		got = reap(c);
@@ -412,7 +422,10 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		if (rc >= 0 || rc == -EAGAIN || rc == -EBUSY)
 			rc = -EINTR;
 	} else {
+		uint64_t t0 = wait ? mono_ns() : 0;
 		rc = c->ring.enter(wait, wait_ns, getevents);
+		if (wait)
+			note_wait(c, t0);
 	}
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 		return rc;
@@ -839,10 +852,24 @@ int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, ui
 	return faults_started_user(c, c->ops.id_of(idx));
 }
 
-// Clears c->in_run when the loop is left, by return or by exception.
+// Clears c->in_run when the loop is left, by return or by exception. From
+// construction to then, time counts as the loop's (waits aside, note_wait()).
 struct LeaveRun {
 	kio_ctx *c;
-	~LeaveRun() { c->in_run = false; }
+	explicit LeaveRun(kio_ctx *ctx) noexcept
+		: c(ctx)
+	{
+		c->obs.run_mark = mono_ns();
+	}
+	~LeaveRun()
+	{
+		uint64_t now = mono_ns();
+		c->obs.run_ns += now - c->obs.run_mark;
+		c->obs.run_mark = now;
+		c->in_run = false;
+		if (__builtin_expect(c->obs.publish.load(std::memory_order_relaxed), 0))
+			publish_stats(c); // what the last round's callbacks did
+	}
 };
 
 // One round of the loop, for a caller that has set c->in_run: inlined into
@@ -886,13 +913,18 @@ struct LeaveRun {
 		// Without waiting, deferred completions are only posted if we ask:
 		// ask when the kernel flags pending work, or always where it cannot.
 		bool getevents = !wait && (c->ring.kernel_has_more() || !c->ring.taskrun_flag());
+		if (__builtin_expect(c->obs.publish.load(std::memory_order_relaxed), 0))
+			publish_stats(c);
 		if (__builtin_expect(c->faults != nullptr, 0)) {
 			int got = faults_round(c, wait, wait_ns, getevents);
 			if (got < 0)
 				return got;
 			n += got;
 		} else {
+			uint64_t t0 = wait ? mono_ns() : 0;
 			int rc = c->ring.enter(wait, wait_ns, getevents);
+			if (wait)
+				note_wait(c, t0);
 			if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR &&
 			    rc != -EAGAIN && rc != -EBUSY)
 				return rc;
