@@ -163,14 +163,17 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		ids.swap(c->recancel); // keep the capacity
 }
 
-// A wait that may have blocked ended: the time since t0 was waiting, and
-// the loop's running stretch resumes now.
-[[gnu::always_inline]] inline void note_wait(kio_ctx *c, uint64_t t0) noexcept
+// A wait that may block, timed (KIO_CTX_STATS_TIME): its time counts as
+// waiting, and the loop's running stretch resumes after it.
+[[gnu::noinline]] int enter_timed(kio_ctx *c, uint64_t wait_ns, bool getevents) noexcept
 {
+	uint64_t t0 = mono_ns();
+	int rc = c->ring.enter(true, wait_ns, getevents);
 	uint64_t t1 = mono_ns();
 	c->obs.run_ns += t0 - c->obs.run_mark;
 	c->obs.wait_ns += t1 - t0;
 	c->obs.run_mark = t1;
+	return rc;
 }
 
 // Returns the callbacks run (0 or 1).
@@ -422,10 +425,9 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		if (rc >= 0 || rc == -EAGAIN || rc == -EBUSY)
 			rc = -EINTR;
 	} else {
-		uint64_t t0 = wait ? mono_ns() : 0;
-		rc = c->ring.enter(wait, wait_ns, getevents);
-		if (wait)
-			note_wait(c, t0);
+		rc = wait && (c->obs.mode.load(std::memory_order_relaxed) & kObsTiming) ?
+			     enter_timed(c, wait_ns, getevents) :
+					     c->ring.enter(wait, wait_ns, getevents);
 	}
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 		return rc;
@@ -859,16 +861,27 @@ struct LeaveRun {
 	explicit LeaveRun(kio_ctx *ctx) noexcept
 		: c(ctx)
 	{
-		c->obs.run_mark = mono_ns();
+		if (__builtin_expect(c->obs.mode.load(std::memory_order_relaxed) & kObsTiming, 0))
+			c->obs.run_mark = mono_ns();
 	}
 	~LeaveRun()
 	{
-		uint64_t now = mono_ns();
-		c->obs.run_ns += now - c->obs.run_mark;
-		c->obs.run_mark = now;
 		c->in_run = false;
-		if (__builtin_expect(c->obs.publish.load(std::memory_order_relaxed), 0))
-			publish_stats(c); // what the last round's callbacks did
+		if (__builtin_expect(c->obs.mode.load(std::memory_order_relaxed) != 0, 0))
+			obs_leave(c);
+	}
+	// The time of the run call, and what its last round's callbacks did
+	// for the readers on other threads.
+	[[gnu::noinline, gnu::cold]] static void obs_leave(kio_ctx *c) noexcept
+	{
+		uint8_t mode = c->obs.mode.load(std::memory_order_relaxed);
+		if (mode & kObsTiming) {
+			uint64_t now = mono_ns();
+			c->obs.run_ns += now - c->obs.run_mark;
+			c->obs.run_mark = now;
+		}
+		if (mode & kObsPublish)
+			publish_stats(c);
 	}
 };
 
@@ -913,7 +926,7 @@ struct LeaveRun {
 		// Without waiting, deferred completions are only posted if we ask:
 		// ask when the kernel flags pending work, or always where it cannot.
 		bool getevents = !wait && (c->ring.kernel_has_more() || !c->ring.taskrun_flag());
-		if (__builtin_expect(c->obs.publish.load(std::memory_order_relaxed), 0))
+		if (__builtin_expect(c->obs.mode.load(std::memory_order_relaxed) & kObsPublish, 0))
 			publish_stats(c);
 		if (__builtin_expect(c->faults != nullptr, 0)) {
 			int got = faults_round(c, wait, wait_ns, getevents);
@@ -921,10 +934,9 @@ struct LeaveRun {
 				return got;
 			n += got;
 		} else {
-			uint64_t t0 = wait ? mono_ns() : 0;
-			int rc = c->ring.enter(wait, wait_ns, getevents);
-			if (wait)
-				note_wait(c, t0);
+			int rc = __builtin_expect(wait && (c->obs.mode.load(std::memory_order_relaxed) & kObsTiming), 0) ?
+					 enter_timed(c, wait_ns, getevents) :
+					 c->ring.enter(wait, wait_ns, getevents);
 			if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR &&
 			    rc != -EAGAIN && rc != -EBUSY)
 				return rc;

@@ -3,9 +3,11 @@
 // goes (blocked in the wait, or running), CQ overflows, and the copy of the
 // counters the loop publishes for readers on other threads.
 //
-// Cost: nothing per op. Per kio_ctx_run()/kio_ctx_run_once() call two
-// clock reads, per wait that may block two more (about 20 ns each through
-// the vDSO), per round one test of `publish`. The TSC would be cheaper,
+// Cost: nothing per op; per round a test of `publish` and of `timing`.
+// With timing (KIO_CTX_STATS_TIME), per kio_ctx_run()/kio_ctx_run_once()
+// call two clock reads and per wait that may block two more (about 20 ns
+// each through the vDSO): a round of a batch of nops then costs a third
+// more instructions, too much to be the default. The TSC would be cheaper,
 // but on virtual machines it can stand still while CLOCK_MONOTONIC moves
 // (seen: 25 ms of one against under 1 ms of the other), and a wait's time
 // is exactly what such a pause would distort.
@@ -19,6 +21,9 @@
 struct kio_ctx;
 
 namespace kio {
+
+inline constexpr uint8_t kObsTiming = 1;
+inline constexpr uint8_t kObsPublish = 2;
 
 // The counters as published for other threads, in kio_stats order up to
 // ops_max_inflight plus the fields kio_ctx_stats() derives.
@@ -46,9 +51,12 @@ struct Obs {
 	uint64_t run_mark = 0;     // mono_ns() at the start of the running stretch under way (in_run)
 	uint64_t cq_overflows = 0; // rounds that found the CQ overflowed
 
-	// Raised by the first kio_ctx_stats() from another thread: from then on
-	// the loop publishes once per round and when a run call returns.
-	std::atomic<bool> publish{false};
+	// kObsTiming (KIO_CTX_STATS_TIME: keep wait_ns and run_ns), set at
+	// creation; kObsPublish, raised by the first kio_ctx_stats() from
+	// another thread: from then on the loop publishes once per round and
+	// when a run call returns. One byte, so the loop tests both at once.
+	std::atomic<uint8_t> mode{0};
+	std::atomic<bool> wake_req{false}; // what signal_wake() raises; unread
 
 	// The published copy, a seqlock: seq odd while the loop writes it,
 	// 0 until the first publication. Its own cache line, away from the

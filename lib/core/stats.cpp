@@ -15,7 +15,8 @@ namespace {
 uint64_t run_ns_now(const kio_ctx *c, uint64_t now) noexcept
 {
 	uint64_t run = c->obs.run_ns;
-	if (c->in_run && now > c->obs.run_mark)
+	if (c->in_run && (c->obs.mode.load(std::memory_order_relaxed) & kObsTiming) &&
+	    now > c->obs.run_mark)
 		run += now - c->obs.run_mark;
 	return run;
 }
@@ -116,8 +117,10 @@ KIO_API int kio_ctx_stats(const kio_ctx *ctx, kio_stats *out, size_t out_size) n
 		// Nothing published yet: ask for it. Once raised, publish stays
 		// raised, so only the first call pays for the wake-up.
 		auto *c = const_cast<kio_ctx *>(ctx);
-		if (!c->obs.publish.load(std::memory_order_relaxed))
-			kio::signal_wake(c, c->obs.publish);
+		if (!(c->obs.mode.load(std::memory_order_relaxed) & kio::kObsPublish)) {
+			c->obs.mode.fetch_or(kio::kObsPublish, std::memory_order_relaxed);
+			kio::signal_wake(c, c->obs.wake_req);
+		}
 		return -EAGAIN;
 	}
 	kio_stats s{};

@@ -246,13 +246,16 @@ static void test_stats_bad_args(void **state)
 	kt_drain_destroy(ctx);
 }
 
-static kio_ctx *ctx_sized(uint32_t sq, uint32_t cq)
+static kio_ctx *ctx_with(uint32_t flags, uint32_t sq, uint32_t cq)
 {
 	kio_ctx_opts o;
 	kio_ctx *ctx = NULL;
 	kio_ctx_opts_init(&o, sizeof(o));
-	o.sq_entries = sq;
-	o.cq_entries = cq;
+	o.flags = flags;
+	if (sq)
+		o.sq_entries = sq;
+	if (cq)
+		o.cq_entries = cq;
 	int rc = kio_ctx_create(&ctx, &o, sizeof(o));
 	if (rc == -EPERM || rc == -ENOSYS) {
 		fprintf(stderr, "io_uring unavailable (%s): skipping\n", kio_strerror(rc));
@@ -324,8 +327,8 @@ static uint64_t nop_burst(kio_ctx *ctx, int n)
 static void test_stats_cq_overflow(void **state)
 {
 	(void)state;
-	kio_ctx *small = ctx_sized(8, 8);
-	kio_ctx *big = ctx_sized(8, 4096);
+	kio_ctx *small = ctx_with(0, 8, 8);
+	kio_ctx *big = ctx_with(0, 8, 4096);
 
 	assert_int_equal(stats_of(small).cq_overflows, 0);
 	uint64_t once = nop_burst(small, 512);
@@ -364,14 +367,15 @@ static void test_stats_sqes(void **state)
 }
 
 /*
- * A loop with only a timer to wait for spends that time blocked: its wait
- * grows by more than its running time, and the two add up to no more than
- * the time the run took. Polling rounds never wait.
+ * With KIO_CTX_STATS_TIME, a loop with only a timer to wait for spends
+ * that time blocked: its wait grows by more than its running time, and the
+ * two add up to no more than the time the run took. Polling rounds never
+ * wait.
  */
 static void test_stats_wait_and_run_time(void **state)
 {
 	(void)state;
-	kio_ctx *ctx = kt_ctx_new();
+	kio_ctx *ctx = ctx_with(KIO_CTX_STATS_TIME, 0, 0);
 	kio_stats s0 = stats_of(ctx);
 	assert_int_equal(s0.wait_ns, 0);
 
@@ -400,6 +404,22 @@ static void test_stats_wait_and_run_time(void **state)
 	/* Outside a run, the times stand still. */
 	assert_int_equal(s3.wait_ns, s2.wait_ns);
 	assert_int_equal(s3.run_ns, s2.run_ns);
+	kt_drain_destroy(ctx);
+}
+
+/* Without KIO_CTX_STATS_TIME the loop reads no clock for them: both stay 0. */
+static void test_stats_time_off_by_default(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	struct kt_rec r;
+	assert_true(kio_sleep(ctx, 5 * KT_MS, kt_rec_cb, kt_rec_reset(&r)) >= 0);
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(r.calls, 1);
+	kio_stats s = stats_of(ctx);
+	assert_true(s.loop_iterations > 0);
+	assert_int_equal(s.wait_ns, 0);
+	assert_int_equal(s.run_ns, 0);
 	kt_drain_destroy(ctx);
 }
 
@@ -512,7 +532,7 @@ static void test_stats_other_thread(void **state)
 	(void)state;
 	static struct shared sh;
 	memset(&sh, 0, sizeof(sh));
-	sh.ctx = kt_ctx_new();
+	sh.ctx = ctx_with(KIO_CTX_STATS_TIME, 0, 0);
 	/* The loop thread claims ctx before the reader exists. */
 	assert_true(kio_ctx_run_once(sh.ctx, 0) >= 0);
 
@@ -545,6 +565,7 @@ static void test_stats_other_thread(void **state)
 	assert_int_equal(sh.last.wait_ns, mine.wait_ns);
 	assert_int_equal(sh.last.run_ns, mine.run_ns);
 	assert_true(sh.last.snapshot_ns <= mine.snapshot_ns);
+	assert_true(mine.run_ns > 0); /* KIO_CTX_STATS_TIME: the time was kept */
 	kt_drain_destroy(sh.ctx);
 }
 
@@ -595,6 +616,7 @@ int main(void)
 		KT_TEST(test_stats_cq_overflow),
 		KT_TEST(test_stats_sqes),
 		KT_TEST(test_stats_wait_and_run_time),
+		KT_TEST(test_stats_time_off_by_default),
 		KT_TEST(test_stats_other_thread),
 		KT_TEST(test_stats_other_thread_before_run),
 	};
