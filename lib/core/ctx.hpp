@@ -16,6 +16,7 @@
 #include "core/handle.hpp"
 #include "core/op_table.hpp"
 #include "core/obs.hpp"
+#include "core/probes.hpp"
 #include "core/ring.hpp"
 #include "core/timer_heap.hpp"
 
@@ -358,7 +359,9 @@ struct Started {
 	c->stats.ops_submitted++;
 	if (live > c->stats.ops_max_inflight)
 		c->stats.ops_max_inflight = live;
-	return {int64_t((uint64_t(op.gen) << 32) | c->ops.tag_bits() | idx), sqe};
+	int64_t id = int64_t((uint64_t(op.gen) << 32) | c->ops.tag_bits() | idx);
+	KIO_PROBE_OP_START(c, id, user_data, opcode);
+	return {id, sqe};
 }
 
 // Starts a kernel op: its id and the SQE to fill, or {-errno, nullptr}.

@@ -66,6 +66,7 @@ static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
 		res = error_result(c, res, op.kind != Kind::External);
 	kio_cb cb = op.cb;
 	void *ud = op.user_data;
+	KIO_PROBE_OP_DONE(c, c->ops.id_of(idx), ud, res);
 	c->ops.release(idx);
 	c->live--;
 	cb(ud, res, flags & ~(KIO_F_MORE | kFlagNotif));
@@ -292,6 +293,7 @@ uint32_t cqe_flags(uint32_t f) noexcept
 			res = error_result(c, res, true);
 		kio_cb cb = op.cb;
 		void *user_data = op.user_data;
+		KIO_PROBE_OP_DONE(c, int64_t(ud), user_data, res);
 		c->ops.release_plain(idx);
 		cb(user_data, res, 0);
 	} while (head != c->reap_end ||
@@ -689,6 +691,7 @@ Started start_op_slow(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int tr
 	op.sq_pos = c->ring.sq_tail(); // its place in the SQ (op_table.hpp)
 	note_started(c);
 	int64_t id = c->ops.id_of(idx);
+	KIO_PROBE_OP_START(c, id, user_data, opcode);
 	if (__builtin_expect(c->faults != nullptr, 0))
 		faults_started(c, id);
 	return {id, sqe};
@@ -793,8 +796,9 @@ static bool faults_nomem(kio_ctx *c) noexcept
 	return __builtin_expect(c->faults != nullptr, 0) && c->faults->at_call(kFaultNomem);
 }
 
-static int64_t faults_started_user(kio_ctx *c, int64_t id) noexcept
+static int64_t user_op_started(kio_ctx *c, int64_t id) noexcept
 {
+	KIO_PROBE_OP_START(c, id, c->ops.at(OpTable::index_of(id)).user_data, -1);
 	if (__builtin_expect(c->faults != nullptr, 0))
 		faults_started(c, id);
 	return id;
@@ -811,6 +815,7 @@ int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res)
 	c->ready.push_back(Ready{idx, res, 0}); // room reserved above
 	c->in_user++;
 	note_started(c);
+	KIO_PROBE_OP_START(c, c->ops.id_of(idx), user_data, -1);
 	return c->ops.id_of(idx);
 }
 
@@ -829,7 +834,7 @@ int64_t start_external(kio_ctx *c, kio_cb cb, void *user_data, const Hook *hook,
 	c->in_external++;
 	c->in_user++;
 	note_started(c);
-	return faults_started_user(c, c->ops.id_of(idx));
+	return user_op_started(c, c->ops.id_of(idx));
 }
 
 int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period)
@@ -851,7 +856,7 @@ int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, ui
 	op.state |= kTimed;
 	c->in_user++;
 	note_started(c);
-	return faults_started_user(c, c->ops.id_of(idx));
+	return user_op_started(c, c->ops.id_of(idx));
 }
 
 // Clears c->in_run when the loop is left, by return or by exception. From
