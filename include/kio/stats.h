@@ -40,8 +40,7 @@ typedef struct kio_stats {
  * the loop publishes, consistent as a whole, as of the loop's last round
  * (snapshot_ns says when): the first such call asks the loop to start
  * publishing, wakes it, and returns -EAGAIN; from then on the loop
- * publishes once per round and whenever kio_ctx_run()/kio_ctx_run_once()
- * returns, and calls succeed.
+ * publishes at the end of every round, and calls succeed.
  *
  * Returns 0, -EINVAL (ctx or out NULL), or -EAGAIN (another thread, and
  * the loop has not published yet).

@@ -872,21 +872,14 @@ struct LeaveRun {
 	~LeaveRun()
 	{
 		c->in_run = false;
-		if (__builtin_expect(c->obs.mode.load(std::memory_order_relaxed) != 0, 0))
-			obs_leave(c);
+		if (__builtin_expect(c->obs.mode.load(std::memory_order_relaxed) & kObsTiming, 0))
+			note_leave(c);
 	}
-	// The time of the run call, and what its last round's callbacks did
-	// for the readers on other threads.
-	[[gnu::noinline, gnu::cold]] static void obs_leave(kio_ctx *c) noexcept
+	[[gnu::noinline, gnu::cold]] static void note_leave(kio_ctx *c) noexcept
 	{
-		uint8_t mode = c->obs.mode.load(std::memory_order_relaxed);
-		if (mode & kObsTiming) {
-			uint64_t now = mono_ns();
-			c->obs.run_ns += now - c->obs.run_mark;
-			c->obs.run_mark = now;
-		}
-		if (mode & kObsPublish)
-			publish_stats(c);
+		uint64_t now = mono_ns();
+		c->obs.run_ns += now - c->obs.run_mark;
+		c->obs.run_mark = now;
 	}
 };
 
@@ -931,8 +924,6 @@ struct LeaveRun {
 		// Without waiting, deferred completions are only posted if we ask:
 		// ask when the kernel flags pending work, or always where it cannot.
 		bool getevents = !wait && (c->ring.kernel_has_more() || !c->ring.taskrun_flag());
-		if (__builtin_expect(c->obs.mode.load(std::memory_order_relaxed) & kObsPublish, 0))
-			publish_stats(c);
 		if (__builtin_expect(c->faults != nullptr, 0)) {
 			int got = faults_round(c, wait, wait_ns, getevents);
 			if (got < 0)
@@ -956,6 +947,9 @@ struct LeaveRun {
 		if (__builtin_expect(!c->timers.empty(), 0))
 			expire_timers(c, mono_ns());
 		n += process_ready(c);
+		// The round's work is done: what it did, for readers on other threads.
+		if (__builtin_expect(c->obs.mode.load(std::memory_order_relaxed) & kObsPublish, 0))
+			publish_stats(c);
 
 		// Destroy drives its own rounds and re-checks what is left.
 		if (n > 0 || timeout_ns == 0 || c->destroying)

@@ -53,8 +53,8 @@ struct Obs {
 
 	// kObsTiming (KIO_CTX_STATS_TIME: keep wait_ns and run_ns), set at
 	// creation; kObsPublish, raised by the first kio_ctx_stats() from
-	// another thread: from then on the loop publishes once per round and
-	// when a run call returns. One byte, so the loop tests both at once.
+	// another thread: from then on the loop publishes at the end of every
+	// round. One byte for both.
 	std::atomic<uint8_t> mode{0};
 	std::atomic<bool> wake_req{false}; // what signal_wake() raises; unread
 

@@ -87,14 +87,27 @@ void to_stats(const uint64_t (&v)[kPubCount], kio_stats *s) noexcept
 
 void publish_stats(kio_ctx *c) noexcept
 {
-	uint64_t v[kPubCount];
-	read_live(c, v);
 	Obs &o = c->obs;
+	const kio_stats &st = c->stats;
+	uint64_t now = mono_ns();
 	uint64_t s = o.seq.load(std::memory_order_relaxed);
 	o.seq.store(s + 1, std::memory_order_relaxed);
 	std::atomic_thread_fence(std::memory_order_release);
-	for (unsigned i = 0; i < kPubCount; i++)
-		o.pub[i].store(v[i], std::memory_order_relaxed);
+	auto put = [&o](PubField f, uint64_t v) { o.pub[f].store(v, std::memory_order_relaxed); };
+	put(kPubSubmitted, st.ops_submitted);
+	put(kPubErrors, st.ops_errors);
+	put(kPubTimeouts, st.ops_timeouts);
+	put(kPubCancelled, st.ops_cancelled);
+	put(kPubMaxInflight, st.ops_max_inflight);
+	put(kPubLoops, st.loop_iterations);
+	put(kPubEnters, c->ring.enter_calls);
+	put(kPubInflight, c->live);
+	put(kPubOverflows, o.cq_overflows);
+	put(kPubDropped, c->ring.cq_dropped());
+	put(kPubSqes, c->ring.sqes_submitted);
+	put(kPubWait, o.wait_ns);
+	put(kPubRun, run_ns_now(c, now));
+	put(kPubAt, now);
 	o.seq.store(s + 2, std::memory_order_release);
 }
 

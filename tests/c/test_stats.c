@@ -555,7 +555,7 @@ static void test_stats_other_thread(void **state)
 	assert_true(atomic_load(&sh.snapshots) >= WANT_SNAPSHOTS);
 	for (int i = 0; i < CHAINS; i++)
 		assert_int_equal(chains[i].ended, 1);
-	/* The loop published as kio_ctx_run() returned. */
+	/* The loop published at the end of its last round. */
 	assert_int_equal(sh.last.ops_submitted, mine.ops_submitted);
 	assert_int_equal(sh.last.ops_completed, mine.ops_completed);
 	assert_int_equal(sh.last.ops_inflight, 0);
@@ -563,7 +563,7 @@ static void test_stats_other_thread(void **state)
 	assert_int_equal(sh.last.enter_calls, mine.enter_calls);
 	assert_int_equal(sh.last.sqes_submitted, mine.sqes_submitted);
 	assert_int_equal(sh.last.wait_ns, mine.wait_ns);
-	assert_int_equal(sh.last.run_ns, mine.run_ns);
+	assert_true(sh.last.run_ns <= mine.run_ns); /* the run call's own exit comes after */
 	assert_true(sh.last.snapshot_ns <= mine.snapshot_ns);
 	assert_true(mine.run_ns > 0); /* KIO_CTX_STATS_TIME: the time was kept */
 	kt_drain_destroy(sh.ctx);

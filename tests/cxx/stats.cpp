@@ -121,7 +121,7 @@ Test(stats, other_thread, .timeout = 60)
 	reader.join();
 	cr_assert(!first.has_value(), "the first call from another thread only asks");
 	cr_assert_eq(bad.load(), 0);
-	// The loop published as its last run returned.
+	// The loop published at the end of its last round.
 	cr_assert_eq(last.ops_submitted, mine.ops_submitted);
 	cr_assert_eq(last.ops_completed, mine.ops_completed);
 	cr_assert_eq(last.ops_inflight, 0u);
