@@ -25,8 +25,8 @@ typedef struct kio_stats {
 	uint64_t cq_overflows;     /* rounds that found completions held back by a full CQ */
 	uint64_t cq_dropped;       /* completions the kernel dropped (its CQ overflow counter) */
 	uint64_t sqes_submitted;   /* SQEs handed to the backend, kio's own included */
-	uint64_t wait_ns;          /* time the loop spent blocked waiting for completions */
-	uint64_t run_ns;           /* time in kio_ctx_run()/kio_ctx_run_once() otherwise */
+	uint64_t wait_ns;          /* ns blocked waiting for completions (KIO_CTX_STATS_TIME, else 0) */
+	uint64_t run_ns;           /* ns in kio_ctx_run()/kio_ctx_run_once() otherwise (same) */
 	uint64_t snapshot_ns;      /* CLOCK_MONOTONIC time at which these values held */
 } kio_stats;
 
