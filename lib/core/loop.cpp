@@ -177,6 +177,12 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	return rc;
 }
 
+// Whether an enter may block and its time is kept.
+[[gnu::always_inline]] inline bool timed(const kio_ctx *c, bool wait) noexcept
+{
+	return __builtin_expect(wait && (c->obs.mode.load(std::memory_order_relaxed) & kObsTiming), 0);
+}
+
 // Returns the callbacks run (0 or 1).
 [[gnu::always_inline]] inline int on_cqe(kio_ctx *c, uint64_t ud, int32_t res, uint32_t f)
 {
@@ -427,9 +433,8 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		if (rc >= 0 || rc == -EAGAIN || rc == -EBUSY)
 			rc = -EINTR;
 	} else {
-		rc = wait && (c->obs.mode.load(std::memory_order_relaxed) & kObsTiming) ?
-			     enter_timed(c, wait_ns, getevents) :
-					     c->ring.enter(wait, wait_ns, getevents);
+		rc = timed(c, wait) ? enter_timed(c, wait_ns, getevents) :
+				      c->ring.enter(wait, wait_ns, getevents);
 	}
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 		return rc;
@@ -860,7 +865,7 @@ int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, ui
 }
 
 // Clears c->in_run when the loop is left, by return or by exception. From
-// construction to then, time counts as the loop's (waits aside, note_wait()).
+// construction to then, time counts as the loop's (waits aside, enter_timed()).
 struct LeaveRun {
 	kio_ctx *c;
 	explicit LeaveRun(kio_ctx *ctx) noexcept
@@ -930,9 +935,8 @@ struct LeaveRun {
 				return got;
 			n += got;
 		} else {
-			int rc = __builtin_expect(wait && (c->obs.mode.load(std::memory_order_relaxed) & kObsTiming), 0) ?
-					 enter_timed(c, wait_ns, getevents) :
-					 c->ring.enter(wait, wait_ns, getevents);
+			int rc = timed(c, wait) ? enter_timed(c, wait_ns, getevents) :
+						  c->ring.enter(wait, wait_ns, getevents);
 			if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR &&
 			    rc != -EAGAIN && rc != -EBUSY)
 				return rc;
