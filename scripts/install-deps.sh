@@ -14,7 +14,8 @@
 # Runs apt-get as root, or through sudo when the caller is not root.
 set -eu
 
-build="build-essential pkg-config meson ninja-build liburing-dev libssl-dev python3"
+# systemtap-sdt-dev: <sys/sdt.h> for the USDT probes (-Dusdt; a header, no runtime dependency).
+build="build-essential pkg-config meson ninja-build liburing-dev libssl-dev python3 systemtap-sdt-dev"
 # test: abigail-tools gives abidiff and abidw, which tests/abi compares the released ABIs with;
 # cmake builds the CMake consumer of an installed kio (tests/abi/check-cmake.sh);
 # libc++-19-dev libc++abi-19-dev: the C++ suite built against libc++ (build-libcxx).

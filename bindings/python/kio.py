@@ -79,6 +79,7 @@ CTX_SQPOLL = 1 << 0
 CTX_NO_DEFER_TASKRUN = 1 << 1
 CTX_BACKEND_EPOLL = 1 << 2
 CTX_NO_FALLBACK = 1 << 3
+CTX_STATS_TIME = 1 << 5
 BACKEND_IO_URING = 1
 BACKEND_EPOLL = 2
 AT_FDCWD = -100
@@ -143,7 +144,9 @@ class kio_ctx_opts(ctypes.Structure):
 
 
 _STATS_FIELDS = ('ops_submitted', 'ops_completed', 'ops_errors', 'ops_timeouts',
-                 'ops_cancelled', 'ops_max_inflight', 'loop_iterations', 'enter_calls')
+                 'ops_cancelled', 'ops_max_inflight', 'loop_iterations', 'enter_calls',
+                 'ops_inflight', 'cq_overflows', 'cq_dropped', 'sqes_submitted',
+                 'wait_ns', 'run_ns', 'snapshot_ns')
 
 
 class kio_stats(ctypes.Structure):
@@ -662,6 +665,9 @@ class Context:
         return 'epoll' if check(lib.kio_ctx_backend(self._h)) == BACKEND_EPOLL else 'io_uring'
 
     def stats(self):
+        """kio_ctx_stats(3) as a dict. Any thread: on another thread than
+        the loop's, the copy the loop publishes; the first such call only
+        asks for it and raises BlockingIOError (EAGAIN)."""
         out = kio_stats()
         check(lib.kio_ctx_stats(self._h, ctypes.byref(out), ctypes.sizeof(out)))
         return {name: getattr(out, name) for name in _STATS_FIELDS}

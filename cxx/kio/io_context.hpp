@@ -14,7 +14,7 @@
 //   ctx.Stop();                // thread-safe; never lost: a Stop() before a
 //                              //   Run*() makes that Run return at once
 //   ctx.Notify();              // thread-safe: wakes a loop blocked in the kernel
-//   ctx.Stats().GetSnapshot(); // kio_ctx_stats() counters
+//   ctx.Stats().GetSnapshot(); // kio_ctx_stats() counters, from any thread
 //   ctx.Native();              // the kio_ctx*, for the C API
 //   ctx.Pending();             // kio_ctx_pending()
 //   ctx.Backend();             // BackendKind::IoUring or ::Epoll (kio_ctx_backend())
@@ -43,6 +43,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 #include <type_traits>
@@ -84,33 +85,48 @@ enum class BackendKind : int {
 	Epoll = KIO_BACKEND_EPOLL,
 };
 
-// kio_stats, plus `timeouts` (the same value as ops_timeouts) for code
-// written against the reference API.
-struct StatsSnapshot {
-	uint64_t ops_submitted = 0;
-	uint64_t ops_completed = 0;
-	uint64_t ops_errors = 0;
-	uint64_t ops_timeouts = 0;
-	uint64_t ops_cancelled = 0;
-	uint64_t ops_max_inflight = 0;
-	uint64_t loop_iterations = 0;
-	uint64_t enter_calls = 0;
-	uint64_t timeouts = 0;
-};
-
-class StatsView {
+// The counters of a context (kio_ctx_stats(3)), in the reference's shape:
+// IoContextStats::Snapshot from ctx.Stats().GetSnapshot(). StatsView and
+// StatsSnapshot are kio's earlier names for the same types.
+class IoContextStats {
 public:
-	explicit StatsView(const kio_ctx *ctx) noexcept
+	// kio_stats, plus `timeouts` (the same value as ops_timeouts) for code
+	// written against the reference API. ops_completed + ops_inflight ==
+	// ops_submitted in every snapshot.
+	struct Snapshot {
+		uint64_t ops_submitted = 0;
+		uint64_t ops_completed = 0;
+		uint64_t ops_errors = 0;
+		uint64_t ops_timeouts = 0;
+		uint64_t ops_cancelled = 0;
+		uint64_t ops_max_inflight = 0;
+		uint64_t loop_iterations = 0;
+		uint64_t enter_calls = 0;
+		uint64_t ops_inflight = 0;   // started, final callback not run yet
+		uint64_t cq_overflows = 0;   // rounds that found the CQ overflowed
+		uint64_t cq_dropped = 0;     // completions the kernel dropped
+		uint64_t sqes_submitted = 0; // SQEs handed over (per enter: / enter_calls)
+		uint64_t wait_ns = 0;        // blocked waiting (KIO_CTX_STATS_TIME)
+		uint64_t run_ns = 0;         // in the loop otherwise (KIO_CTX_STATS_TIME)
+		uint64_t snapshot_ns = 0;    // CLOCK_MONOTONIC time the values held
+		uint64_t timeouts = 0;
+	};
+
+	explicit IoContextStats(const kio_ctx *ctx) noexcept
 		: ctx_(ctx)
 	{
 	}
-	// Call on the loop's thread.
-	StatsSnapshot GetSnapshot() const noexcept
+
+	// Any thread. On the loop's thread, the live counters; on another, the
+	// copy the loop publishes, consistent as a whole, as of its last round.
+	// The first call from another thread only asks the loop to publish:
+	// it returns std::nullopt (so do calls until the loop ran a round).
+	std::optional<Snapshot> TryGetSnapshot() const noexcept
 	{
 		kio_stats s{};
-		StatsSnapshot out;
 		if (kio_ctx_stats(ctx_, &s, sizeof s) != 0)
-			return out;
+			return std::nullopt;
+		Snapshot out;
 		out.ops_submitted = s.ops_submitted;
 		out.ops_completed = s.ops_completed;
 		out.ops_errors = s.ops_errors;
@@ -119,13 +135,29 @@ public:
 		out.ops_max_inflight = s.ops_max_inflight;
 		out.loop_iterations = s.loop_iterations;
 		out.enter_calls = s.enter_calls;
+		out.ops_inflight = s.ops_inflight;
+		out.cq_overflows = s.cq_overflows;
+		out.cq_dropped = s.cq_dropped;
+		out.sqes_submitted = s.sqes_submitted;
+		out.wait_ns = s.wait_ns;
+		out.run_ns = s.run_ns;
+		out.snapshot_ns = s.snapshot_ns;
 		out.timeouts = s.ops_timeouts;
 		return out;
+	}
+
+	// TryGetSnapshot(), with all zeros where it has none.
+	Snapshot GetSnapshot() const noexcept
+	{
+		return TryGetSnapshot().value_or(Snapshot{});
 	}
 
 private:
 	const kio_ctx *ctx_;
 };
+
+using StatsView = IoContextStats;
+using StatsSnapshot = IoContextStats::Snapshot;
 
 class IoContext {
 public:
@@ -171,9 +203,9 @@ public:
 	{
 		return kio_ctx_backend(ctx_) == KIO_BACKEND_EPOLL ? BackendKind::Epoll : BackendKind::IoUring;
 	}
-	StatsView Stats() const noexcept
+	IoContextStats Stats() const noexcept
 	{
-		return StatsView(ctx_);
+		return IoContextStats(ctx_);
 	}
 
 	// Thread-safe. Makes the current (or next) Run*() return.

@@ -29,6 +29,11 @@ KIO_EXTERN_C_BEGIN
  * when the system refuses io_uring (since 0.4).
  */
 #define KIO_CTX_NO_FALLBACK (1u << 3)
+/*
+ * Keep kio_stats.wait_ns and run_ns: a few clock reads per loop round,
+ * which is why it is not the default (since 0.4).
+ */
+#define KIO_CTX_STATS_TIME (1u << 5)
 
 /* What kio_ctx_backend() answers (since 0.4). */
 #define KIO_BACKEND_IO_URING 1

@@ -19,7 +19,8 @@
 namespace {
 
 constexpr uint32_t kKnownFlags =
-	KIO_CTX_SQPOLL | KIO_CTX_NO_DEFER_TASKRUN | KIO_CTX_BACKEND_EPOLL | KIO_CTX_NO_FALLBACK;
+	KIO_CTX_SQPOLL | KIO_CTX_NO_DEFER_TASKRUN | KIO_CTX_BACKEND_EPOLL | KIO_CTX_NO_FALLBACK |
+	KIO_CTX_STATS_TIME;
 constexpr uint32_t kMaxEntries = 32768;
 
 kio_ctx_opts default_opts() noexcept
@@ -112,6 +113,8 @@ KIO_API int kio_ctx_create(kio_ctx **out, const kio_ctx_opts *opts, size_t opts_
 		if (!c)
 			return -ENOMEM;
 		c->ops.set_tag(kio::ctx_tag_acquire());
+		if (o.flags & KIO_CTX_STATS_TIME)
+			c->obs.mode.store(kio::kObsTiming, std::memory_order_relaxed);
 		int rc = kio::faults_setup(c, &o);
 		if (rc == 0)
 			rc = c->ring.setup(o);

@@ -14,7 +14,9 @@
 #include "core/clock.hpp"
 #include "core/guard.hpp"
 #include "core/handle.hpp"
+#include "core/obs.hpp"
 #include "core/op_table.hpp"
+#include "core/probes.hpp"
 #include "core/ring.hpp"
 #include "core/timer_wheel.hpp"
 
@@ -140,6 +142,7 @@ struct kio_ctx {
 	std::unique_ptr<kio::Faults, kio::FaultsDeleter> faults;
 
 	kio_stats stats{};
+	kio::Obs obs; // time accounting, overflows, the cross-thread copy (core/obs.hpp)
 	uint64_t cq_overflow_logged = 0; // mono_ns() of the last CQ overflow warning
 
 	// Networking state (buffer rings, the pipe pool of kio_sendfile()),
@@ -372,7 +375,9 @@ struct Started {
 	op.gen = gen;
 	if (live > c->stats.ops_max_inflight)
 		c->stats.ops_max_inflight = live;
-	return {int64_t((uint64_t(gen) << 32) | c->ops.tag_bits() | idx), sqe};
+	int64_t id = int64_t((uint64_t(gen) << 32) | c->ops.tag_bits() | idx);
+	KIO_PROBE_OP_START(c, id, user_data, opcode);
+	return {id, sqe};
 }
 
 // Starts a kernel op: its id and the SQE to fill, or {-errno, nullptr}.

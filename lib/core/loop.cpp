@@ -66,6 +66,7 @@ static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
 		res = error_result(c, res, op.kind != Kind::External);
 	kio_cb cb = op.cb;
 	void *ud = op.user_data;
+	KIO_PROBE_OP_DONE(c, c->ops.id_of(idx), ud, res);
 	c->ops.release(idx);
 	c->live--;
 	cb(ud, res, flags & ~(KIO_F_MORE | kFlagNotif));
@@ -161,6 +162,25 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	ids.clear();
 	if (c->recancel.empty())
 		ids.swap(c->recancel); // keep the capacity
+}
+
+// A wait that may block, timed (KIO_CTX_STATS_TIME): its time counts as
+// waiting, and the loop's running stretch resumes after it.
+[[gnu::noinline]] int enter_timed(kio_ctx *c, uint64_t wait_ns, bool getevents) noexcept
+{
+	uint64_t t0 = mono_ns();
+	int rc = c->ring.enter(true, wait_ns, getevents);
+	uint64_t t1 = mono_ns();
+	c->obs.run_ns += t0 - c->obs.run_mark;
+	c->obs.wait_ns += t1 - t0;
+	c->obs.run_mark = t1;
+	return rc;
+}
+
+// Whether an enter may block and its time is kept.
+[[gnu::always_inline]] inline bool timed(const kio_ctx *c, bool wait) noexcept
+{
+	return __builtin_expect(wait && (c->obs.mode.load(std::memory_order_relaxed) & kObsTiming), 0);
 }
 
 // Returns the callbacks run (0 or 1).
@@ -285,6 +305,7 @@ uint32_t cqe_flags(uint32_t f) noexcept
 			res = error_result(c, res, true);
 		kio_cb cb = op.cb;
 		void *user_data = op.user_data;
+		KIO_PROBE_OP_DONE(c, int64_t(ud), user_data, res);
 		c->ops.release_plain(idx);
 		cb(user_data, res, 0);
 	} while (head != c->reap_end ||
@@ -317,7 +338,7 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	bool ask = c->ring.kernel_has_more() || (embedded && got >= 16) ||
 		   (!c->ring.taskrun_flag() && !entered_with_events);
 	if (ask && (IO_URING_READ_ONCE(*c->ring.raw()->sq.kflags) & IORING_SQ_CQ_OVERFLOW))
-		log_cq_overflow(c);
+		note_cq_overflow(c);
 	for (int i = 0; i < 64 && ask; i++) {
 		c->ring.enter(false, 0, true);
 		got = reap(c);
@@ -418,7 +439,8 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		if (rc >= 0 || rc == -EAGAIN || rc == -EBUSY)
 			rc = -EINTR;
 	} else {
-		rc = c->ring.enter(wait, wait_ns, getevents);
+		rc = timed(c, wait) ? enter_timed(c, wait_ns, getevents) :
+				      c->ring.enter(wait, wait_ns, getevents);
 	}
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 		return rc;
@@ -661,6 +683,7 @@ Started start_op_slow(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int tr
 	op.sq_pos = c->ring.sq_tail(); // its place in the SQ (op_table.hpp)
 	note_started(c, idx);
 	int64_t id = c->ops.id_of(idx);
+	KIO_PROBE_OP_START(c, id, user_data, opcode);
 	if (__builtin_expect(c->faults != nullptr, 0))
 		faults_started(c, id);
 	return {id, sqe};
@@ -765,8 +788,9 @@ static bool faults_nomem(kio_ctx *c) noexcept
 	return __builtin_expect(c->faults != nullptr, 0) && c->faults->at_call(kFaultNomem);
 }
 
-static int64_t faults_started_user(kio_ctx *c, int64_t id) noexcept
+static int64_t user_op_started(kio_ctx *c, int64_t id) noexcept
 {
+	KIO_PROBE_OP_START(c, id, c->ops.at(OpTable::index_of(id)).user_data, -1);
 	if (__builtin_expect(c->faults != nullptr, 0))
 		faults_started(c, id);
 	return id;
@@ -783,6 +807,7 @@ int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res)
 	c->ready.push_back(Ready{idx, res, 0}); // room reserved above
 	c->in_user++;
 	note_started(c, idx);
+	KIO_PROBE_OP_START(c, c->ops.id_of(idx), user_data, -1);
 	return c->ops.id_of(idx);
 }
 
@@ -801,7 +826,7 @@ int64_t start_external(kio_ctx *c, kio_cb cb, void *user_data, const Hook *hook,
 	c->in_external++;
 	c->in_user++;
 	note_started(c, idx);
-	return faults_started_user(c, c->ops.id_of(idx));
+	return user_op_started(c, c->ops.id_of(idx));
 }
 
 int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period,
@@ -824,13 +849,31 @@ int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, ui
 	op.state |= kTimed;
 	c->in_user++;
 	note_started(c, idx);
-	return faults_started_user(c, c->ops.id_of(idx));
+	return user_op_started(c, c->ops.id_of(idx));
 }
 
-// Clears c->in_run when the loop is left, by return or by exception.
+// Clears c->in_run when the loop is left, by return or by exception. From
+// construction to then, time counts as the loop's (waits aside, enter_timed()).
 struct LeaveRun {
 	kio_ctx *c;
-	~LeaveRun() { c->in_run = false; }
+	explicit LeaveRun(kio_ctx *ctx) noexcept
+		: c(ctx)
+	{
+		if (__builtin_expect(c->obs.mode.load(std::memory_order_relaxed) & kObsTiming, 0))
+			c->obs.run_mark = mono_ns();
+	}
+	~LeaveRun()
+	{
+		c->in_run = false;
+		if (__builtin_expect(c->obs.mode.load(std::memory_order_relaxed) & kObsTiming, 0))
+			note_leave(c);
+	}
+	[[gnu::noinline, gnu::cold]] static void note_leave(kio_ctx *c) noexcept
+	{
+		uint64_t now = mono_ns();
+		c->obs.run_ns += now - c->obs.run_mark;
+		c->obs.run_mark = now;
+	}
 };
 
 // One round of the loop, for a caller that has set c->in_run: inlined into
@@ -880,7 +923,8 @@ struct LeaveRun {
 				return got;
 			n += got;
 		} else {
-			int rc = c->ring.enter(wait, wait_ns, getevents);
+			int rc = timed(c, wait) ? enter_timed(c, wait_ns, getevents) :
+						  c->ring.enter(wait, wait_ns, getevents);
 			if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR &&
 			    rc != -EAGAIN && rc != -EBUSY)
 				return rc;
@@ -895,6 +939,9 @@ struct LeaveRun {
 		if (__builtin_expect(!c->timers.empty(), 0))
 			expire_timers(c, mono_ns());
 		n += process_ready(c);
+		// The round's work is done: what it did, for readers on other threads.
+		if (__builtin_expect(c->obs.mode.load(std::memory_order_relaxed) & kObsPublish, 0))
+			publish_stats(c);
 
 		// Destroy drives its own rounds and re-checks what is left.
 		if (n > 0 || timeout_ns == 0 || c->destroying)

@@ -173,7 +173,12 @@ public:
 	// per run of CQEs (lib/loop.cpp, reap_inline()).
 	io_uring_cq &cq() noexcept { return ring_.cq; }
 
+	// Completions the kernel dropped: its CQ overflow counter (the epoll
+	// backend never drops one, its counter stays 0).
+	unsigned cq_dropped() const noexcept { return IO_URING_READ_ONCE(*ring_.cq.koverflow); }
+
 	uint64_t enter_calls = 0;
+	uint64_t sqes_submitted = 0; // SQEs published to the kernel's view of the SQ
 
 	// Whether io_uring_enter() names the ring by its registered index
 	// (IORING_REGISTER_RING_FDS): the kernel then skips looking the fd up.
@@ -198,6 +203,7 @@ private:
 		io_uring_sq &sq = ring_.sq;
 		unsigned tail = sq.sqe_tail;
 		if (sq.sqe_head != tail) {
+			sqes_submitted += tail - sq.sqe_head;
 			sq.sqe_head = tail;
 			io_uring_smp_store_release(sq.ktail, tail);
 		}

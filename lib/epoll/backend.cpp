@@ -315,7 +315,10 @@ int Backend::enter(bool wait, uint64_t timeout_ns, bool getevents, uint64_t *ent
 		flush_fifo();
 	}
 	bool more = fifo_head_ != kNone || !dirty_.empty();
-	IO_URING_WRITE_ONCE(sh_.sq_flags, more ? IORING_SQ_TASKRUN : 0u);
+	// Completions waiting in the FIFO found the CQ full: what the kernel
+	// flags as IORING_SQ_CQ_OVERFLOW (the loop counts and logs it).
+	unsigned overflow = fifo_head_ != kNone ? IORING_SQ_CQ_OVERFLOW : 0u;
+	IO_URING_WRITE_ONCE(sh_.sq_flags, (more ? IORING_SQ_TASKRUN : 0u) | overflow);
 	if (grow_failed_) {
 		grow_failed_ = false;
 		return -ENOMEM;

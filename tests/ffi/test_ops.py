@@ -68,6 +68,35 @@ class TestBasics(Base):
         stats = self.ctx.stats()
         self.assertEqual(stats['ops_submitted'], 50)
         self.assertEqual(stats['ops_completed'], 50)
+        self.assertEqual(stats['ops_inflight'], 0)
+        self.assertGreaterEqual(stats['sqes_submitted'], 50)
+        self.assertEqual(stats['cq_dropped'], 0)
+        self.assertEqual(stats['wait_ns'], 0)  # no KIO_CTX_STATS_TIME
+
+    def test_stats_in_flight_and_from_another_thread(self):
+        rec = Recorder()
+        self.ctx.nop(rec)
+        self.assertEqual(self.ctx.stats()['ops_inflight'], 1)
+        self.assertEqual(self.ctx.run(), 0)  # this thread runs the loop now
+        errors = []
+        reader = threading.Thread(target=lambda: errors.append(self._stats_error()))
+        reader.start()
+        reader.join()
+        self.assertIsInstance(errors[0], BlockingIOError)  # asked, not yet published
+        self.ctx.run_once(0)
+        got = []
+        reader = threading.Thread(target=lambda: got.append(self.ctx.stats()))
+        reader.start()
+        reader.join()
+        self.assertEqual(got[0]['ops_submitted'], 1)
+        self.assertEqual(got[0]['ops_inflight'], 0)
+
+    def _stats_error(self):
+        try:
+            self.ctx.stats()
+        except OSError as e:
+            return e
+        return None
 
     def test_post_from_another_thread(self):
         rec = Recorder()
