@@ -9,9 +9,10 @@
 // each 64 times as long as one of the level below, aligned on their
 // length. The seven levels span 2^64 ns, so every deadline has a place and
 // none waits in an overflow list. A later entry goes to the level of the
-// highest 6-bit group where its tick differs from cur_; when cur_ enters a
-// bucket of a higher level, its entries move down (a cascade), each at most
-// once per level.
+// highest 6-bit group where its tick differs from cur_ (as does a near one
+// whose bucket there already has entries, so that it stays behind them);
+// when cur_ enters a bucket of a higher level, its entries move down (a
+// cascade), each at most once per level.
 //
 // An entry fires once the clock has passed the end of its tick, so never
 // early and at most a tick late. The entries of a bucket are sorted by
@@ -246,9 +247,16 @@ private:
 		uint64_t diff = t ^ cur_;
 		unsigned level = 0;
 		uint32_t b = uint32_t(t & kL0Mask);
-		if (t - cur_ > kL0Mask) {
-			level = 1 + unsigned(63 - __builtin_clzll(diff) - kL0Bits) / kLevelBits;
-			b = bucket_of(level, unsigned((t >> shift_of(level)) & kSlotMask));
+		if (__builtin_expect(diff > kL0Mask, 0)) {
+			// Past cur_'s block: the ring takes it if it is near, unless
+			// the higher bucket holding its tick has entries (armed
+			// earlier, maybe on the same deadline): it queues behind them.
+			unsigned l = 1 + unsigned(63 - __builtin_clzll(diff) - kL0Bits) / kLevelBits;
+			unsigned s = unsigned((t >> shift_of(l)) & kSlotMask);
+			if (t - cur_ > kL0Mask || (occ_[l] >> s & 1)) {
+				level = l;
+				b = bucket_of(l, s);
+			}
 		}
 		append(ops, idx, b);
 		// Level 0 fires once its tick has passed; a higher bucket cascades

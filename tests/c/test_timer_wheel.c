@@ -115,8 +115,27 @@ static void test_wheel_level_boundaries(void **state)
 }
 
 /* Many timers on one deadline fire in the order they were armed, also
- * when some were armed before the wheel moved them down a level and
- * others after. */
+ * when the wheel moves some down a level: a third armed far ahead (above
+ * level 0), a third near the deadline but before the wheel moved the first
+ * third down, a third after. */
+static void arm_third(kio_ctx *ctx, struct fired *f, uint64_t *deadline, int *order,
+		      int *order_len, int from, int to, uint64_t d)
+{
+	for (int i = from; i < to; i++) {
+		/* Every third one a little earlier or later, the rest on d. */
+		deadline[i] = d + (i % 3 == 1 ? (uint64_t)-1 : i % 3 == 2 ? 1 : 0);
+		f[i] = (struct fired){ .index = i, .order = order, .order_len = order_len };
+		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
+	}
+}
+
+static void run_to(kio_ctx *ctx, uint64_t when)
+{
+	uint64_t now = kt_now_ns();
+	if (now < when)
+		kt_run_for(ctx, (when - now) / KT_MS + 1);
+}
+
 static void test_wheel_same_deadline_fifo(void **state)
 {
 	(void)state;
@@ -126,29 +145,25 @@ static void test_wheel_same_deadline_fifo(void **state)
 	static uint64_t deadline[N];
 	static int order[N];
 	int order_len = 0;
-	/* More than 2^28 ns ahead: the first half starts above level 0 and
-	 * moves down when the wheel reaches boundary. */
+	/* More than 2^28 ns ahead: the first third starts above level 0 and
+	 * moves down when the wheel reaches boundary. Should some fire early
+	 * on a busy machine, the order still holds. */
 	uint64_t boundary = round_up(kt_now_ns() + 300 * KT_MS, 1ull << 28);
 	uint64_t d = boundary + 40 * KT_MS;
 
-	for (int i = 0; i < N / 2; i++) {
-		/* Every third one a little earlier or later, the rest on d. */
-		deadline[i] = d + (i % 3 == 1 ? (uint64_t)-1 : i % 3 == 2 ? 1 : 0);
-		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
-		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
-	}
-	/* Let the wheel pass the boundary (and cascade) before the second
-	 * half. Should some fire meanwhile (a busy machine), the order still
-	 * holds. */
-	uint64_t now = kt_now_ns();
-	if (now < boundary + 10 * KT_MS)
-		kt_run_for(ctx, (boundary + 10 * KT_MS - now) / KT_MS + 1);
-	for (int i = N / 2; i < N; i++) {
-		deadline[i] = d + (i % 3 == 1 ? (uint64_t)-1 : i % 3 == 2 ? 1 : 0);
-		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
-		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
-	}
+	/* A ticking timer keeps the wheel turning in between, as the traffic
+	 * of a busy loop would. */
+	struct fired tick = { 0 };
+	int64_t tick_id = kio_timer_periodic(ctx, 1 * KT_MS, fired_cb, &tick);
+	assert_true(tick_id >= 0);
+	arm_third(ctx, f, deadline, order, &order_len, 0, N / 3, d);
+	run_to(ctx, boundary - 100 * KT_MS);
+	arm_third(ctx, f, deadline, order, &order_len, N / 3, 2 * N / 3, d);
+	run_to(ctx, boundary + 10 * KT_MS);
+	arm_third(ctx, f, deadline, order, &order_len, 2 * N / 3, N, d);
+	assert_int_equal(kio_op_cancel(ctx, tick_id), 0);
 	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(tick.res, -ECANCELED);
 	assert_int_equal(order_len, N);
 	check_fired_in_order(f, deadline, order, N);
 	kio_ctx_destroy(ctx);
