@@ -10,12 +10,17 @@
  * run's length fires. IOPS = reads completed / elapsed time.
  *
  *   kio-bench-fileread --file PATH [--qd N] [--seconds S] [--reps R] [--pread]
+ *                      [--nowait]
  *
  * Every run reads the same offsets in the same order (the generator starts
  * again from its seed). --pread (QD 1 only) also measures the plain loop a
  * program would write without kio: pread(2) of 4 KiB at those offsets, one
  * after the other, in this process, back to back with each kio run
  * (alternating which goes first, as kio-bench-nop does with liburing).
+ *
+ * --nowait creates the context with KIO_CTX_READ_NOWAIT: a read the page
+ * cache can answer is made inside kio_read() (preadv2 with RWF_NOWAIT) and
+ * only its completion goes through the loop. Its impl name gets "-nowait".
  *
  * The file must already be cached (read it once first). Prints one result
  * line (bench/README.md): workload "fileread", impl "kio-c" ("kio-c-epoll"
@@ -139,11 +144,13 @@ int main(int argc, char **argv)
 {
 	struct bench_fileread_args args;
 	/* --pread is this program's own: the shared parser sees the rest. */
-	bool with_pread = false;
+	bool with_pread = false, nowait = false;
 	int nargs = 0;
 	for (int i = 0; i < argc; i++) {
 		if (i > 0 && strcmp(argv[i], "--pread") == 0)
 			with_pread = true;
+		else if (i > 0 && strcmp(argv[i], "--nowait") == 0)
+			nowait = true;
 		else
 			argv[nargs++] = argv[i];
 	}
@@ -161,7 +168,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct run run = {.fd = fd, .blocks = (uint64_t)st.st_size / BS, .rng = SEED};
-	int err = kio_ctx_create(&run.ctx, NULL, 0);
+	kio_ctx_opts opts;
+	kio_ctx_opts_init(&opts, sizeof(opts));
+	if (nowait)
+		opts.flags |= KIO_CTX_READ_NOWAIT;
+	int err = kio_ctx_create(&run.ctx, &opts, sizeof(opts));
 	if (err < 0) {
 		fprintf(stderr, "kio-bench-fileread: kio_ctx_create: %s\n", kio_strerror(err));
 		return err == -EPERM || err == -ENOSYS ? 77 : 1;
@@ -172,7 +183,10 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < args.qd; i++)
 		readers[i].run = &run;
 
-	const char *impl = kio_ctx_backend(run.ctx) == KIO_BACKEND_EPOLL ? "kio-c-epoll" : "kio-c";
+	char impl[32];
+	snprintf(impl, sizeof(impl), "%s%s",
+		 kio_ctx_backend(run.ctx) == KIO_BACKEND_EPOLL ? "kio-c-epoll" : "kio-c",
+		 nowait ? "-nowait" : "");
 	int status = 0;
 	double iops[BENCH_MAX_REPS], pread_iops[BENCH_MAX_REPS], ratio[BENCH_MAX_REPS];
 	/* A short warm-up run: faults the buffers in, settles the ring. */

@@ -2,6 +2,7 @@
 // Creating and destroying a context.
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <vector>
@@ -19,7 +20,8 @@
 namespace {
 
 constexpr uint32_t kKnownFlags =
-	KIO_CTX_SQPOLL | KIO_CTX_NO_DEFER_TASKRUN | KIO_CTX_BACKEND_EPOLL | KIO_CTX_NO_FALLBACK;
+	KIO_CTX_SQPOLL | KIO_CTX_NO_DEFER_TASKRUN | KIO_CTX_BACKEND_EPOLL | KIO_CTX_NO_FALLBACK |
+	KIO_CTX_READ_NOWAIT;
 constexpr uint32_t kMaxEntries = 32768;
 
 kio_ctx_opts default_opts() noexcept
@@ -86,6 +88,16 @@ int read_opts(const kio_ctx_opts *in, size_t caller_size, kio_ctx_opts *out) noe
 	return finish_opts(out);
 }
 
+// KIO_CTX_READ_NOWAIT, or what KIO_READ_NOWAIT=1|0 says: a switch to run
+// a program or a test suite both ways without changing it.
+bool read_nowait_wanted(uint32_t flags) noexcept
+{
+	const char *v = getenv("KIO_READ_NOWAIT");
+	if (v && (v[0] == '0' || v[0] == '1') && v[1] == '\0')
+		return v[0] == '1';
+	return flags & KIO_CTX_READ_NOWAIT;
+}
+
 } // namespace
 
 KIO_API void kio_ctx_opts_init(kio_ctx_opts *opts, size_t opts_size) noexcept
@@ -112,6 +124,7 @@ KIO_API int kio_ctx_create(kio_ctx **out, const kio_ctx_opts *opts, size_t opts_
 		if (!c)
 			return -ENOMEM;
 		c->ops.set_tag(kio::ctx_tag_acquire());
+		c->read_nowait = read_nowait_wanted(o.flags);
 		int rc = kio::faults_setup(c, &o);
 		if (rc == 0)
 			rc = c->ring.setup(o);

@@ -103,6 +103,7 @@ struct kio_ctx {
 	uint32_t pipe_writes = 0; // of those, ops that could raise SIGPIPE
 	void *sigpipe_holder = nullptr; // the thread hold (sigpipe.cpp) pipe_writes count in
 	bool in_run = false;
+	bool read_nowait = false; // KIO_CTX_READ_NOWAIT (ops/read_nowait.cpp)
 	// The thread that runs the ctx: the first to call kio_ctx_run() or
 	// kio_ctx_run_once(). Until then (nullptr) any thread may start ops,
 	// to hand the ctx over; from then on only this one (kio(7)).
