@@ -57,6 +57,10 @@ struct Faults;   // core/faults.hpp
 struct FaultsDeleter {
 	void operator()(Faults *f) const noexcept; // core/faults.cpp
 };
+struct FixedBufs; // ops/fixed.cpp
+struct FixedBufsDeleter {
+	void operator()(FixedBufs *f) const noexcept; // ops/fixed.cpp
+};
 
 // The calling thread, as an address unique to it: a thread-local byte's.
 // initial-exec: one fs-relative address and no call; the byte fits the
@@ -139,6 +143,9 @@ struct kio_ctx {
 	// Fault injection (core/faults.hpp), nullptr unless KIO_FAULTS asked for
 	// it. Tested once per loop round and only on slow paths elsewhere.
 	std::unique_ptr<kio::Faults, kio::FaultsDeleter> faults;
+
+	// kio_register_buffers() (ops/fixed.cpp); nullptr until first used.
+	std::unique_ptr<kio::FixedBufs, kio::FixedBufsDeleter> fixed;
 
 	kio_stats stats{};
 	uint64_t cq_overflow_logged = 0; // mono_ns() of the last CQ overflow warning
