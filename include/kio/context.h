@@ -41,7 +41,8 @@ KIO_EXTERN_C_BEGIN
  * O_DIRECT files gain nothing from it: an O_DIRECT attempt would wait for
  * the device inside the call, so do not set it on a context that reads
  * O_DIRECT files. The environment variable KIO_READ_NOWAIT=1 sets it for
- * every context (KIO_READ_NOWAIT=0 clears it).
+ * every context (KIO_READ_NOWAIT=0 clears it). Under fault injection
+ * (KIO_FAULTS) it is off, so injected short reads reach every read.
  */
 #define KIO_CTX_READ_NOWAIT (1u << 4)
 

@@ -124,12 +124,14 @@ KIO_API int kio_ctx_create(kio_ctx **out, const kio_ctx_opts *opts, size_t opts_
 		if (!c)
 			return -ENOMEM;
 		c->ops.set_tag(kio::ctx_tag_acquire());
-		c->read_nowait = read_nowait_wanted(o.flags);
 		int rc = kio::faults_setup(c, &o);
 		if (rc == 0)
 			rc = c->ring.setup(o);
 		if (rc == 0 && c->faults)
 			kio::faults_arm(c);
+		// Under fault injection every read takes the backend's path,
+		// where injected short reads happen: a program's tests see them.
+		c->read_nowait = read_nowait_wanted(o.flags) && !c->faults;
 		if (rc == 0) {
 			c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 			if (c->wake_fd < 0)
