@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Registered buffers and the fixed-buffer read and write ops. On io_uring
 // the kernel maps and pins the buffers once, at registration, instead of
-// once per op (IORING_OP_READ_FIXED/WRITE_FIXED), which is what an O_DIRECT
-// read spends much of its submission time on. On epoll they are plain reads
-// and writes of the same memory. kio keeps its own copy of the table, so a
+// once per op (IORING_OP_READ_FIXED/WRITE_FIXED): an O_DIRECT transfer
+// then skips pinning its pages. On epoll they are plain reads and writes
+// of the same memory. kio keeps its own copy of the table, so a
 // bad index or a range outside its buffer is refused at the call rather
 // than reported by the kernel later.
 #include <cerrno>
