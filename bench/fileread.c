@@ -10,12 +10,24 @@
  * run's length fires. IOPS = reads completed / elapsed time.
  *
  *   kio-bench-fileread --file PATH [--qd N] [--seconds S] [--reps R] [--pread]
+ *                      [--nowait] [--direct] [--fixed]
  *
  * Every run reads the same offsets in the same order (the generator starts
  * again from its seed). --pread (QD 1 only) also measures the plain loop a
  * program would write without kio: pread(2) of 4 KiB at those offsets, one
  * after the other, in this process, back to back with each kio run
  * (alternating which goes first, as kio-bench-nop does with liburing).
+ *
+ * --nowait creates the context with KIO_CTX_READ_NOWAIT: a read the page
+ * cache can answer is made inside kio_read() (preadv2 with RWF_NOWAIT) and
+ * only its completion goes through the loop. Its impl name gets "-nowait".
+ *
+ * --direct opens the file O_DIRECT (storage, not the page cache: no need
+ * to cache it; buffers are 4 KiB aligned). --fixed registers each reader's
+ * buffer (kio_register_buffers) and reads with kio_read_fixed(). Each adds
+ * "-direct" / "-fixed" to the impl name. --no-defer-taskrun creates the
+ * context with KIO_CTX_NO_DEFER_TASKRUN (to see what deferred completion
+ * delivery costs or gains on a workload).
  *
  * The file must already be cached (read it once first). Prints one result
  * line (bench/README.md): workload "fileread", impl "kio-c" ("kio-c-epoll"
@@ -33,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "bench_args.h"
@@ -55,8 +68,11 @@ struct run {
 
 struct reader {
 	struct run *run;
-	unsigned char buf[BS] __attribute__((aligned(64)));
+	uint32_t index; /* its buffer's index with --fixed */
+	unsigned char buf[BS] __attribute__((aligned(4096)));
 };
+
+static bool g_fixed;
 
 static void on_read(void *ud, int32_t res, uint32_t flags);
 
@@ -67,7 +83,8 @@ static int start_read(struct reader *r)
 {
 	struct run *run = r->run;
 	uint64_t off = (bench_rand(&run->rng) % run->blocks) * BS;
-	int64_t id = kio_read(run->ctx, run->fd, r->buf, BS, off, on_read, r);
+	int64_t id = g_fixed ? kio_read_fixed(run->ctx, run->fd, r->buf, BS, off, r->index, on_read, r)
+			     : kio_read(run->ctx, run->fd, r->buf, BS, off, on_read, r);
 	return id < 0 ? (int)id : 0;
 }
 
@@ -139,11 +156,19 @@ int main(int argc, char **argv)
 {
 	struct bench_fileread_args args;
 	/* --pread is this program's own: the shared parser sees the rest. */
-	bool with_pread = false;
+	bool with_pread = false, nowait = false, direct = false, no_defer = false;
 	int nargs = 0;
 	for (int i = 0; i < argc; i++) {
 		if (i > 0 && strcmp(argv[i], "--pread") == 0)
 			with_pread = true;
+		else if (i > 0 && strcmp(argv[i], "--nowait") == 0)
+			nowait = true;
+		else if (i > 0 && strcmp(argv[i], "--direct") == 0)
+			direct = true;
+		else if (i > 0 && strcmp(argv[i], "--fixed") == 0)
+			g_fixed = true;
+		else if (i > 0 && strcmp(argv[i], "--no-defer-taskrun") == 0)
+			no_defer = true;
 		else
 			argv[nargs++] = argv[i];
 	}
@@ -153,7 +178,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kio-bench-fileread: --pread compares at --qd 1 only\n");
 		return 2;
 	}
-	int fd = open(args.path, O_RDONLY | O_CLOEXEC);
+	int fd = open(args.path, O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t)BS) {
 		fprintf(stderr, "kio-bench-fileread: %s: %s\n", args.path,
@@ -161,18 +186,39 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct run run = {.fd = fd, .blocks = (uint64_t)st.st_size / BS, .rng = SEED};
-	int err = kio_ctx_create(&run.ctx, NULL, 0);
+	kio_ctx_opts opts;
+	kio_ctx_opts_init(&opts, sizeof(opts));
+	if (nowait)
+		opts.flags |= KIO_CTX_READ_NOWAIT;
+	if (no_defer)
+		opts.flags |= KIO_CTX_NO_DEFER_TASKRUN;
+	int err = kio_ctx_create(&run.ctx, &opts, sizeof(opts));
 	if (err < 0) {
 		fprintf(stderr, "kio-bench-fileread: kio_ctx_create: %s\n", kio_strerror(err));
 		return err == -EPERM || err == -ENOSYS ? 77 : 1;
 	}
-	struct reader *readers = aligned_alloc(64, args.qd * sizeof(*readers));
+	struct reader *readers = aligned_alloc(4096, args.qd * sizeof(*readers));
 	if (!readers)
 		return 1;
-	for (unsigned i = 0; i < args.qd; i++)
+	struct iovec iov[MAX_QD];
+	for (unsigned i = 0; i < args.qd; i++) {
 		readers[i].run = &run;
+		readers[i].index = i;
+		iov[i] = (struct iovec){readers[i].buf, BS};
+	}
+	if (g_fixed && (err = kio_register_buffers(run.ctx, iov, args.qd)) < 0) {
+		fprintf(stderr, "kio-bench-fileread: kio_register_buffers: %s\n", kio_strerror(err));
+		return 1;
+	}
 
-	const char *impl = kio_ctx_backend(run.ctx) == KIO_BACKEND_EPOLL ? "kio-c-epoll" : "kio-c";
+	char impl[48];
+	snprintf(impl, sizeof(impl), "%s%s",
+		 kio_ctx_backend(run.ctx) == KIO_BACKEND_EPOLL ? "kio-c-epoll" : "kio-c",
+		 nowait ? "-nowait" : "");
+	if (direct)
+		strcat(impl, "-direct");
+	if (g_fixed)
+		strcat(impl, "-fixed");
 	int status = 0;
 	double iops[BENCH_MAX_REPS], pread_iops[BENCH_MAX_REPS], ratio[BENCH_MAX_REPS];
 	/* A short warm-up run: faults the buffers in, settles the ring. */

@@ -26,7 +26,8 @@
 # where the system refuses io_uring those tests skip) and on the epoll
 # backend (KIO_BACKEND=epoll), so every contract test proves both. The gcc
 # build then runs a fault pass on each backend: chosen suites once more with
-# KIO_FAULTS set (run_fault_pass below; KIO_TEST_FAULT_SEED picks the seed).
+# KIO_FAULTS set (run_fault_pass below; KIO_TEST_FAULT_SEED picks the seed),
+# and a page-cache read pass with KIO_READ_NOWAIT=1 (run_nowait_pass).
 #
 #   scripts/test.sh [normal|asan|tsan|libcxx|fuzz|deb|vm]...   (default: all seven)
 #
@@ -115,6 +116,7 @@ run_build() {
   if [ "$fault_pass" = yes ]; then
     for backend in io_uring epoll; do
       run_fault_pass "$label" "$dir" "$backend"
+      run_nowait_pass "$label" "$dir" "$backend"
     done
   fi
 }
@@ -174,6 +176,23 @@ run_fault_pass() { # LABEL DIR BACKEND
   mapfile -t names < <(defined_tests "$dir" "${fault_kept_tests[@]}")
   test_args=("${saved_args[@]}" "${names[@]}")
   run_tests "$label [$backend, faults: loop]" "$dir" "$backend" "$backend-faults-loop"
+  test_env=("${saved_env[@]}")
+  test_args=("${saved_args[@]}")
+}
+
+# The page-cache read pass: the suites that read files, once more with
+# KIO_READ_NOWAIT=1 (kio_ctx_create(3)): every result must be the same.
+nowait_tests=(test_file test_contract test_backend test_read_nowait test_fixed test_sendfile
+  test_faults cxx_file_20 kio-copy-copy kio-copy-copy-odd-size kio-copy-cat-file)
+
+# Runs the page-cache read pass of a built DIR on BACKEND; adds to the totals.
+run_nowait_pass() { # LABEL DIR BACKEND
+  local label=$1 dir=$2 backend=$3 names
+  local saved_env=("${test_env[@]}") saved_args=("${test_args[@]}")
+  test_env=("${saved_env[@]}" "KIO_READ_NOWAIT=1")
+  mapfile -t names < <(defined_tests "$dir" "${nowait_tests[@]}")
+  test_args=("${saved_args[@]}" "${names[@]}")
+  run_tests "$label [$backend, read nowait]" "$dir" "$backend" "$backend-read-nowait"
   test_env=("${saved_env[@]}")
   test_args=("${saved_args[@]}")
 }

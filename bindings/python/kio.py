@@ -79,6 +79,7 @@ CTX_SQPOLL = 1 << 0
 CTX_NO_DEFER_TASKRUN = 1 << 1
 CTX_BACKEND_EPOLL = 1 << 2
 CTX_NO_FALLBACK = 1 << 3
+CTX_READ_NOWAIT = 1 << 4
 CTX_STATS_TIME = 1 << 5
 BACKEND_IO_URING = 1
 BACKEND_EPOLL = 2
@@ -220,6 +221,10 @@ PROTOTYPES = {
     'kio_read': (_i64, [_ctx, _i, _vp, _sz, _u64, _cb, _vp]),
     'kio_write': (_i64, [_ctx, _i, _vp, _sz, _u64, _cb, _vp]),
     'kio_readv': (_i64, [_ctx, _i, _vp, _i, _u64, _cb, _vp]),
+    'kio_read_fixed': (_i64, [_ctx, _i, _vp, _sz, _u64, _u32, _cb, _vp]),
+    'kio_write_fixed': (_i64, [_ctx, _i, _vp, _sz, _u64, _u32, _cb, _vp]),
+    'kio_register_buffers': (_i, [_ctx, _vp, _u32]),
+    'kio_unregister_buffers': (_i, [_ctx]),
     'kio_writev': (_i64, [_ctx, _i, _vp, _i, _u64, _cb, _vp]),
     'kio_fsync': (_i64, [_ctx, _i, _u32, _cb, _vp]),
     'kio_fallocate': (_i64, [_ctx, _i, _i, _u64, _u64, _cb, _vp]),

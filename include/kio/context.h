@@ -30,6 +30,21 @@ KIO_EXTERN_C_BEGIN
  */
 #define KIO_CTX_NO_FALLBACK (1u << 3)
 /*
+ * Page-cache reads without a trip through the ring (since 0.4): kio_read()
+ * and kio_readv() at an explicit offset first try preadv2(2) with
+ * RWF_NOWAIT inside the call. When the whole range was cached (or the read
+ * starts at end of file) the result is delivered through the loop like any
+ * other completion, never inside the call; otherwise (EAGAIN, a short read,
+ * any error) the read goes to the ring (or the epoll backend's pool) as
+ * usual, for the whole range, so the result is the one it would have been
+ * without the flag. Writes, KIO_OFFSET_CURRENT, fixed-buffer reads and
+ * O_DIRECT files gain nothing from it: an O_DIRECT attempt would wait for
+ * the device inside the call, so do not set it on a context that reads
+ * O_DIRECT files. The environment variable KIO_READ_NOWAIT=1 sets it for
+ * every context (KIO_READ_NOWAIT=0 clears it). Under fault injection
+ * (KIO_FAULTS) it is off, so injected short reads reach every read.
+ */
+#define KIO_CTX_READ_NOWAIT (1u << 4)
  * Keep kio_stats.wait_ns and run_ns: a few clock reads per loop round,
  * which is why it is not the default (since 0.4).
  */

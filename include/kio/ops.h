@@ -96,6 +96,44 @@ KIO_API int64_t kio_readv(kio_ctx *ctx, int fd, const struct iovec *iov, int iov
 KIO_API int64_t kio_writev(kio_ctx *ctx, int fd, const struct iovec *iov, int iovcnt,
 			   uint64_t offset, kio_cb cb, void *user_data) KIO_NOEXCEPT;
 
+/*
+ * Registered buffers (since 0.4). Registers count (1..16384) buffers with
+ * ctx for kio_read_fixed() and kio_write_fixed(): on io_uring the kernel
+ * maps and pins them once here instead of once per op. The iov array is
+ * only read during the call (kio keeps a copy); the memory it points to is
+ * borrowed until kio_unregister_buffers() or kio_ctx_destroy(). Each
+ * buffer must be non-NULL and 1 byte..1 GiB long.
+ * Errors: -EINVAL (ctx or iov NULL, count 0 or too large, a bad entry),
+ * -EBUSY (buffers already registered: unregister first), -EPERM (not the
+ * thread that runs ctx), -ESHUTDOWN, -ENOMEM (also the kernel's answer
+ * when the locked-memory limit is too low), or another negated errno of
+ * io_uring_register(2).
+ */
+KIO_API int kio_register_buffers(kio_ctx *ctx, const struct iovec *iov,
+				 uint32_t count) KIO_NOEXCEPT;
+
+/*
+ * Unregisters the buffers of kio_register_buffers(); their memory is the
+ * caller's again. Errors: -EINVAL (ctx NULL), -ENXIO (none registered),
+ * -EBUSY (a fixed op is still in flight: its callback has not run), -EPERM.
+ */
+KIO_API int kio_unregister_buffers(kio_ctx *ctx) KIO_NOEXCEPT;
+
+/*
+ * kio_read()/kio_write() into or from registered buffer buf_index: [buf,
+ * buf + len) must lie inside that buffer (len may be less than its size).
+ * On the epoll backend they are plain reads and writes. Same contract as
+ * every op (ids, kio_op_cancel(), kio_op_timeout(), destroy);
+ * KIO_CTX_READ_NOWAIT does not apply to them. buf is borrowed until the
+ * callback. Errors at the call as kio_read(), and -EINVAL for a buf_index
+ * not registered (or none registered) or a range outside the buffer.
+ */
+KIO_API int64_t kio_read_fixed(kio_ctx *ctx, int fd, void *buf, size_t len, uint64_t offset,
+			       uint32_t buf_index, kio_cb cb, void *user_data) KIO_NOEXCEPT;
+KIO_API int64_t kio_write_fixed(kio_ctx *ctx, int fd, const void *buf, size_t len,
+				uint64_t offset, uint32_t buf_index, kio_cb cb,
+				void *user_data) KIO_NOEXCEPT;
+
 /* fsync(2), or fdatasync(2) with KIO_FSYNC_DATASYNC. res 0 or -errno. */
 KIO_API int64_t kio_fsync(kio_ctx *ctx, int fd, uint32_t flags, kio_cb cb,
 			  void *user_data) KIO_NOEXCEPT;

@@ -2,6 +2,7 @@
 // Creating and destroying a context.
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <vector>
@@ -20,7 +21,7 @@ namespace {
 
 constexpr uint32_t kKnownFlags =
 	KIO_CTX_SQPOLL | KIO_CTX_NO_DEFER_TASKRUN | KIO_CTX_BACKEND_EPOLL | KIO_CTX_NO_FALLBACK |
-	KIO_CTX_STATS_TIME;
+	KIO_CTX_READ_NOWAIT | KIO_CTX_STATS_TIME;
 constexpr uint32_t kMaxEntries = 32768;
 
 kio_ctx_opts default_opts() noexcept
@@ -87,6 +88,16 @@ int read_opts(const kio_ctx_opts *in, size_t caller_size, kio_ctx_opts *out) noe
 	return finish_opts(out);
 }
 
+// KIO_CTX_READ_NOWAIT, or what KIO_READ_NOWAIT=1|0 says: a switch to run
+// a program or a test suite both ways without changing it.
+bool read_nowait_wanted(uint32_t flags) noexcept
+{
+	const char *v = getenv("KIO_READ_NOWAIT");
+	if (v && (v[0] == '0' || v[0] == '1') && v[1] == '\0')
+		return v[0] == '1';
+	return flags & KIO_CTX_READ_NOWAIT;
+}
+
 } // namespace
 
 KIO_API void kio_ctx_opts_init(kio_ctx_opts *opts, size_t opts_size) noexcept
@@ -120,6 +131,9 @@ KIO_API int kio_ctx_create(kio_ctx **out, const kio_ctx_opts *opts, size_t opts_
 			rc = c->ring.setup(o);
 		if (rc == 0 && c->faults)
 			kio::faults_arm(c);
+		// Under fault injection every read takes the backend's path,
+		// where injected short reads happen: a program's tests see them.
+		c->read_nowait = read_nowait_wanted(o.flags) && !c->faults;
 		if (rc == 0) {
 			c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 			if (c->wake_fd < 0)

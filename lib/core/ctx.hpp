@@ -59,6 +59,10 @@ struct Faults;   // core/faults.hpp
 struct FaultsDeleter {
 	void operator()(Faults *f) const noexcept; // core/faults.cpp
 };
+struct FixedBufs; // ops/fixed.cpp
+struct FixedBufsDeleter {
+	void operator()(FixedBufs *f) const noexcept; // ops/fixed.cpp
+};
 
 // The calling thread, as an address unique to it: a thread-local byte's.
 // initial-exec: one fs-relative address and no call; the byte fits the
@@ -105,6 +109,7 @@ struct kio_ctx {
 	uint32_t pipe_writes = 0; // of those, ops that could raise SIGPIPE
 	void *sigpipe_holder = nullptr; // the thread hold (sigpipe.cpp) pipe_writes count in
 	bool in_run = false;
+	bool read_nowait = false; // KIO_CTX_READ_NOWAIT (ops/read_nowait.cpp)
 	// The thread that runs the ctx: the first to call kio_ctx_run() or
 	// kio_ctx_run_once(). Until then (nullptr) any thread may start ops,
 	// to hand the ctx over; from then on only this one (kio(7)).
@@ -140,6 +145,9 @@ struct kio_ctx {
 	// Fault injection (core/faults.hpp), nullptr unless KIO_FAULTS asked for
 	// it. Tested once per loop round and only on slow paths elsewhere.
 	std::unique_ptr<kio::Faults, kio::FaultsDeleter> faults;
+
+	// kio_register_buffers() (ops/fixed.cpp); nullptr until first used.
+	std::unique_ptr<kio::FixedBufs, kio::FixedBufsDeleter> fixed;
 
 	kio_stats stats{};
 	kio::Obs obs; // time accounting, overflows, the cross-thread copy (core/obs.hpp)

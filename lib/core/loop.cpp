@@ -340,7 +340,7 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	if (ask && (IO_URING_READ_ONCE(*c->ring.raw()->sq.kflags) & IORING_SQ_CQ_OVERFLOW))
 		note_cq_overflow(c);
 	for (int i = 0; i < 64 && ask; i++) {
-		c->ring.enter(false, 0, true);
+		c->ring.get_events();
 		got = reap(c);
 		n += got;
 		ask = c->ring.kernel_has_more() || (embedded && got >= 16);

@@ -168,6 +168,19 @@ public:
 				 _NSIG / 8);
 	}
 
+	// enter(false, 0, true) that leaves the SQ alone: runs the kernel's
+	// deferred completions without submitting what their callbacks
+	// queued, so those go out together with the rest of the batch at the
+	// round's next enter (a device then sees one group of reads, not a
+	// straggler and the rest).
+	int get_events() noexcept
+	{
+		if (__builtin_expect(slow_enter_, 0))
+			return enter_slow(false, 0, true);
+		enter_calls++;
+		return sys_enter(0, 0, IORING_ENTER_GETEVENTS, nullptr, _NSIG / 8);
+	}
+
 	// The completion queue, read without liburing's helpers: the reap loop
 	// keeps head and tail in registers and reads the kernel's tail once
 	// per run of CQEs (lib/loop.cpp, reap_inline()).

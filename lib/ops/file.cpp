@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/ctx.hpp"
+#include "ops/read_nowait.hpp"
 
 using namespace kio;
 
@@ -76,6 +77,12 @@ KIO_API int64_t kio_read(kio_ctx *ctx, int fd, void *buf, size_t len, uint64_t o
 			return start_deferred(ctx, cb, user_data, n < 0 ? -errno : 0);
 		});
 	}
+	if (__builtin_expect(ctx->read_nowait, 0) && offset != KIO_OFFSET_CURRENT) {
+		struct iovec iov = {buf, len};
+		int64_t id;
+		if (read_nowait(ctx, fd, &iov, 1, offset, cb, user_data, &id))
+			return id;
+	}
 	return submit(ctx, cb, user_data, IORING_OP_READ, fd, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_read(sqe, fd, buf, unsigned(len), offset);
 	});
@@ -109,6 +116,11 @@ KIO_API int64_t kio_readv(kio_ctx *ctx, int fd, const struct iovec *iov, int iov
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
+	if (__builtin_expect(ctx->read_nowait, 0) && offset != KIO_OFFSET_CURRENT) {
+		int64_t id;
+		if (read_nowait(ctx, fd, iov, iovcnt, offset, cb, user_data, &id))
+			return id;
+	}
 	return submit(ctx, cb, user_data, IORING_OP_READV, fd, false, [=](io_uring_sqe *sqe) {
 		io_uring_prep_readv(sqe, fd, iov, unsigned(iovcnt), offset);
 	});

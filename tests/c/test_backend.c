@@ -454,9 +454,9 @@ static void test_backend_selection(void **state)
 	assert_int_equal(be, KIO_BACKEND_EPOLL);
 	opts_flags(&o, KIO_CTX_SQPOLL | KIO_CTX_BACKEND_EPOLL);
 	assert_int_equal(try_create(&o, &be), -EINVAL);
-	opts_flags(&o, 1u << 4);
+	opts_flags(&o, 1u << 6);
 	assert_int_equal(try_create(&o, &be), -EINVAL);
-	opts_flags(&o, KIO_CTX_BACKEND_EPOLL | (1u << 4));
+	opts_flags(&o, KIO_CTX_BACKEND_EPOLL | (1u << 6));
 	assert_int_equal(try_create(&o, &be), -EINVAL);
 	opts_flags(&o, KIO_CTX_NO_FALLBACK);
 	expect_uring_or_refusal(&o, "KIO_CTX_NO_FALLBACK");

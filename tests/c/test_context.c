@@ -105,7 +105,7 @@ static void test_context_opts_too_small(void **state)
 static void test_context_opts_unknown_flag(void **state)
 {
 	(void)state;
-	const uint32_t bad[] = {1u << 4, 1u << 15, 1u << 31};
+	const uint32_t bad[] = {1u << 6, 1u << 15, 1u << 31};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		kio_ctx_opts opts;
 		kio_ctx_opts_init(&opts, sizeof(opts));
