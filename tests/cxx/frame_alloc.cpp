@@ -143,12 +143,20 @@ Task<int> ManyHandlers(IoContext &ctx)
 	co_return 1;
 }
 
+// Keeps an array's address beyond the compiler's sight, so the array has
+// to live in the frame across the suspension.
+char *volatile g_escape = nullptr;
+[[gnu::noinline]] void Escape(char *p)
+{
+	g_escape = p;
+}
+
 Task<> Big()
 {
-	volatile char big[20000];
-	big[0] = 1;
+	char big[20000];
+	Escape(big);
 	co_await std::suspend_always{};
-	(void)big[0];
+	Escape(big);
 }
 
 } // namespace
