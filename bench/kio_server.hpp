@@ -24,7 +24,7 @@ namespace bench_kio {
 using Handler = kio::Task<> (*)(kio::IoContext &, kio::net::Socket);
 
 inline kio::Task<> AcceptLoop(kio::IoContext &ctx, kio::net::TcpListener &listener,
-			      kio::TaskGroup &tasks, Handler handler)
+			      kio::TaskGroup<> &tasks, Handler handler)
 {
 	while (true) {
 		auto accepted = co_await kio::AsyncAccept(ctx, listener);

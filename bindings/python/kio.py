@@ -215,6 +215,7 @@ PROTOTYPES = {
     'kio_op_cancel': (_i, [_ctx, _i64]),
     'kio_op_timeout': (_i, [_ctx, _i64, _u64]),
     'kio_cancel_fd': (_i, [_ctx, _i]),
+    'kio_ctx_cancel_all': (_i, [_ctx]),
     'kio_nop': (_i64, [_ctx, _cb, _vp]),
     'kio_openat': (_i64, [_ctx, _i, _path, _i, _u32, _cb, _vp]),
     'kio_close': (_i64, [_ctx, _i, _cb, _vp]),
@@ -707,6 +708,10 @@ class Context:
 
     def cancel_fd(self, fd):
         return check(lib.kio_cancel_fd(self._h, _int(fd, 'fd')))
+
+    def cancel_all(self):
+        """Cancels every pending op (kio_ctx_cancel_all); returns how many were asked."""
+        return check(lib.kio_ctx_cancel_all(self._h))
 
     # file and descriptor ops
     def nop(self, fn):

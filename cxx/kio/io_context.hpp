@@ -11,6 +11,9 @@
 //   T v = ctx.RunUntilDone(F(ctx));  // starts the Task, runs the loop until
 //                              //   it finishes, returns its value or
 //                              //   rethrows its exception
+//   ctx.RunUntilDone(task);    // an lvalue Task too (the reference's shape);
+//                              //   it may have been Start()ed already
+//   ctx.CancelAllPending();    // every pending op ends (-ECANCELED)
 //   ctx.Stop();                // thread-safe; never lost: a Stop() before a
 //                              //   Run*() makes that Run return at once
 //   ctx.Notify();              // thread-safe: wakes a loop blocked in the kernel
@@ -263,52 +266,29 @@ public:
 	// Starts task and runs the loop until it finishes; returns its value or
 	// rethrows its exception. See the top of this file for Stop().
 	template <class T>
-	T RunUntilDone(Task<T> task)
+	T RunUntilDone(Task<T> &&task)
 	{
-		if (!task)
-			KIO_CXX_THROW(std::logic_error("kio::IoContext::RunUntilDone: empty Task"));
-		if (task.Handle().promise().started)
-			KIO_CXX_THROW(std::logic_error(
-				"kio::IoContext::RunUntilDone: Task already started"));
-		Enter guard(this);
-		auto h = task.Handle();
-		// Unhooked on every way out: a frame left running is detached by
-		// ~Task and must not report to this stack frame.
-		struct Done {
-			typename Task<T>::handle_type h;
-			bool done = false;
-			static std::coroutine_handle<> Fn(void *arg) noexcept
-			{
-				static_cast<Done *>(arg)->done = true;
-				return std::noop_coroutine();
-			}
-			~Done()
-			{
-				if (!done)
-					h.promise().on_done = nullptr;
-			}
-		} d{h};
-		h.promise().on_done = &Done::Fn;
-		h.promise().on_done_arg = &d;
-		h.resume();
-		while (!d.done) {
-			if (TakeStop())
-				break;
-			Check(kio_ctx_run_once(ctx_, -1), "kio_ctx_run_once");
-		}
-		if (!d.done) {
-			if constexpr (std::is_void_v<T>)
-				return;
-			else
-				KIO_CXX_THROW(std::system_error(
-					std::make_error_code(std::errc::operation_canceled),
-					"kio::IoContext::RunUntilDone: stopped before the task "
-					"finished"));
-		}
-		if constexpr (std::is_void_v<T>)
-			h.promise().Value();
-		else
-			return std::move(h.promise()).Value();
+		return Drive(task);
+	}
+	// The same for a Task the caller keeps (the reference's shape): it may
+	// already have been started (Task::Start()); a finished one returns its
+	// value at once. The value is moved out of the task; Done() stays true.
+	template <class T>
+	T RunUntilDone(Task<T> &task)
+	{
+		return Drive(task);
+	}
+
+	// Asks every op pending on this context to end (kio_ctx_cancel_all()):
+	// each one's callback runs once, with -ECANCELED unless it had already
+	// finished. Coroutines awaiting them resume with
+	// std::errc::operation_canceled from the next loop round. Returns how
+	// many ops were asked (>= 0). Call on the loop's thread.
+	int CancelAllPending()
+	{
+		int rc = kio_ctx_cancel_all(ctx_);
+		Check(rc, "kio_ctx_cancel_all");
+		return rc;
 	}
 
 private:
@@ -336,6 +316,58 @@ private:
 		if (rc < 0)
 			KIO_CXX_THROW(std::system_error(ErrorFromNeg(rc), "kio_ctx_create"));
 		detail::FrameRegistry::Get().live_contexts++;
+	}
+
+	template <class T>
+	T Drive(Task<T> &task)
+	{
+		if (!task)
+			KIO_CXX_THROW(std::logic_error("kio::IoContext::RunUntilDone: empty Task"));
+		auto h = task.Handle();
+		if (!h.done()) {
+			Enter guard(this);
+			// Unhooked on every way out: a frame left running is detached
+			// by ~Task and must not report to this stack frame.
+			struct Done {
+				typename Task<T>::handle_type h;
+				bool done = false;
+				static std::coroutine_handle<> Fn(void *arg) noexcept
+				{
+					static_cast<Done *>(arg)->done = true;
+					return std::noop_coroutine();
+				}
+				~Done()
+				{
+					if (!done)
+						h.promise().on_done = nullptr;
+				}
+			} d{h};
+			if (h.promise().on_done || h.promise().continuation)
+				KIO_CXX_THROW(std::logic_error(
+					"kio::IoContext::RunUntilDone: Task already awaited"));
+			h.promise().on_done = &Done::Fn;
+			h.promise().on_done_arg = &d;
+			if (!h.promise().started)
+				h.resume();
+			while (!d.done) {
+				if (TakeStop())
+					break;
+				Check(kio_ctx_run_once(ctx_, -1), "kio_ctx_run_once");
+			}
+			if (!d.done) {
+				if constexpr (std::is_void_v<T>)
+					return;
+				else
+					KIO_CXX_THROW(std::system_error(
+						std::make_error_code(std::errc::operation_canceled),
+						"kio::IoContext::RunUntilDone: stopped before the "
+						"task finished"));
+			}
+		}
+		if constexpr (std::is_void_v<T>)
+			h.promise().Value();
+		else
+			return std::move(h.promise()).Value();
 	}
 
 	bool TakeStop() noexcept

@@ -14,6 +14,7 @@
 //   notifier.hpp    Notifier
 //   offload.hpp     BlockingPool, Offload
 //   signal.hpp      SignalSet, AsyncWaitSignal
+//   fd_guard.hpp    FDGuard
 //   io_buffer.hpp   IoBuffer
 //   log.hpp         ALOG_DEBUG..ALOG_FATAL
 //   sync.hpp        AsyncMutex
@@ -47,6 +48,7 @@
 #include "notifier.hpp"
 #include "offload.hpp"
 #include "signal.hpp"
+#include "fd_guard.hpp"
 
 #if __has_include("io_buffer.hpp")
 #include "io_buffer.hpp"

@@ -7,6 +7,19 @@
 //                        so a Socket is passed to them directly.
 //   net::SocketAddress   an IPv4 or IPv6 address and port; V4/V6 parse text.
 //   net::TcpListener     a bound, listening TCP socket: BindV4/BindV6.
+//
+// The reference library's shapes, kept as additions:
+//   Socket::Get()                      = Fd()
+//   SocketAddress::GetIp()             std::optional<std::string>: the
+//                                      address without the port, nullopt
+//                                      when invalid (Ip() gives "")
+//   TcpListener::Bind(port)            Result<Socket> listening on every
+//   TcpListener::Bind(addr, backlog)   IPv4 interface (or addr), with the
+//                                      reference's listener defaults:
+//                                      non-blocking, SO_REUSEADDR,
+//                                      SO_REUSEPORT, TCP_NODELAY (inherited
+//                                      by accepted sockets), backlog 4096
+//   Socket s = std::move(listener);    a TcpListener gives up its Socket
 //   net::Resolve         getaddrinfo(3), blocking: for start-up code.
 //   net::ResolveAsync    the same on a BlockingPool thread (kio_resolve),
 //                        awaited from a coroutine; .WithTimeout() and
@@ -40,6 +53,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
@@ -138,6 +152,12 @@ public:
 	}
 
 	int Fd() const noexcept
+	{
+		return fd_;
+	}
+
+	// The reference's name for Fd().
+	int Get() const noexcept
 	{
 		return fd_;
 	}
@@ -387,6 +407,14 @@ public:
 		return text;
 	}
 
+	// The reference's shape of Ip(): nullopt for an invalid address.
+	std::optional<std::string> GetIp() const
+	{
+		if (!IsValid())
+			return std::nullopt;
+		return Ip();
+	}
+
 	// "127.0.0.1:8080", "[::1]:8080"; "(invalid)" when invalid.
 	std::string ToString() const
 	{
@@ -466,6 +494,29 @@ public:
 		return l;
 	}
 
+	// The reference's listener: a Socket listening on every IPv4 interface
+	// (0.0.0.0) with its defaults (non-blocking, SO_REUSEADDR, SO_REUSEPORT,
+	// TCP_NODELAY, backlog 4096). Port 0: the kernel picks one.
+	static Result<Socket> Bind(uint16_t port)
+	{
+		return Bind(SocketAddress::V4(port), 4096);
+	}
+	// The same on addr, with the given backlog.
+	static Result<Socket> Bind(const SocketAddress &addr, int backlog)
+	{
+		ListenOptions opts;
+		opts.backlog = backlog;
+		opts.reuse_port = true;
+		auto l = Bind(addr, opts);
+		if (!l)
+			return Err(l.error());
+		Socket sock = std::move(l->sock_);
+		if (auto r = sock.SetNonBlocking(); !r)
+			return Err(r.error());
+		if (auto r = sock.SetNodelay(); !r)
+			return Err(r.error());
+		return sock;
+	}
 	// Every IPv4 interface (0.0.0.0), or ip.
 	static Result<TcpListener> BindV4(uint16_t port, const ListenOptions &opts = {})
 	{
@@ -499,6 +550,18 @@ public:
 	int Fd() const noexcept
 	{
 		return sock_.Fd();
+	}
+
+	int Get() const noexcept
+	{
+		return sock_.Fd();
+	}
+
+	// Hands the listening Socket over (for code that keeps a Socket, as
+	// the reference's Bind returned one); the listener is empty after.
+	operator Socket() && noexcept
+	{
+		return std::move(sock_);
 	}
 
 	// The port actually bound (the kernel's choice after port 0).

@@ -20,6 +20,7 @@
 
 #include "detail/abi.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <optional>
@@ -38,9 +39,15 @@ inline namespace KIO_CXX_ABI {
 
 class BlockingPool {
 public:
-	explicit BlockingPool(uint32_t threads = 4)
+	// threads as std::size_t, so the reference's BlockingPool(n) with a
+	// size_t (hardware_concurrency(), a vector's size) needs no cast;
+	// more than UINT32_MAX: std::errc::invalid_argument.
+	explicit BlockingPool(std::size_t threads = 4)
 	{
-		int rc = kio_pool_create(&pool_, threads);
+		if (threads > UINT32_MAX)
+			KIO_CXX_THROW(std::system_error(
+				std::make_error_code(std::errc::invalid_argument), "kio_pool_create"));
+		int rc = kio_pool_create(&pool_, static_cast<uint32_t>(threads));
 		if (rc < 0)
 			KIO_CXX_THROW(std::system_error(ErrorFromNeg(rc), "kio_pool_create"));
 	}

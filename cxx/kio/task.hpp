@@ -21,6 +21,18 @@
 //   - Take coroutine parameters by value: a reference may dangle across a
 //     suspension.
 //   - IsReady(): the body has finished.
+//
+// The reference library's manual driving, kept as additions (the caller
+// keeps the Task alive meanwhile; the loop must run for it to progress):
+//   t.Start();          // runs the body now, up to its first suspension;
+//   t.resume();         //   the same (a started task is resumed by the
+//                       //   loop when what it awaits completes: calling
+//                       //   either again does nothing)
+//   t.Done();           // = IsReady()
+//   t.Result();         // its value (T&; T for an rvalue Task) or rethrows
+//                       //   its exception; std::logic_error before Done()
+// A started task can still be handed to IoContext::RunUntilDone(task) to
+// run the loop until it finishes; it cannot be co_awaited or spawned then.
 #ifndef KIO_CXX_TASK_HPP
 #define KIO_CXX_TASK_HPP
 
@@ -36,6 +48,7 @@
 
 #include <kio/kio.h>
 
+#include "detail/frame_alloc.hpp"
 #include "result.hpp"
 
 namespace kio {
@@ -100,6 +113,17 @@ struct PromiseBase {
 	PromiseBase *prev = nullptr, *next = nullptr; // FrameRegistry links
 	bool started = false;
 	bool detached = false;
+
+	// Frames come from a per-thread recycling cache (detail/frame_alloc.hpp):
+	// a steady stream of short tasks allocates nothing.
+	static void *operator new(std::size_t n)
+	{
+		return FrameAllocate(n);
+	}
+	static void operator delete(void *p, std::size_t n) noexcept
+	{
+		FrameDeallocate(p, n);
+	}
 
 	struct InitialAwaiter {
 		PromiseBase *p;
@@ -298,6 +322,36 @@ public:
 		return static_cast<bool>(h_);
 	}
 
+	// The reference's names (see the top of this file).
+	void Start()
+	{
+		if (!h_)
+			KIO_CXX_THROW(std::logic_error("kio::Task::Start: empty Task"));
+		if (!h_.promise().started)
+			h_.resume();
+	}
+	void resume()
+	{
+		Start();
+	}
+	bool Done() const noexcept
+	{
+		return IsReady();
+	}
+	decltype(auto) Result() &
+	{
+		CheckDone();
+		return h_.promise().Value();
+	}
+	decltype(auto) Result() &&
+	{
+		CheckDone();
+		if constexpr (std::is_void_v<T>)
+			return h_.promise().Value();
+		else
+			return T(std::move(h_.promise()).Value());
+	}
+
 	auto operator co_await() &noexcept
 	{
 		return Awaiter<false>{h_};
@@ -344,6 +398,12 @@ private:
 				return h.promise().Value();
 		}
 	};
+
+	void CheckDone() const
+	{
+		if (!IsReady())
+			KIO_CXX_THROW(std::logic_error("kio::Task::Result: the task has not finished"));
+	}
 
 	void Reset() noexcept
 	{

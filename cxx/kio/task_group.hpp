@@ -10,6 +10,16 @@
 //   bool all = co_await g.JoinAllTimeout(ctx, 30s);  // false: time ran out
 //   g.Size();                        // tasks still running
 //
+// The reference library's shapes, kept as additions:
+//   TaskGroup<> g(1024);             // a capacity hint (also TaskGroup g(n))
+//   g.ActiveCount();                 // = Size()
+//   g.Sweep();                       // frees finished tasks: always 0 here
+//   g.SetSweepInterval(n);           // accepted; nothing to sweep
+// TaskGroup is a class template whose argument (default void) only names
+// the group's type: Spawn() takes a Task of any value type. `TaskGroup g;`
+// deduces TaskGroup<void>; as a parameter or member type write
+// TaskGroup<> (or TaskGroup<void>).
+//
 // A finished task's frame is freed at once, so a server may Spawn one task
 // per connection forever. Values returned by spawned tasks are discarded.
 //
@@ -43,11 +53,18 @@
 namespace kio {
 inline namespace KIO_CXX_ABI {
 
+template <class T = void>
 class TaskGroup {
 	class JoinAwaiter;
 
 public:
 	TaskGroup() noexcept = default;
+	// The reference's capacity hint. Tasks are linked through their own
+	// frames, so there is nothing to reserve: any number fits.
+	explicit TaskGroup(std::size_t capacity_hint) noexcept
+	{
+		(void)capacity_hint;
+	}
 	TaskGroup(const TaskGroup &) = delete;
 	TaskGroup &operator=(const TaskGroup &) = delete;
 
@@ -65,8 +82,8 @@ public:
 						    "a TaskGroup task (never joined)");
 	}
 
-	template <class T>
-	void Spawn(Task<T> task)
+	template <class U>
+	void Spawn(Task<U> task)
 	{
 		if (!task)
 			return;
@@ -83,8 +100,8 @@ public:
 		h.resume();
 	}
 
-	template <class... T>
-	void SpawnAll(Task<T>... tasks)
+	template <class... U>
+	void SpawnAll(Task<U>... tasks)
 	{
 		(Spawn(std::move(tasks)), ...);
 	}
@@ -92,6 +109,26 @@ public:
 	std::size_t Size() const noexcept
 	{
 		return size_;
+	}
+
+	// The reference's names. A finished task leaves the group the moment it
+	// finishes, so every task counted is active and a sweep finds nothing
+	// to free; the interval is kept only so it reads back.
+	std::size_t ActiveCount() const noexcept
+	{
+		return size_;
+	}
+	std::size_t Sweep() noexcept
+	{
+		return 0;
+	}
+	void SetSweepInterval(std::size_t spawns) noexcept
+	{
+		sweep_interval_ = spawns;
+	}
+	std::size_t SweepInterval() const noexcept
+	{
+		return sweep_interval_;
 	}
 
 	[[nodiscard]] JoinAwaiter JoinAll(IoContext &ctx) noexcept;
@@ -217,16 +254,22 @@ private:
 	std::size_t size_ = 0;
 	JoinAwaiter *join_ = nullptr;
 	std::exception_ptr first_error_{};
+	std::size_t sweep_interval_ = 0;
 };
 
-inline TaskGroup::JoinAwaiter TaskGroup::JoinAll(IoContext &ctx) noexcept
+TaskGroup() -> TaskGroup<void>;
+TaskGroup(std::size_t) -> TaskGroup<void>;
+
+template <class T>
+inline typename TaskGroup<T>::JoinAwaiter TaskGroup<T>::JoinAll(IoContext &ctx) noexcept
 {
 	return JoinAwaiter(this, ctx.Native(), false, 0);
 }
 
+template <class T>
 template <class Rep, class Period>
-inline TaskGroup::JoinAwaiter
-TaskGroup::JoinAllTimeout(IoContext &ctx, std::chrono::duration<Rep, Period> d) noexcept
+inline typename TaskGroup<T>::JoinAwaiter
+TaskGroup<T>::JoinAllTimeout(IoContext &ctx, std::chrono::duration<Rep, Period> d) noexcept
 {
 	return JoinAwaiter(this, ctx.Native(), true,
 			   detail::ToNs(std::chrono::ceil<std::chrono::nanoseconds>(d)));

@@ -4,6 +4,9 @@
 // thread-per-core shape (one Worker per CPU, each with its own listener).
 //
 //   Worker w(id);
+//   Worker w(id, token);    // the reference's shape: a stop requested on
+//                           //   token (kio::StopToken, i.e. std::stop_token
+//                           //   where the library has it) does RequestStop()
 //   w.Start([](IoContext &ctx) { ctx.Run(); }, cpu);   // any callable
 //   auto f = w.RunTask([](IoContext &ctx) -> Task<int> { ... }, cpu);
 //   w.RunLoop([] { tick(); }, cpu);                     // ctx.Run(tick)
@@ -56,6 +59,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <pthread.h>
 #include <sched.h>
 #include <stdexcept>
@@ -73,6 +77,13 @@ public:
 	explicit Worker(std::size_t id = 0)
 		: state_(std::make_unique<State>(id))
 	{
+	}
+	// Stops with token as well as with RequestStop(): a stop requested on
+	// it (before or after Start()) stops every run of this Worker.
+	Worker(std::size_t id, kio::StopToken token)
+		: state_(std::make_unique<State>(id))
+	{
+		state_->Follow(std::move(token));
 	}
 
 	Worker(Worker &&) noexcept = default;
@@ -274,11 +285,26 @@ private:
 				live->Stop();
 		}
 
-		// After a joined run: a fresh stop state for the next Start().
+		// An outside token's stop forwards to RequestStop(). Set once, in
+		// the constructor; the callback may run at once (already stopped).
+		struct Forward {
+			State *s;
+			void operator()() noexcept
+			{
+				s->RequestStop();
+			}
+		};
+		void Follow(kio::StopToken token)
+		{
+			external = token;
+			follow.emplace(std::move(token), Forward{this});
+		}
+		// After a joined run: a fresh stop state for the next Start()
+		// (unless the outside token asked to stop for good).
 		void Reset()
 		{
 			std::lock_guard lock(mu);
-			if (stop_requested) {
+			if (stop_requested && !external.stop_requested()) {
 				stop_requested = false;
 				stop = StopSource();
 			}
@@ -291,6 +317,9 @@ private:
 		IoContext *live = nullptr;   // guarded by mu
 		std::error_code start_error; // guarded by mu
 		std::atomic<int> affinity_error{0};
+		kio::StopToken external;
+		// Last: destroyed first, while the rest of the state is still whole.
+		std::optional<StopCallback<Forward>> follow;
 	};
 
 	void Stop() noexcept

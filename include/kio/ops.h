@@ -59,6 +59,16 @@ KIO_API int kio_op_timeout(kio_ctx *ctx, int64_t op, uint64_t timeout_ns) KIO_NO
  */
 KIO_API int kio_cancel_fd(kio_ctx *ctx, int fd) KIO_NOEXCEPT;
 
+/*
+ * Cancels every op pending on ctx, as kio_op_cancel() on each (since 0.4):
+ * each callback runs once, with -ECANCELED or with its result if it had
+ * already finished. Returns the number of ops asked to cancel (>= 0), or
+ * -EINVAL (ctx NULL), -EPERM (not ctx's thread), or the error of a cancel
+ * that needed a submission queue entry the kernel did not take (the ops
+ * before it were asked; call again).
+ */
+KIO_API int kio_ctx_cancel_all(kio_ctx *ctx) KIO_NOEXCEPT;
+
 /* Does nothing, asynchronously: res 0. Useful to measure the loop. */
 KIO_API int64_t kio_nop(kio_ctx *ctx, kio_cb cb, void *user_data) KIO_NOEXCEPT;
 

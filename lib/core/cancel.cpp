@@ -85,3 +85,25 @@ KIO_API int kio_cancel_fd(kio_ctx *ctx, int fd) noexcept
 	embed_kick(ctx);
 	return int(count);
 }
+
+KIO_API int kio_ctx_cancel_all(kio_ctx *ctx) noexcept
+{
+	if (!ctx)
+		return -EINVAL;
+	if (foreign_thread(ctx))
+		return -EPERM;
+	// Each live op once, through kio_op_cancel(): the same rules per op
+	// (an op already completing keeps its result). Cancelling never frees
+	// a slot (callbacks run only in the loop), so the walk sees every op.
+	int count = 0;
+	for (uint32_t i = 0; i < ctx->ops.slots(); i++) {
+		const Op &op = ctx->ops.at(i);
+		if (op.kind == Kind::Free || (op.state & (kCompleting | kCancelReq)))
+			continue;
+		int rc = kio_op_cancel(ctx, ctx->ops.id_of(i));
+		if (rc < 0 && rc != -ENOENT)
+			return rc;
+		count++;
+	}
+	return count;
+}
