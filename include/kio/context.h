@@ -45,6 +45,7 @@ KIO_EXTERN_C_BEGIN
  * (KIO_FAULTS) it is off, so injected short reads reach every read.
  */
 #define KIO_CTX_READ_NOWAIT (1u << 4)
+/*
  * Keep kio_stats.wait_ns and run_ns: a few clock reads per loop round,
  * which is why it is not the default (since 0.4).
  */
