@@ -965,12 +965,14 @@ struct LeaveRun {
 // Whether the next round of kio_ctx_run(), or of kio_ctx_run_once() without
 // deadline, can only end with a completion from the kernel: nothing in the ready queue, no timer, no cancel to send again,
 // no fault injection, no host loop (kio_ctx_fd()), no wake or stop request,
-// and no CQE already waiting. Then quick_round() serves it.
+// no CQE already waiting, and no stats timing or publishing (obs.hpp: those
+// are round_inline()'s). Then quick_round() serves it.
 [[gnu::always_inline]] inline bool quiet(kio_ctx *c) noexcept
 {
 	// forced_slow(): fault injection, a host loop or destroy, in one test.
 	return c->ready.empty() && c->timers.empty() && c->recancel.empty() &&
-	       !c->ring.forced_slow() && !c->woken.load(std::memory_order_relaxed) &&
+	       !c->ring.forced_slow() && !c->obs.mode.load(std::memory_order_relaxed) &&
+	       !c->woken.load(std::memory_order_relaxed) &&
 	       !c->stop_requested.load(std::memory_order_relaxed) && !c->ring.cq_ready();
 }
 
