@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,12 @@ struct kio_tls_config {
 	std::atomic<uint32_t> refs{1}; // the caller's and one per session
 	int verify = KIO_TLS_VERIFY_PEER;
 	bool ktls = true;
+	// The system's trusted CAs are read by the first handshake that
+	// verifies a peer, not at create: parsing the whole bundle costs tens
+	// of milliseconds that servers and configs given their own CAs never
+	// need. Set while the store still waits for them.
+	std::atomic<bool> defaults_pending{false};
+	std::mutex defaults_mu;
 	std::string server_name;
 	std::vector<unsigned char> alpn; // wire format: length-prefixed names
 	struct SniCert {
@@ -135,6 +142,10 @@ void set_error(char *dst, const char *msg) noexcept;
 // tls_config.cpp
 void config_ref(kio_tls_config *cfg) noexcept;
 void config_unref(kio_tls_config *cfg) noexcept;
+// Loads the system's CAs into the config's store if it still waits for
+// them (once per config; callable from the threads of several ctxs).
+// 0, or -EPROTO with the reason in err (kTlsErrLen bytes).
+int config_load_defaults(kio_tls_config *cfg, char *err) noexcept;
 
 // tls_ktls.cpp
 // Whether this kernel has the "tls" ULP (probed once per process).

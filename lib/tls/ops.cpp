@@ -588,6 +588,12 @@ KIO_API int64_t kio_tls_handshake(kio_tls *tls, kio_cb cb, void *user_data) noex
 	} else if (int rc = client_setup(tls); rc < 0) {
 		return rc;
 	}
+	// A session that verifies its peer needs the trusted CAs now.
+	const int verify = tls->config->verify;
+	if (tls->server ? verify == KIO_TLS_VERIFY_REQUIRE_PEER : verify != KIO_TLS_VERIFY_NONE) {
+		if (int rc = config_load_defaults(tls->config, tls->last_error); rc < 0)
+			return rc;
+	}
 	ktls_prepare(tls);
 	tls->hs.kind = Job::Kind::Handshake;
 	int64_t id = start(tls, tls->hs, cb, user_data);
