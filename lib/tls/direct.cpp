@@ -76,8 +76,8 @@ BIO_METHOD *direct_method() noexcept
 {
 	// Made once per process (thread-safe static initialisation) and kept.
 	static BIO_METHOD *m = [] {
-		BIO_METHOD *bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-					      "kio direct send");
+		BIO_METHOD *bm =
+			BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "kio direct send");
 		if (bm && (BIO_meth_set_write(bm, direct_write) != 1 ||
 			   BIO_meth_set_ctrl(bm, direct_ctrl) != 1 ||
 			   BIO_meth_set_create(bm, direct_create) != 1)) {
