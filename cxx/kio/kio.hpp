@@ -23,6 +23,8 @@
 //                   net::Resolve, net::ResolveAsync
 //   worker.hpp      Worker
 //   tls.hpp         tls::Context, tls::Stream (AsyncHandshake/Read/Write/Shutdown)
+//   tls_socket.hpp  tls::TlsConfig, tls::TlsContext, tls::AsyncTlsHandshake,
+//                   tls::TlsSocket: the reference library's TLS shapes
 //
 // Every op awaitable takes .WithTimeout(d) (std::errc::timed_out) and
 // .WithStopToken(st) (std::errc::operation_canceled); see
@@ -70,6 +72,9 @@
 #endif
 #if __has_include("tls.hpp")
 #include "tls.hpp"
+#endif
+#if __has_include("tls_socket.hpp")
+#include "tls_socket.hpp"
 #endif
 
 #endif // KIO_CXX_KIO_HPP

@@ -37,6 +37,25 @@
 // ALOG_FATAL is for states the program cannot continue from: it queues
 // the message, waits up to one second for the log thread to hand it to the
 // handler (kio_log_flush), and calls std::abort(). It does not return.
+//
+// The default run-time level is WARN (kio_log_set_level(3)): debug and
+// info messages print nothing until the program lowers it, for example
+// with `alog::g_level = alog::Level::Info;` or KIO_LOG_LEVEL=info in the
+// environment.
+//
+// The reference library's spellings are here too, as additions:
+//   alog::debug/info/warn/error(fmt, args...)  the ALOG_ macros as
+//       functions: filtered by LOG_BUILD_LEVEL at compile time (the call
+//       compiles to nothing) and by the level at run time; arguments are
+//       evaluated (a function's arguments always are).
+//   alog::start(fd = STDERR_FILENO)  messages go to fd from now on (kio's
+//       log thread starts by itself on the first message; start() with
+//       stderr changes nothing, so a handler set earlier stays).
+//   alog::stop()  waits until every message queued so far was written
+//       (kio_log_flush, up to one second); later messages still print.
+//   alog::Level::Disabled  nothing from this header prints (ALOG_FATAL
+//       still aborts); g_level.store()/load() as on the reference's atomic.
+//   alog::dropped_count()  Dropped().
 #ifndef KIO_LOG_HPP
 #define KIO_LOG_HPP
 
@@ -44,6 +63,7 @@
 
 #include <kio/kio.h>
 
+#include <atomic>
 #include <charconv>
 #include <concepts>
 #include <cstddef>
@@ -56,6 +76,9 @@
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+
+#include <sys/uio.h>
+#include <unistd.h>
 
 #ifndef KIO_LOG_BUILD_LEVEL
 #ifdef LOG_BUILD_LEVEL
@@ -73,23 +96,37 @@ enum class Level : int {
 	Warn = KIO_LOG_WARN,
 	Error = KIO_LOG_ERROR,
 	Fatal = KIO_LOG_FATAL,
+	// Above every level: nothing logged through this header prints. The C
+	// log has no such level, so kio's filter is set to FATAL and this
+	// header remembers the rest.
+	Disabled = KIO_LOG_FATAL + 1,
 };
+
+namespace detail {
+inline std::atomic<bool> g_disabled{false};
+} // namespace detail
 
 // The run-time filter of the whole process (kio's own messages too).
 inline void SetLevel(Level level) noexcept
 {
-	kio_log_set_level(static_cast<int>(level));
+	const bool off = level == Level::Disabled;
+	detail::g_disabled.store(off, std::memory_order_relaxed);
+	kio_log_set_level(off ? KIO_LOG_FATAL : static_cast<int>(level));
 }
 
 inline Level GetLevel() noexcept
 {
-	return static_cast<Level>(kio_log_level());
+	const int level = kio_log_level();
+	if (level == KIO_LOG_FATAL && detail::g_disabled.load(std::memory_order_relaxed))
+		return Level::Disabled;
+	return static_cast<Level>(level);
 }
 
 // Whether a message of level would be kept right now.
 inline bool Enabled(Level level) noexcept
 {
-	return static_cast<int>(level) >= kio_log_level();
+	return static_cast<int>(level) >= kio_log_level() &&
+	       !detail::g_disabled.load(std::memory_order_relaxed);
 }
 
 // The reference API's configuration variables, so code written for it
@@ -107,9 +144,18 @@ struct LevelSetting {
 	{
 		return GetLevel();
 	}
+	// The reference declared g_level a std::atomic<Level>.
+	void store(Level level, std::memory_order = std::memory_order_seq_cst) noexcept
+	{
+		SetLevel(level);
+	}
+	Level load(std::memory_order = std::memory_order_seq_cst) const noexcept
+	{
+		return GetLevel();
+	}
 };
 inline LevelSetting g_level;
-inline bool g_colors = false;
+inline std::atomic<bool> g_colors{false};
 
 // Messages dropped because the log queue was full.
 inline uint64_t Dropped() noexcept
@@ -404,9 +450,107 @@ void Write(Level level, std::string_view fmt, const Args &...args)
 template <typename... Args>
 [[noreturn]] void Fatal(std::string_view fmt, const Args &...args)
 {
-	Write(Level::Fatal, fmt, args...);
+	if (Enabled(Level::Fatal))
+		Write(Level::Fatal, fmt, args...);
 	kio_log_flush(1'000'000'000);
 	std::abort();
+}
+
+// A message at L: nothing at all below KIO_LOG_BUILD_LEVEL, else checked
+// against the run-time level before it is formatted.
+template <Level L, typename... Args>
+void LogAt(std::string_view fmt, const Args &...args)
+{
+	if constexpr (static_cast<int>(L) >= KIO_LOG_BUILD_LEVEL) {
+		if (Enabled(L))
+			Write(L, fmt, args...);
+	}
+}
+
+// The reference library's function spellings of ALOG_DEBUG..ALOG_ERROR.
+template <typename... Args>
+void debug(std::string_view fmt, const Args &...args)
+{
+	LogAt<Level::Debug>(fmt, args...);
+}
+template <typename... Args>
+void info(std::string_view fmt, const Args &...args)
+{
+	LogAt<Level::Info>(fmt, args...);
+}
+template <typename... Args>
+void warn(std::string_view fmt, const Args &...args)
+{
+	LogAt<Level::Warn>(fmt, args...);
+}
+template <typename... Args>
+void error(std::string_view fmt, const Args &...args)
+{
+	LogAt<Level::Error>(fmt, args...);
+}
+
+namespace detail {
+
+// start(fd)'s handler: "kio: LEVEL: message" lines, as the default sink
+// writes them on stderr, in one writev(2) per message.
+inline void FdSink(void *user_data, int level, const char *msg, std::size_t len) noexcept
+{
+	static const char *const names[] = {"DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
+	const int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(user_data));
+	const char *name = names[level < 0 ? 0 : level > 4 ? 4 : level];
+	iovec iov[5] = {{const_cast<char *>("kio: "), 5},
+			{const_cast<char *>(name), std::strlen(name)},
+			{const_cast<char *>(": "), 2},
+			{const_cast<char *>(msg), len},
+			{const_cast<char *>("\n"), 1}};
+	std::size_t left = 0;
+	for (const iovec &v : iov)
+		left += v.iov_len;
+	// A short write is rare here (pipes and files take a line at once):
+	// finish with plain writes rather than losing the tail.
+	ssize_t w = ::writev(fd, iov, 5);
+	if (w < 0 || static_cast<std::size_t>(w) == left)
+		return;
+	std::size_t skip = static_cast<std::size_t>(w);
+	for (iovec &v : iov) {
+		const char *p = static_cast<const char *>(v.iov_base);
+		std::size_t n = v.iov_len;
+		if (skip >= n) {
+			skip -= n;
+			continue;
+		}
+		p += skip;
+		n -= skip;
+		skip = 0;
+		while (n > 0) {
+			ssize_t r = ::write(fd, p, n);
+			if (r <= 0)
+				return;
+			p += r;
+			n -= static_cast<std::size_t>(r);
+		}
+	}
+}
+
+} // namespace detail
+
+// Messages go to out_fd from now on (the caller keeps it open). kio's log
+// thread needs no starting; with stderr, the default, nothing changes, so
+// a handler installed with kio_log_set_handler() stays in place.
+inline void start(int out_fd = STDERR_FILENO) noexcept
+{
+	if (out_fd == STDERR_FILENO || out_fd < 0)
+		return;
+	kio_log_set_handler(&detail::FdSink,
+			    reinterpret_cast<void *>(static_cast<std::intptr_t>(out_fd)));
+}
+
+// Every message queued so far has reached its handler when this returns
+// (or a second passed). Messages logged afterwards still print: kio's log
+// lives until the process exits.
+inline void stop() noexcept
+{
+	kio_log_flush(1'000'000'000);
 }
 
 } // namespace kio::inline KIO_CXX_ABI::alog

@@ -71,7 +71,8 @@ typedef struct kio_tls kio_tls;
 #define KIO_TLS_KTLS_RX (1u << 1) /* the kernel decrypts what is received */
 
 /*
- * A new config: verification on (clients), the system's trusted CAs,
+ * A new config: verification on (clients), the system's trusted CAs
+ * (read by the first handshake that verifies a peer, not here),
  * TLS 1.2 minimum, no certificate, no ALPN, kernel TLS allowed.
  * Returns 0 with *out set, -EINVAL, -ENOMEM, or -EPROTO (OpenSSL failed).
  */
@@ -169,7 +170,8 @@ KIO_API int kio_tls_set_server_name(kio_tls *tls, const char *name) KIO_NOEXCEPT
  * cancelled can only be destroyed (later calls give -EPIPE).
  * Returns the op id, or -EINVAL (also: a client verifying the server
  * with no server name set), -EBUSY (a handshake or shutdown in flight),
- * -EISCONN (already done), -EPIPE.
+ * -EISCONN (already done), -EPIPE, -EPROTO (the system's CAs, read by
+ * a config's first verifying handshake, could not be loaded).
  */
 KIO_API int64_t kio_tls_handshake(kio_tls *tls, kio_cb cb, void *user_data) KIO_NOEXCEPT;
 

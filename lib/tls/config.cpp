@@ -25,6 +25,25 @@ void config_ref(kio_tls_config *cfg) noexcept
 	cfg->refs.fetch_add(1, std::memory_order_relaxed);
 }
 
+int config_load_defaults(kio_tls_config *cfg, char *err) noexcept
+{
+	if (!cfg->defaults_pending.load(std::memory_order_acquire))
+		return 0;
+	// Sessions of several ctxs may get here at once: one loads, the
+	// others wait for it (only until the first verifying handshake).
+	std::lock_guard lock(cfg->defaults_mu);
+	if (!cfg->defaults_pending.load(std::memory_order_relaxed))
+		return 0;
+	ERR_clear_error();
+	if (X509_STORE_set_default_paths(SSL_CTX_get_cert_store(cfg->ssl_ctx)) != 1) {
+		if (!drain_errors(err))
+			set_error(err, "cannot load the system's trusted CAs");
+		return -EPROTO;
+	}
+	cfg->defaults_pending.store(false, std::memory_order_release);
+	return 0;
+}
+
 void config_unref(kio_tls_config *cfg) noexcept
 {
 	if (cfg->refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
@@ -208,12 +227,12 @@ KIO_API int kio_tls_config_create(kio_tls_config **out) noexcept
 	if (!cfg)
 		return -ENOMEM;
 	cfg->ssl_ctx = new_ssl_ctx(cfg);
-	if (!cfg->ssl_ctx || SSL_CTX_set_default_verify_paths(cfg->ssl_ctx) != 1) {
+	if (!cfg->ssl_ctx) {
 		ERR_clear_error();
-		SSL_CTX_free(cfg->ssl_ctx);
 		delete cfg;
 		return -EPROTO;
 	}
+	cfg->defaults_pending.store(true, std::memory_order_relaxed);
 	*out = cfg;
 	return 0;
 }
@@ -282,18 +301,17 @@ KIO_API int kio_tls_config_set_ca_file(kio_tls_config *config, const char *ca_fi
 	X509_STORE *store = X509_STORE_new();
 	if (!store)
 		return -ENOMEM;
-	bool ok;
-	if (!ca_file && !ca_dir) {
-		ok = X509_STORE_set_default_paths(store) == 1;
-	} else {
-		ok = (!ca_file || X509_STORE_load_file(store, ca_file) == 1) &&
-		     (!ca_dir || X509_STORE_load_path(store, ca_dir) == 1);
-	}
+	// Both NULL: an empty store that the first verifying handshake fills
+	// with the system's CAs.
+	const bool system = !ca_file && !ca_dir;
+	bool ok = (!ca_file || X509_STORE_load_file(store, ca_file) == 1) &&
+		  (!ca_dir || X509_STORE_load_path(store, ca_dir) == 1);
 	if (!ok) {
 		X509_STORE_free(store);
 		return config_fail(config, -EINVAL);
 	}
 	use_store(config, store);
+	config->defaults_pending.store(system, std::memory_order_release);
 	return 0;
 }
 
@@ -328,6 +346,7 @@ KIO_API int kio_tls_config_set_ca_mem(kio_tls_config *config, const void *ca_pem
 	}
 	ERR_clear_error(); // the read that ended the list
 	use_store(config, store);
+	config->defaults_pending.store(false, std::memory_order_release);
 	return 0;
 }
 

@@ -6,7 +6,9 @@
 // and writes one end, kio moves the other end's bytes with its own recv and
 // send steps, straight into and out of the pair's fixed buffers (the
 // BIO_nwrite0()/BIO_nread0() regions), so the steady state copies nothing
-// twice and allocates nothing. The one exception is a handshake meant to
+// twice and allocates nothing. Once the handshake is over, the write side
+// is a BIO of kio's own (tls_direct.cpp) that sends records from OpenSSL's
+// buffer without copying them into the pair. The one exception is a handshake meant to
 // hand the session to kernel TLS (tls_ktls.cpp): OpenSSL runs it on the
 // socket, then whatever the kernel did not take comes back to the pair.
 #pragma once
@@ -14,6 +16,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -34,6 +37,12 @@ struct kio_tls_config {
 	std::atomic<uint32_t> refs{1}; // the caller's and one per session
 	int verify = KIO_TLS_VERIFY_PEER;
 	bool ktls = true;
+	// The system's trusted CAs are read by the first handshake that
+	// verifies a peer, not at create: parsing the whole bundle costs tens
+	// of milliseconds that servers and configs given their own CAs never
+	// need. Set while the store still waits for them.
+	std::atomic<bool> defaults_pending{false};
+	std::mutex defaults_mu;
 	std::string server_name;
 	std::vector<unsigned char> alpn; // wire format: length-prefixed names
 	struct SniCert {
@@ -110,6 +119,13 @@ struct kio_tls {
 	int version = 0;
 	std::string server_name; // kio_tls_set_server_name()
 	char alpn[256] = "";
+	// After a handshake on the BIO pair, records go to the socket straight
+	// from OpenSSL's own record buffer (tls_direct.cpp): the region handed
+	// to the BIO that waits to be sent, and how much of it a send took.
+	bool direct = false;
+	const char *out_ptr = nullptr;
+	size_t out_len = 0;
+	size_t out_sent = 0;
 	kio::tls::Job hs, rd, wr; // the handshake and the shutdown share hs
 	char last_error[kTlsErrLen] = "";
 };
@@ -135,6 +151,10 @@ void set_error(char *dst, const char *msg) noexcept;
 // tls_config.cpp
 void config_ref(kio_tls_config *cfg) noexcept;
 void config_unref(kio_tls_config *cfg) noexcept;
+// Loads the system's CAs into the config's store if it still waits for
+// them (once per config; callable from the threads of several ctxs).
+// 0, or -EPROTO with the reason in err (kTlsErrLen bytes).
+int config_load_defaults(kio_tls_config *cfg, char *err) noexcept;
 
 // tls_ktls.cpp
 // Whether this kernel has the "tls" ULP (probed once per process).
@@ -147,6 +167,13 @@ bool ktls_prepare(kio_tls *t) noexcept;
 unsigned ktls_take(kio_tls *t) noexcept;
 // Restores the fd's flags if the handshake changed them.
 void ktls_restore_fd(kio_tls *t) noexcept;
+
+// tls_direct.cpp
+// Replaces the BIO pair as OpenSSL's write side (once the pair's outgoing
+// half is empty): OpenSSL's records are then sent from its own buffer, so
+// no byte is copied into the pair. false (nothing changed) when OpenSSL
+// cannot make the BIO.
+bool direct_install(kio_tls *t) noexcept;
 
 // tls_session.cpp
 // Frees a session whose ops have all ended.

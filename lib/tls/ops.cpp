@@ -49,8 +49,20 @@ Next result(int32_t res)
 	return Next{Phase::Result, res};
 }
 
+// Bytes waiting for a send to start.
 size_t out_pending(const kio_tls *t)
 {
+	if (t->direct)
+		return t->out_ptr && t->out_sent == 0 ? t->out_len : 0;
+	return BIO_ctrl_pending(t->net);
+}
+
+// Bytes of records handed to the write side that have not left: nonzero
+// when a stop now would tear a record.
+size_t out_unsent(const kio_tls *t)
+{
+	if (t->direct)
+		return t->out_ptr ? t->out_len - t->out_sent : 0;
 	return BIO_ctrl_pending(t->net);
 }
 
@@ -59,6 +71,13 @@ Next flush(kio_tls *t)
 {
 	if (t->send_busy)
 		return Next{Phase::Wait};
+	if (t->direct) {
+		if (!t->out_ptr || t->out_sent) {
+			set_error(t->last_error, "internal: nothing to send");
+			return result(-EPROTO);
+		}
+		return Next{Phase::Send, 0, const_cast<char *>(t->out_ptr), t->out_len};
+	}
 	char *p = nullptr;
 	int n = BIO_nread0(t->net, &p);
 	if (n <= 0) {
@@ -143,6 +162,10 @@ Next advance_handshake(Job &j)
 		if (out_pending(t))
 			return flush(t);
 		handshake_done(t);
+		// The pair's outgoing half is empty: from now on records leave
+		// from OpenSSL's buffer (if the BIO cannot be made, the pair
+		// goes on serving).
+		direct_install(t);
 		return result(0);
 	}
 	int e = SSL_get_error(t->ssl, r);
@@ -309,11 +332,11 @@ void finish(kio_ctx *c, uint32_t idx, Job &j, int32_t res)
 	case Job::Kind::Write:
 		// Encrypted bytes that did not all leave: the peer would see
 		// a torn record stream, so the session cannot go on.
-		if (res != int32_t(j.len) && (j.done > 0 || out_pending(t)))
+		if (res != int32_t(j.len) && (j.done > 0 || out_unsent(t)))
 			t->broken = true;
 		break;
 	case Job::Kind::Shutdown:
-		if (res != 0 && j.closing && out_pending(t))
+		if (res != 0 && j.closing && out_unsent(t))
 			t->broken = true;
 		break;
 	case Job::Kind::Read:
@@ -426,7 +449,9 @@ void tls_step(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 		break;
 	case Phase::Send:
 		t->send_busy = false;
-		if (res > 0) {
+		if (res > 0 && t->direct) {
+			t->out_sent = size_t(res); // told to OpenSSL by its next write
+		} else if (res > 0) {
 			char *p = nullptr;
 			BIO_nread(t->net, &p, res); // those bytes left
 		} else {
@@ -587,6 +612,12 @@ KIO_API int64_t kio_tls_handshake(kio_tls *tls, kio_cb cb, void *user_data) noex
 		server_setup(tls);
 	} else if (int rc = client_setup(tls); rc < 0) {
 		return rc;
+	}
+	// A session that verifies its peer needs the trusted CAs now.
+	const int verify = tls->config->verify;
+	if (tls->server ? verify == KIO_TLS_VERIFY_REQUIRE_PEER : verify != KIO_TLS_VERIFY_NONE) {
+		if (int rc = config_load_defaults(tls->config, tls->last_error); rc < 0)
+			return rc;
 	}
 	ktls_prepare(tls);
 	tls->hs.kind = Job::Kind::Handshake;

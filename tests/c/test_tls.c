@@ -8,6 +8,10 @@
  */
 #include "kt_tls.h"
 
+#include <pthread.h>
+
+#include <openssl/ssl.h>
+
 #define WAIT_MS 10000
 
 /* Reads until len bytes arrived (re-issuing reads from the callback). */
@@ -153,6 +157,79 @@ static void test_close_notify(void **state)
 	one_way(ctx, p.server, p.client, 100, 5);
 	kt_tls_close_notify(ctx, p.server, p.client);
 	kt_tls_pair_close(&p);
+	kt_drain_destroy(ctx);
+}
+
+/* An OpenSSL peer on its own thread (blocking): it asks for a key update
+ * before each message, so the kio side has to send its own KeyUpdate from
+ * within a read, then answers with the key it now has. */
+struct ku_peer {
+	int fd;
+	int rounds;
+	size_t size;
+	int ok;
+};
+
+static void *ku_peer_main(void *arg)
+{
+	struct ku_peer *k = arg;
+	SSL_CTX *sc = SSL_CTX_new(TLS_client_method());
+	SSL *s = sc ? SSL_new(sc) : NULL;
+	unsigned char *msg = malloc(k->size), *back = malloc(k->size);
+	if (!s || !msg || !back || SSL_set_fd(s, k->fd) != 1 || SSL_connect(s) != 1)
+		goto out;
+	for (int r = 0; r < k->rounds; r++) {
+		for (size_t i = 0; i < k->size; i++)
+			msg[i] = (unsigned char)(i * 31 + (size_t)r);
+		if (SSL_key_update(s, SSL_KEY_UPDATE_REQUESTED) != 1 ||
+		    SSL_write(s, msg, (int)k->size) != (int)k->size)
+			goto out;
+		size_t got = 0;
+		while (got < k->size) {
+			int n = SSL_read(s, back + got, (int)(k->size - got));
+			if (n <= 0)
+				goto out;
+			got += (size_t)n;
+		}
+		if (memcmp(msg, back, k->size) != 0)
+			goto out;
+	}
+	k->ok = 1;
+	SSL_shutdown(s);
+out:
+	free(msg);
+	free(back);
+	SSL_free(s);
+	SSL_CTX_free(sc);
+	return NULL;
+}
+
+static void test_key_update_from_the_peer(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int cfd, sfd;
+	kt_tcp_pair(&cfd, &sfd);
+	struct ku_peer k = {.fd = cfd, .rounds = 4, .size = 50000, .ok = 0};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, ku_peer_main, &k), 0);
+	kio_tls *t = NULL;
+	assert_int_equal(kio_tls_create(&t, ctx, scfg, sfd, KIO_TLS_SERVER), 0);
+	kt_tls_handshake_ok(ctx, t);
+	unsigned char *buf = malloc(k.size);
+	assert_non_null(buf);
+	for (int r = 0; r < k.rounds; r++) {
+		size_t got = 0;
+		while (got < k.size)
+			got += kt_tls_read_some(ctx, t, buf + got, k.size - got);
+		assert_int_equal(kt_tls_write_wait(ctx, t, buf, k.size), (int32_t)k.size);
+	}
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(k.ok);
+	free(buf);
+	kio_tls_destroy(t);
+	close(sfd);
+	close(cfd);
 	kt_drain_destroy(ctx);
 }
 
@@ -652,6 +729,7 @@ int main(void)
 		KT_TEST(test_close_notify),
 		KT_TEST(test_truncation),
 		KT_TEST(test_read_and_write_together),
+		KT_TEST(test_key_update_from_the_peer),
 		KT_TEST(test_busy),
 		KT_TEST(test_cancel_read_keeps_data),
 		KT_TEST(test_handshake_timeout),

@@ -91,6 +91,45 @@ static void test_rejects_by_default_without_ca(void **state)
 	kt_drain_destroy(ctx);
 }
 
+static void test_system_cas_are_read_at_the_first_verifying_handshake(void **state)
+{
+	(void)state;
+	/* OpenSSL reads the system's CA bundle from SSL_CERT_FILE when set.
+	 * Set only after kio_tls_config_create(), it still counts: the
+	 * bundle is read by the first handshake that verifies, so the test
+	 * CA, standing in for the system's, makes the server trusted. */
+	const char *old = getenv("SSL_CERT_FILE");
+	char *saved = old ? strdup(old) : NULL;
+	kio_ctx *ctx = kt_ctx_new();
+	kio_tls_config *c = NULL;
+	assert_int_equal(kio_tls_config_create(&c), 0);
+	assert_int_equal(kio_tls_config_set_server_name(c, "localhost"), 0);
+	assert_int_equal(setenv("SSL_CERT_FILE", kt_certs()->ca.cert_path, 1), 0);
+	kio_tls_config *s = kt_server_config(&kt_certs()->server);
+	int32_t cres, sres;
+	handshake(c, s, &cres, &sres, NULL, ctx);
+	assert_int_equal(cres, 0);
+	assert_int_equal(sres, 0);
+	/* Read once per config: changing the variable now changes nothing. */
+	assert_int_equal(setenv("SSL_CERT_FILE", "/nonexistent/ca.pem", 1), 0);
+	handshake(c, s, &cres, &sres, NULL, ctx);
+	assert_int_equal(cres, 0);
+	/* Back to the system's store (both NULL): read again, lazily. */
+	assert_int_equal(kio_tls_config_set_ca_file(c, NULL, NULL), 0);
+	handshake(c, s, &cres, &sres, NULL, ctx);
+	assert_int_equal(cres, -EKEYREJECTED);
+	assert_true(sres < 0);
+	if (saved) {
+		setenv("SSL_CERT_FILE", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("SSL_CERT_FILE");
+	}
+	kio_tls_config_destroy(c);
+	kio_tls_config_destroy(s);
+	kt_drain_destroy(ctx);
+}
+
 static void test_ip_literal_and_session_name(void **state)
 {
 	(void)state;
@@ -260,6 +299,7 @@ int main(void)
 		KT_TEST(test_rejects_wrong_name),
 		KT_TEST(test_rejects_expired),
 		KT_TEST(test_rejects_by_default_without_ca),
+		KT_TEST(test_system_cas_are_read_at_the_first_verifying_handshake),
 		KT_TEST(test_ip_literal_and_session_name),
 		KT_TEST(test_sni),
 		KT_TEST(test_alpn),
