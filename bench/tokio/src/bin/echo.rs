@@ -14,7 +14,10 @@ fn main() {
         let listener = kio_bench_tokio::listen(port);
         let accept = async {
             loop {
-                let Ok((mut s, _)) = listener.accept().await else { continue };
+                let mut s = match listener.accept().await {
+                    Ok((s, _)) => s,
+                    Err(_) => continue,
+                };
                 s.set_nodelay(true).ok();
                 tokio::task::spawn_local(async move {
                     let mut buf = [0u8; 4096];
