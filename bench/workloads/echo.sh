@@ -16,8 +16,8 @@
 #   cost per message.
 # Each repetition runs the generator against every server in turn, in a rotating order, so
 # run i of every server belongs to repetition i (report.py pairs them).
-# Then "echo-rss": each server alone with 10,000 open connections (one message each way on
-# every one first): its resident memory, total and per connection.
+# Then "echo-rss": each server alone with 10,000 open connections (--quick: 2,000), messages
+# going both ways on every one: its resident memory, total and per connection.
 #
 # BENCH_ECHO_POINTS (e.g. "16x64 256x4096") overrides the points, BENCH_ECHO_LOADS the
 # fixed-rate loads (percent), BENCH_ECHO_SECONDS / BENCH_ECHO_CLOSED_SECONDS the window of a
@@ -29,12 +29,13 @@ set -u
 BENCH_WORKLOAD=${BENCH_WORKLOAD:-echo}
 
 if [ "$BENCH_QUICK" = 1 ]; then
-  points=${BENCH_ECHO_POINTS:-"16x64 256x4096"}
+  points=${BENCH_ECHO_POINTS:-"16x64"}
   loads=${BENCH_ECHO_LOADS:-"50"}
   secs=${BENCH_ECHO_SECONDS:-0.5}
-  closed_secs=${BENCH_ECHO_CLOSED_SECONDS:-0.3}
-  warm=${BENCH_ECHO_WARMUP:-0.1}
+  closed_secs=${BENCH_ECHO_CLOSED_SECONDS:-0.4}
+  warm=${BENCH_ECHO_WARMUP:-0.2}
   rss_reps=1
+  rss_conns=${BENCH_ECHO_RSS_CONNS:-2000}
 else
   points=${BENCH_ECHO_POINTS:-"16x64 256x64 16x4096 256x4096"}
   loads=${BENCH_ECHO_LOADS:-"30 60"}
@@ -43,7 +44,7 @@ else
   warm=${BENCH_ECHO_WARMUP:-0.5}
   rss_reps=$BENCH_REPS
 fi
-rss_conns=${BENCH_ECHO_RSS_CONNS:-10000}
+rss_conns=${rss_conns:-${BENCH_ECHO_RSS_CONNS:-10000}}
 
 # impl:program[:VAR=VALUE...], in the order of the table. kio's backend is always named, so
 # kio-c never falls back to epoll unnoticed.

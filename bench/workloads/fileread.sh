@@ -23,7 +23,7 @@ set -u
 size_mib=1024
 # Run length per repetition: the same for kio (seconds) and fio (milliseconds: fio reads a
 # bare "0.5" as 0).
-if [ "$BENCH_QUICK" = 1 ]; then ms=300; else ms=4000; fi
+if [ "$BENCH_QUICK" = 1 ]; then ms=200; else ms=4000; fi
 secs=$(awk "BEGIN { print $ms / 1000 }")
 
 # The file must fit in the page cache with room to spare.

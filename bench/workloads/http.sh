@@ -18,6 +18,7 @@ if ! bench_have wrk; then
 fi
 conns_list=${BENCH_HTTP_CONNS:-"64 512"}
 if [ "$BENCH_QUICK" = 1 ]; then
+  conns_list=${BENCH_HTTP_CONNS:-64}
   secs=${BENCH_HTTP_SECONDS:-1}
   warm=0
 else
