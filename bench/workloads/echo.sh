@@ -77,14 +77,10 @@ run_echo() {
     echo "echo: $1 at $conns conns, $size B${rate:+, $rate msgs/s}: $(cat "$tmp/run.err" "$tmp/run" | head -c 400)" >&2
     return 1
   fi
-  python3 - "$tmp/run" "$tmp/$1" <<'EOF'
-import json, sys
-r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-with open(sys.argv[2], "a") as f:
-    for key in ("msgs_per_s", "p50_us", "p99_us", "server_ns_per_msg", "behind"):
-        if r.get(key) is not None:
-            f.write(f"{key} {r[key]}\n")
-EOF
+  # "key": number pairs of the generator's JSON line (null values are left out).
+  tail -n 1 "$tmp/run" | tr ',{}' '\n\n\n' |
+    sed -n 's/^ *"\(msgs_per_s\|p50_us\|p99_us\|server_ns_per_msg\|behind\)": *\([0-9.eE+-]*\) *$/\1 \2/p' \
+    >>"$tmp/$1"
 }
 
 # saturation: the lowest median closed-loop msgs_per_s over the live servers.
