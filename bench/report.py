@@ -244,7 +244,7 @@ def check(op, thr, v):
 
 
 def ratio_row(goal, r, op, thr):
-    point = f"{r.k['impl']} vs {r.p['impl']}, {params_text(r.k['params'])}"
+    point = f"{r.k['impl']} vs {r.p['impl']}, {params_text(r.k['params'])}, {r.k['metric']}"
     crosses = r.basis != MEDIANS and check(op, thr, r.lo) != check(op, thr, r.hi)
     return (goal, point, r.text(with_basis=True), check(op, thr, r.median), crosses)
 

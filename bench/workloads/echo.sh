@@ -78,7 +78,7 @@ run_echo() {
     return 1
   fi
   # "key": number pairs of the generator's JSON line (null values are left out).
-  tail -n 1 "$tmp/run" | tr ',{}' '\n\n\n' |
+  tail -n 1 "$tmp/run" | sed 's/[{},]/\n/g' |
     sed -n 's/^ *"\(msgs_per_s\|p50_us\|p99_us\|server_ns_per_msg\|behind\)": *\([0-9.eE+-]*\) *$/\1 \2/p' \
     >>"$tmp/$1"
 }

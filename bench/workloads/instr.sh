@@ -55,11 +55,11 @@ per_op() {
   while [ $# -gt 0 ] && [ "$1" != -- ]; do _a="$_a $1"; shift; done
   shift
   # shellcheck disable=SC2086 # one word per argument (no blanks in the programs' paths)
-  _ca=$(count $_a) && _cb=$(count "$@") && [ -n "$_ca" ] && [ -n "$_cb" ] || {
+  if ! _ca=$(count $_a) || ! _cb=$(count "$@") || [ -z "$_ca" ] || [ -z "$_cb" ]; then
     echo "instr: $_name $_params: the count failed ($(tail -c 300 "$tmp/vg.err" 2>/dev/null))" >&2
     rc=1
     return 0
-  }
+  fi
   _v=$(awk -v a="$_ca" -v b="$_cb" -v oa="$_oa" -v ob="$_ob" 'BEGIN { printf "%.2f", (b - a) / (ob - oa) }')
   bench_emit instr "$_name" "$_params" instr_per_op instr false "$_v" || rc=1
 }
@@ -139,10 +139,11 @@ if bench_have valgrind && bench_have callgrind_control; then
       "$load" --port "$port" --conns 16 --size 64 --warmup 0 --duration 2 >"$out.load" 2>&1 &&
       callgrind_control -d "$pid" >/dev/null 2>&1; then
       msgs=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["msgs"])' "$out.load")
-      # The dump after the zeroing: the newest file with a "totals:" line.
-      total=$(for f in $(ls -t "$out.cg"* 2>/dev/null); do
-        awk '$1 == "totals:" {print $2; exit}' "$f"
-      done | head -n 1)
+      # The dump after the zeroing ($out.cg.1: the one callgrind_control -d asked for).
+      total=""
+      for f in "$out.cg".*; do
+        [ -f "$f" ] && total=$(awk '$1 == "totals:" {print $2; exit}' "$f")
+      done
       if [ -n "$total" ] && [ "${msgs:-0}" -gt 0 ]; then
         v=$(awk -v t="$total" -v m="$msgs" 'BEGIN { printf "%.1f", t / m }')
         bench_emit instr "$name" '{"op":"echo","conns":16,"size":64}' instr_per_op instr false "$v" ||
