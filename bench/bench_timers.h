@@ -43,11 +43,11 @@ static inline uint64_t bt_next_delay(uint64_t *rng)
 
 struct bt_run {
 	uint64_t n;
-	int64_t *slot;	   /* deadline, then lateness, per timer (ns) */
+	int64_t *slot; /* deadline, then lateness, per timer (ns) */
 	uint64_t fired, errors;
-	int64_t t_first;   /* start of arming */
-	int64_t t_armed;   /* end of arming */
-	int64_t t_last;	   /* last expiry */
+	int64_t t_first; /* start of arming */
+	int64_t t_armed; /* end of arming */
+	int64_t t_last;  /* last expiry */
 	long long hwm_before, hwm_after;
 };
 
@@ -117,7 +117,7 @@ static inline int bt_report(struct bt_run *r, const char *impl, const char *note
 		(double)r->slot[r->n - 1] / 1e3,
 		(double)(r->hwm_after - r->hwm_before) / (double)r->n,
 	};
-	static const char *const metric[6] = {"wall_s",	     "arm_ns",	    "late_p50_us",
+	static const char *const metric[6] = {"wall_s",      "arm_ns",      "late_p50_us",
 					      "late_p99_us", "late_max_us", "bytes_per_timer"};
 	static const char *const unit[6] = {"s", "ns", "us", "us", "us", "B"};
 	for (int k = 0; k < 6; k++)

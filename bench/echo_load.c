@@ -126,8 +126,8 @@ struct conn {
 	unsigned char *tx, *rx;
 	/* Open loop only: messages due but not fully written, and in flight. */
 	uint32_t due;
-	uint64_t seq_rx;		 /* sequence number of the next echo expected */
-	uint32_t ol_head, ol_count;	 /* ring of scheduled send times */
+	uint64_t seq_rx;            /* sequence number of the next echo expected */
+	uint32_t ol_head, ol_count; /* ring of scheduled send times */
 	uint64_t ol_sched[OL_DEPTH];
 };
 
@@ -516,7 +516,8 @@ int main(int argc, char **argv)
 					continue;
 				if (events[i].events & EPOLLOUT)
 					ol_flush(&l, c);
-				if (c->alive && (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+				if (c->alive &&
+				    (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 					ol_read(&l, c);
 			}
 		}

@@ -210,8 +210,8 @@ int main(int argc, char **argv)
 	close(fd);
 	if (status == 0) {
 		char params[40];
-		snprintf(params, sizeof(params), direct ? "{\"qd\":%u,\"direct\":1}" : "{\"qd\":%u}",
-			 args.qd);
+		snprintf(params, sizeof(params),
+			 direct ? "{\"qd\":%u,\"direct\":1}" : "{\"qd\":%u}", args.qd);
 		if (with_pread) {
 			struct bench_summary q = bench_summarize(ratio, args.reps);
 			char note[96], extra[160];

@@ -112,7 +112,8 @@ static int run_kio_timeout(kio_ctx *ctx, unsigned batch, uint64_t iters)
 			int64_t id = kio_nop(ctx, on_nop, &c);
 			int err = id < 0 ? (int)id : kio_op_timeout(ctx, id, 30000000000ull);
 			if (err < 0) {
-				fprintf(stderr, "kio_nop + kio_op_timeout: %s\n", kio_strerror(err));
+				fprintf(stderr, "kio_nop + kio_op_timeout: %s\n",
+					kio_strerror(err));
 				return -1;
 			}
 		}

@@ -60,7 +60,8 @@ int main(int argc, char **argv)
 	}
 	run.t_armed = bt_now_ns();
 	uv_run(loop, UV_RUN_DEFAULT);
-	int rc = bt_report(&run, "libuv", "uv_timer_start() per timer (binary heap), ms resolution");
+	int rc =
+		bt_report(&run, "libuv", "uv_timer_start() per timer (binary heap), ms resolution");
 	free(timers);
 	return rc;
 }

@@ -38,7 +38,8 @@ static asio::awaitable<void> Run(ssl::context &sctx, btls_args a, Result &r)
 			co_await s.async_handshake(ssl::stream_base::client, asio::use_awaitable);
 			r.t0 = bench_now_s();
 			while ((r.t = bench_now_s()) - r.t0 < a.seconds) {
-				co_await asio::async_write(s, asio::buffer(data), asio::use_awaitable);
+				co_await asio::async_write(s, asio::buffer(data),
+							   asio::use_awaitable);
 				r.count += sizeof(data);
 			}
 			co_return;

@@ -108,7 +108,8 @@ static void on_write(void *ud, int32_t res, uint32_t flags)
 	}
 	r->count += BTLS_WRITE;
 	r->t = bench_now_s();
-	if (r->t - r->t0 < r->a->seconds && kio_tls_write(r->tls, data, sizeof(data), on_write, r) < 0)
+	if (r->t - r->t0 < r->a->seconds &&
+	    kio_tls_write(r->tls, data, sizeof(data), on_write, r) < 0)
 		r->error = -EIO;
 }
 
@@ -140,7 +141,8 @@ static void on_handshake(void *ud, int32_t res, uint32_t flags)
 static void kio_next(struct kio_run *r)
 {
 	r->fd = btls_connect(r->a->port);
-	int err = r->fd < 0 ? -errno : kio_tls_create(&r->tls, r->ctx, r->cfg, r->fd, KIO_TLS_CLIENT);
+	int err = r->fd < 0 ? -errno :
+			      kio_tls_create(&r->tls, r->ctx, r->cfg, r->fd, KIO_TLS_CLIENT);
 	int64_t id = err < 0 ? err : kio_tls_handshake(r->tls, on_handshake, r);
 	if (id < 0)
 		r->error = (int)id;
@@ -178,9 +180,9 @@ static int run_kio(const struct btls_args *a, bool ktls)
 	}
 	char note[96];
 	snprintf(note, sizeof(note), "kio_tls, kernel TLS %s%s", ktls ? "allowed" : "off",
-		 ktls && a->bulk ? ((r.ktls & KIO_TLS_KTLS_TX) ? " (taken for sending)" :
-							      " (not taken)") :
-				   "");
+		 ktls && a->bulk ?
+			 ((r.ktls & KIO_TLS_KTLS_TX) ? " (taken for sending)" : " (not taken)") :
+			 "");
 	btls_report(a, ktls ? "kio-c-ktls" : "kio-c", r.count, r.t - r.t0, cpu, note);
 	return 0;
 }
