@@ -29,8 +29,14 @@ if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj 
   bench_skip "openssl req could not make a certificate"
   exit 0
 fi
-bench_pin "$BENCH_CLIENT_CPU" "$peer" --cert "$tmp/cert.pem" --key "$tmp/key.pem" \
-  >"$tmp/peer.out" 2>"$tmp/peer.err" &
+# A simple command in the background: $! is the server itself (taskset execs it), so the
+# trap stops it.
+if bench_have taskset; then
+  taskset -c "$BENCH_CLIENT_CPU" "$peer" --cert "$tmp/cert.pem" --key "$tmp/key.pem" \
+    >"$tmp/peer.out" 2>"$tmp/peer.err" &
+else
+  "$peer" --cert "$tmp/cert.pem" --key "$tmp/key.pem" >"$tmp/peer.out" 2>"$tmp/peer.err" &
+fi
 peer_pid=$!
 port=""
 i=0
