@@ -5,7 +5,16 @@
  *
  *   kio-bench-echo-load --port P [--host ADDR] [--conns N] [--size B]
  *                       [--warmup S] [--duration S] [--server-pid PID]
+ *                       [--rate R]
  *   kio-bench-echo-load --cpu-of PID
+ *
+ * --rate R: open loop (fixed rate). Messages are sent on a schedule, R per
+ * second in all, message k at t0 + k/R on connection k mod N, whether or
+ * not the earlier ones came back (up to OL_DEPTH in flight per
+ * connection; more counts as "behind"); latency is taken from the
+ * scheduled send time, so a stalled server cannot hide its stall. Below
+ * saturation the generator is not the bottleneck and the server's CPU per
+ * message is its own cost, not the client's pace.
  *
  * N connections play ping-pong: each sends one message of B bytes, waits
  * until all B came back, checks them, and sends the next. After --warmup
@@ -103,6 +112,9 @@ static double hist_quantile(const struct hist *h, double q)
 	return bucket_mid(NBUCKETS - 1);
 }
 
+/* Open loop: scheduled send times of the messages in flight, per connection. */
+#define OL_DEPTH 64
+
 struct conn {
 	int fd;
 	bool alive;
@@ -112,6 +124,11 @@ struct conn {
 	uint64_t seq;
 	uint64_t t_send; /* ns, when the first byte of the message went out */
 	unsigned char *tx, *rx;
+	/* Open loop only: messages due but not fully written, and in flight. */
+	uint32_t due;
+	uint64_t seq_rx;            /* sequence number of the next echo expected */
+	uint32_t ol_head, ol_count; /* ring of scheduled send times */
+	uint64_t ol_sched[OL_DEPTH];
 };
 
 struct load {
@@ -125,6 +142,8 @@ struct load {
 	uint64_t errors;       /* inside the window */
 	uint64_t errors_total; /* warm-up included */
 	uint64_t bad_bytes;
+	bool open_loop;
+	uint64_t behind; /* open loop: messages not sent, OL_DEPTH already in flight */
 };
 
 static uint64_t now_ns(void)
@@ -232,6 +251,115 @@ static void conn_read(struct load *l, struct conn *c)
 	conn_send(l, c);
 }
 
+/* ---- open loop ----------------------------------------------------------- */
+
+static void seq_put(unsigned char *buf, uint32_t size, uint64_t seq)
+{
+	memcpy(buf, &seq, size < sizeof(seq) ? size : sizeof(seq));
+}
+
+/* Writes the due messages, each stamped with the next sequence number. */
+static void ol_flush(struct load *l, struct conn *c)
+{
+	while (c->due) {
+		if (c->sent == 0)
+			seq_put(c->tx, l->size, c->seq + 1);
+		ssize_t n = write(c->fd, c->tx + c->sent, l->size - c->sent);
+		if (n > 0) {
+			c->sent += (uint32_t)n;
+			if (c->sent == l->size) {
+				c->sent = 0;
+				c->seq++;
+				c->due--;
+			}
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (!c->want_out)
+				set_out(l, c, true);
+			return;
+		}
+		conn_fail(l, c, "write", n < 0 ? errno : 0);
+		return;
+	}
+	if (c->want_out)
+		set_out(l, c, false);
+}
+
+/* Message k of the schedule, due at `at`: onto connection c. */
+static void ol_schedule(struct load *l, struct conn *c, uint64_t at)
+{
+	if (c->ol_count == OL_DEPTH) {
+		if (l->counting)
+			l->behind++;
+		return;
+	}
+	c->ol_sched[(c->ol_head + c->ol_count) % OL_DEPTH] = at;
+	c->ol_count++;
+	c->due++;
+	ol_flush(l, c);
+}
+
+/* Reads echoes; each whole one is checked against what was sent and timed. */
+static void ol_read(struct load *l, struct conn *c)
+{
+	for (;;) {
+		ssize_t n = read(c->fd, c->rx + c->got, l->size - c->got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			conn_fail(l, c, n == 0 ? "end of stream before the echo" : "read",
+				  n < 0 ? errno : 0);
+			return;
+		}
+		c->got += (uint32_t)n;
+		if (c->got < l->size)
+			continue;
+		c->got = 0;
+		uint64_t want = c->seq_rx + 1;
+		unsigned char stamp[sizeof(want)];
+		uint32_t k = l->size < sizeof(want) ? l->size : (uint32_t)sizeof(want);
+		memcpy(stamp, &want, sizeof(want));
+		if (c->ol_count == 0 || memcmp(c->rx, stamp, k) != 0 ||
+		    memcmp(c->rx + k, c->tx + k, l->size - k) != 0) {
+			l->bad_bytes++;
+			conn_fail(l, c, "echo differs from what was sent", 0);
+			return;
+		}
+		c->seq_rx = want;
+		uint64_t at = c->ol_sched[c->ol_head];
+		c->ol_head = (c->ol_head + 1) % OL_DEPTH;
+		c->ol_count--;
+		if (l->counting) {
+			uint64_t now = now_ns();
+			hist_add(&l->hist, now > at ? now - at : 0);
+			l->msgs++;
+		}
+	}
+}
+
+/* VmRSS of pid in KiB, or -1. */
+static long long rss_of(pid_t pid)
+{
+	char path[64], line[256];
+	long long kib = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = pid > 0 ? fopen(path, "r") : NULL;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			kib = strtoll(line + 6, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kib;
+}
+
 static int connect_to(const struct sockaddr_in *sa)
 {
 	int one = 1;
@@ -253,6 +381,7 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: kio-bench-echo-load --port P [--host ADDR] [--conns N] [--size B]\n"
 		"                           [--warmup S] [--duration S] [--server-pid PID]\n"
+		"                           [--rate MSGS_PER_S]\n"
 		"       kio-bench-echo-load --cpu-of PID\n");
 	return 2;
 }
@@ -261,7 +390,7 @@ int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1";
 	long port = -1, conns = 16, size = 64, server_pid = 0;
-	double warmup = 1, duration = 5;
+	double warmup = 1, duration = 5, rate = 0;
 	static struct load l;
 	static struct epoll_event events[1024];
 	struct sockaddr_in sa;
@@ -290,11 +419,13 @@ int main(int argc, char **argv)
 			duration = atof(val);
 		else if (!strcmp(opt, "--server-pid"))
 			server_pid = atol(val);
+		else if (!strcmp(opt, "--rate"))
+			rate = atof(val);
 		else
 			return usage();
 	}
 	if (port <= 0 || port > 65535 || conns < 1 || conns > MAX_CONNS || size < 1 ||
-	    size > MAX_SIZE || warmup < 0 || duration <= 0)
+	    size > MAX_SIZE || warmup < 0 || duration <= 0 || rate < 0)
 		return usage();
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
@@ -309,7 +440,9 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 
+	long long rss_before = rss_of((pid_t)server_pid);
 	l.nconns = (unsigned)conns;
+	l.open_loop = rate > 0;
 	l.size = (uint32_t)size;
 	l.conns = calloc(l.nconns, sizeof(*l.conns));
 	unsigned char *mem = malloc((size_t)l.nconns * l.size * 2);
@@ -339,17 +472,56 @@ int main(int argc, char **argv)
 		c->alive = true;
 	}
 	l.alive = l.nconns;
-	for (unsigned i = 0; i < l.nconns; i++)
-		conn_send(&l, &l.conns[i]);
+	if (!l.open_loop)
+		for (unsigned i = 0; i < l.nconns; i++)
+			conn_send(&l, &l.conns[i]);
 
 	uint64_t t0 = now_ns();
+	/* Open loop: message k is due at t0 + k * gap, on connection k mod N. */
+	uint64_t k_next = 0;
+	double gap = l.open_loop ? 1e9 / rate : 0;
 	uint64_t window_start = t0 + (uint64_t)(warmup * 1e9);
 	uint64_t window_end = window_start + (uint64_t)(duration * 1e9);
 	uint64_t t_start = 0, t_end = 0;
 	int64_t cpu_start = -1, cpu_end = -1;
 
 	while (l.alive > 0) {
-		int n = epoll_wait(l.ep, events, 1024, 50);
+		int wait_ms = 50;
+		if (l.open_loop) {
+			uint64_t now = now_ns();
+			for (;;) {
+				uint64_t at = t0 + (uint64_t)((double)k_next * gap);
+				if (at > now)
+					break;
+				struct conn *c = &l.conns[k_next % l.nconns];
+				if (c->alive)
+					ol_schedule(&l, c, at);
+				k_next++;
+			}
+			uint64_t at = t0 + (uint64_t)((double)k_next * gap);
+			/* Sleep to the next send, in ns: epoll_wait's milliseconds are too coarse. */
+			struct timespec ts = {.tv_sec = (time_t)((at - now) / 1000000000ull),
+					      .tv_nsec = (long)((at - now) % 1000000000ull)};
+			int n = epoll_pwait2(l.ep, events, 1024, &ts, NULL);
+			wait_ms = -1;
+			if (n < 0 && errno != EINTR) {
+				perror("echo-load: epoll_pwait2");
+				l.errors_total++;
+				l.errors++;
+				break;
+			}
+			for (int i = 0; i < n; i++) {
+				struct conn *c = &l.conns[events[i].data.u32];
+				if (!c->alive)
+					continue;
+				if (events[i].events & EPOLLOUT)
+					ol_flush(&l, c);
+				if (c->alive &&
+				    (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+					ol_read(&l, c);
+			}
+		}
+		int n = wait_ms < 0 ? 0 : epoll_wait(l.ep, events, 1024, wait_ms);
 		if (n < 0 && errno != EINTR) {
 			perror("echo-load: epoll_wait");
 			l.errors_total++;
@@ -381,6 +553,8 @@ int main(int argc, char **argv)
 		t_end = now_ns();
 		cpu_end = cpu_of((pid_t)server_pid);
 	}
+	/* The server's memory with every connection still open. */
+	long long rss_end = rss_of((pid_t)server_pid);
 	for (unsigned i = 0; i < l.nconns; i++)
 		if (l.conns[i].alive)
 			close(l.conns[i].fd);
@@ -397,6 +571,11 @@ int main(int argc, char **argv)
 		       (double)(cpu_end - cpu_start) / (double)l.msgs);
 	else
 		printf(", \"server_cpu_ns\": null, \"server_ns_per_msg\": null");
+	if (l.open_loop)
+		printf(", \"rate\": %.1f, \"behind\": %llu", rate, (unsigned long long)l.behind);
+	if (rss_before >= 0 && rss_end >= 0)
+		printf(", \"server_rss_before_kib\": %lld, \"server_rss_kib\": %lld", rss_before,
+		       rss_end);
 	printf("}\n");
 	free(mem);
 	free(l.conns);

@@ -10,24 +10,25 @@
  * run's length fires. IOPS = reads completed / elapsed time.
  *
  *   kio-bench-fileread --file PATH [--qd N] [--seconds S] [--reps R] [--pread]
- *                      [--nowait] [--direct] [--fixed]
+ *                      [--direct] [--nowait] [--fixed] [--no-defer-taskrun]
+ *
+ * --direct opens the file with O_DIRECT (reads go to the device, not the
+ * page cache; the buffers are 4 KiB aligned): the storage figure. The
+ * result line then has params {"qd":N,"direct":1}.
+ *
+ * --nowait creates the context with KIO_CTX_READ_NOWAIT: a read the page
+ * cache can answer is made inside kio_read() (preadv2 with RWF_NOWAIT) and
+ * only its completion goes through the loop. --fixed registers each
+ * reader's buffer (kio_register_buffers) and reads with kio_read_fixed().
+ * Each adds "-nowait" / "-fixed" to the impl name. --no-defer-taskrun
+ * creates the context with KIO_CTX_NO_DEFER_TASKRUN (to see what deferred
+ * completion delivery costs or gains on a workload).
  *
  * Every run reads the same offsets in the same order (the generator starts
  * again from its seed). --pread (QD 1 only) also measures the plain loop a
  * program would write without kio: pread(2) of 4 KiB at those offsets, one
  * after the other, in this process, back to back with each kio run
  * (alternating which goes first, as kio-bench-nop does with liburing).
- *
- * --nowait creates the context with KIO_CTX_READ_NOWAIT: a read the page
- * cache can answer is made inside kio_read() (preadv2 with RWF_NOWAIT) and
- * only its completion goes through the loop. Its impl name gets "-nowait".
- *
- * --direct opens the file O_DIRECT (storage, not the page cache: no need
- * to cache it; buffers are 4 KiB aligned). --fixed registers each reader's
- * buffer (kio_register_buffers) and reads with kio_read_fixed(). Each adds
- * "-direct" / "-fixed" to the impl name. --no-defer-taskrun creates the
- * context with KIO_CTX_NO_DEFER_TASKRUN (to see what deferred completion
- * delivery costs or gains on a workload).
  *
  * The file must already be cached (read it once first). Prints one result
  * line (bench/README.md): workload "fileread", impl "kio-c" ("kio-c-epoll"
@@ -45,7 +46,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "bench_args.h"
@@ -66,10 +66,11 @@ struct run {
 	bool stop;
 };
 
+/* Page-aligned buffers: O_DIRECT needs the block alignment, cached reads do not mind. */
 struct reader {
+	unsigned char buf[BS] __attribute__((aligned(BS)));
 	struct run *run;
 	uint32_t index; /* its buffer's index with --fixed */
-	unsigned char buf[BS] __attribute__((aligned(4096)));
 };
 
 static bool g_fixed;
@@ -155,25 +156,32 @@ static double run_pread(int fd, uint64_t blocks, unsigned char *buf, double seco
 int main(int argc, char **argv)
 {
 	struct bench_fileread_args args;
-	/* --pread is this program's own: the shared parser sees the rest. */
-	bool with_pread = false, nowait = false, direct = false, no_defer = false;
+	/* These options are this program's own: the shared parser sees the rest. */
+	bool with_pread = false, direct = false, help = false, nowait = false, no_defer = false;
 	int nargs = 0;
 	for (int i = 0; i < argc; i++) {
 		if (i > 0 && strcmp(argv[i], "--pread") == 0)
 			with_pread = true;
-		else if (i > 0 && strcmp(argv[i], "--nowait") == 0)
-			nowait = true;
 		else if (i > 0 && strcmp(argv[i], "--direct") == 0)
 			direct = true;
+		else if (i > 0 && strcmp(argv[i], "--nowait") == 0)
+			nowait = true;
 		else if (i > 0 && strcmp(argv[i], "--fixed") == 0)
 			g_fixed = true;
 		else if (i > 0 && strcmp(argv[i], "--no-defer-taskrun") == 0)
 			no_defer = true;
+		else if (i > 0 && strcmp(argv[i], "--help") == 0)
+			help = true;
 		else
 			argv[nargs++] = argv[i];
 	}
-	if (!bench_fileread_parse(nargs, argv, MAX_QD, &args))
+	/* --help: the shared usage (the parser prints it when --file is missing), then ours. */
+	if (!bench_fileread_parse(help ? 1 : nargs, argv, MAX_QD, &args) || help) {
+		fprintf(stderr, "options of this program: [--pread] (QD 1: also a pread(2) loop, "
+				"back to back) [--direct] (O_DIRECT) [--nowait] (KIO_CTX_READ_NOWAIT) "
+				"[--fixed] (registered buffers, kio_read_fixed) [--no-defer-taskrun]\n");
 		return 2;
+	}
 	if (with_pread && args.qd != 1) {
 		fprintf(stderr, "kio-bench-fileread: --pread compares at --qd 1 only\n");
 		return 2;
@@ -197,7 +205,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kio-bench-fileread: kio_ctx_create: %s\n", kio_strerror(err));
 		return err == -EPERM || err == -ENOSYS ? 77 : 1;
 	}
-	struct reader *readers = aligned_alloc(4096, args.qd * sizeof(*readers));
+	struct reader *readers = aligned_alloc(BS, args.qd * sizeof(*readers));
 	if (!readers)
 		return 1;
 	struct iovec iov[MAX_QD];
@@ -212,13 +220,9 @@ int main(int argc, char **argv)
 	}
 
 	char impl[48];
-	snprintf(impl, sizeof(impl), "%s%s",
+	snprintf(impl, sizeof(impl), "%s%s%s",
 		 kio_ctx_backend(run.ctx) == KIO_BACKEND_EPOLL ? "kio-c-epoll" : "kio-c",
-		 nowait ? "-nowait" : "");
-	if (direct)
-		strcat(impl, "-direct");
-	if (g_fixed)
-		strcat(impl, "-fixed");
+		 nowait ? "-nowait" : "", g_fixed ? "-fixed" : "");
 	int status = 0;
 	double iops[BENCH_MAX_REPS], pread_iops[BENCH_MAX_REPS], ratio[BENCH_MAX_REPS];
 	/* A short warm-up run: faults the buffers in, settles the ring. */
@@ -241,8 +245,9 @@ int main(int argc, char **argv)
 	free(readers);
 	close(fd);
 	if (status == 0) {
-		char params[24];
-		snprintf(params, sizeof(params), "{\"qd\":%u}", args.qd);
+		char params[40];
+		snprintf(params, sizeof(params),
+			 direct ? "{\"qd\":%u,\"direct\":1}" : "{\"qd\":%u}", args.qd);
 		if (with_pread) {
 			struct bench_summary q = bench_summarize(ratio, args.reps);
 			char note[96], extra[160];

@@ -12,6 +12,24 @@ bench_pin() {
   fi
 }
 
+# bench_measured CMD...: runs the measured program CMD on $BENCH_SERVER_CPU, under
+# SCHED_FIFO (chrt -f 1) when bench/run.sh found that allowed (BENCH_FIFO=1), so the
+# neighbours of the moment cannot preempt it. Load generators use bench_pin instead.
+bench_measured() {
+  if [ "${BENCH_FIFO:-0}" = 1 ]; then
+    bench_pin "$BENCH_SERVER_CPU" chrt -f 1 "$@"
+  else
+    bench_pin "$BENCH_SERVER_CPU" "$@"
+  fi
+}
+
+# bench_fifo_prefix: "chrt -f 1" when the measured program runs under SCHED_FIFO, else
+# nothing (for the scripts that build the command line themselves).
+bench_fifo_prefix() {
+  [ "${BENCH_FIFO:-0}" = 1 ] && echo "chrt -f 1"
+  return 0
+}
+
 # bench_have CMD: true when CMD is on PATH.
 bench_have() {
   command -v "$1" >/dev/null 2>&1
@@ -72,9 +90,9 @@ bench_stop_servers() {
 }
 
 # bench_start_server IMPL PROG [VAR=VALUE...]: runs PROG --port 0 pinned to
-# $BENCH_SERVER_CPU, with the VAR=VALUE assignments added to its environment, waits for its
+# $BENCH_SERVER_CPU (under SCHED_FIFO when BENCH_FIFO=1), with the VAR=VALUE assignments added to its environment, waits for its
 # "port N" line and appends "IMPL pid port" to $tmp/live. The subshell execs env, which
-# execs taskset, which execs the server: $! is the server's pid, whose CPU clock the
+# execs chrt and taskset, which exec the server: $! is the server's pid, whose CPU clock the
 # generators read. A server exiting 77 (the kernel lacks a feature) is skipped; one failing
 # otherwise is recorded in $tmp/failed.
 bench_start_server() {
@@ -84,10 +102,12 @@ bench_start_server() {
   _bin=$2
   shift 2
   : >"$_out"
+  _fifo=$(bench_fifo_prefix)
+  # shellcheck disable=SC2086 # _fifo: nothing or "chrt -f 1"
   if bench_have taskset; then
-    (exec env "$@" taskset -c "$BENCH_SERVER_CPU" "$_bin" --port 0 >"$_out" 2>"$_err") &
+    (exec env "$@" $_fifo taskset -c "$BENCH_SERVER_CPU" "$_bin" --port 0 >"$_out" 2>"$_err") &
   else
-    (exec env "$@" "$_bin" --port 0 >"$_out" 2>"$_err") &
+    (exec env "$@" $_fifo "$_bin" --port 0 >"$_out" 2>"$_err") &
   fi
   _pid=$!
   _port=""

@@ -4,7 +4,8 @@
 
   merge.py FILE...            merge result lines: lines with the same workload, impl,
                               params and metric become one, their runs concatenated in
-                              order and median/min/max recomputed; printed on stdout
+                              order and median/min/max recomputed (an extra.paired_ratio
+                              is dropped: merged runs pair by index); printed on stdout
   merge.py --emit WORKLOAD IMPL PARAMS_JSON METRIC UNIT HIGHER_IS_BETTER V1 [V2...]
                               print one result line from raw values (HIGHER_IS_BETTER:
                               true/false/1/0)
@@ -52,6 +53,11 @@ def merge(paths):
                 if key not in groups:
                     order.append(key)
                     groups[key] = dict(obj, runs=[])
+                elif (groups[key].get("extra") or {}).get("paired_ratio"):
+                    # One program run per repetition: the pairs are runs[i] of each line
+                    # (report.py), not the first run's own paired ratio.
+                    groups[key]["extra"] = {k: v for k, v in groups[key]["extra"].items()
+                                            if k != "paired_ratio"} or None
                 groups[key]["runs"].extend(obj.get("runs") or [obj["median"]])
     for key in order:
         g = groups[key]

@@ -14,6 +14,12 @@
  * exactly what kio adds: op records, callbacks, the loop's bookkeeping.
  *
  *   kio-bench-nop [--quick] [--reps N] [--json] [--check]
+ *   kio-bench-nop --instr kio|kio-timeout|liburing BATCH ROUNDS
+ *
+ * --instr runs ROUNDS rounds of BATCH NOPs of one side once, with no
+ * calibration and no output: bench/workloads/instr.sh counts its
+ * instructions (callgrind or perf) at two ROUNDS and takes the difference
+ * per NOP. kio-timeout: kio with a 30 s kio_op_timeout() on every NOP.
  *
  * --json prints result lines (bench/README.md): ops_per_s for kio-c and
  * liburing per batch, the paired ratio and kio's io_uring_enter calls per
@@ -92,6 +98,30 @@ static double run_kio(kio_ctx *ctx, unsigned batch, uint64_t iters)
 		return -1;
 	}
 	return t;
+}
+
+/*
+ * The kio loop again, each NOP carrying a kio_op_timeout() that never fires
+ * (30 s): what an armed, never-expiring deadline adds per op (--instr only).
+ */
+static int run_kio_timeout(kio_ctx *ctx, unsigned batch, uint64_t iters)
+{
+	struct counter c = {0};
+	for (uint64_t i = 0; i < iters; i++) {
+		for (unsigned j = 0; j < batch; j++) {
+			int64_t id = kio_nop(ctx, on_nop, &c);
+			int err = id < 0 ? (int)id : kio_op_timeout(ctx, id, 30000000000ull);
+			if (err < 0) {
+				fprintf(stderr, "kio_nop + kio_op_timeout: %s\n",
+					kio_strerror(err));
+				return -1;
+			}
+		}
+		int err = kio_ctx_run(ctx);
+		if (err < 0)
+			return -1;
+	}
+	return c.done == iters * batch && c.errors == 0 ? 0 : -1;
 }
 
 /* ---- plain liburing ------------------------------------------------------ */
@@ -187,8 +217,39 @@ static void usage(FILE *f)
 		GOAL_RATIO, GOAL_BATCH);
 }
 
+/* --instr IMPL BATCH ROUNDS: one run of one side, for an instruction counter. */
+static int instr_run(const char *impl, unsigned batch, uint64_t rounds)
+{
+	if (batch < 1 || batch > SQ_ENTRIES || rounds < 1) {
+		fprintf(stderr, "kio-bench-nop: --instr: BATCH 1..%d, ROUNDS >= 1\n", SQ_ENTRIES);
+		return 2;
+	}
+	if (strcmp(impl, "liburing") == 0) {
+		struct io_uring ring;
+		int err = bench_ring_setup(&ring, SQ_ENTRIES, CQ_ENTRIES, &ring_mode);
+		if (err < 0)
+			return err == -EPERM || err == -ENOSYS ? 77 : 1;
+		int rc = run_uring(&ring, batch, rounds) < 0;
+		io_uring_queue_exit(&ring);
+		return rc;
+	}
+	kio_ctx *ctx = NULL;
+	int err = kio_ctx_create(&ctx, NULL, 0);
+	if (err < 0)
+		return err == -EPERM || err == -ENOSYS ? 77 : 1;
+	int rc = 2;
+	if (strcmp(impl, "kio") == 0)
+		rc = run_kio(ctx, batch, rounds) < 0;
+	else if (strcmp(impl, "kio-timeout") == 0)
+		rc = run_kio_timeout(ctx, batch, rounds) < 0;
+	kio_ctx_destroy(ctx);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && strcmp(argv[1], "--instr") == 0)
+		return instr_run(argv[2], (unsigned)atoi(argv[3]), strtoull(argv[4], NULL, 10));
 	bool quick = false, json = false, check = false;
 	int reps = 0;
 	for (int i = 1; i < argc; i++) {

@@ -10,6 +10,10 @@
 // with a coroutine resumption in place of a C callback.
 //
 //   kio-bench-nop-cxx [--quick] [--reps N]
+//   kio-bench-nop-cxx --instr BATCH ROUNDS
+//
+// --instr: one run of ROUNDS rounds of BATCH NOPs, no output (for the
+// instruction counts of bench/workloads/instr.sh).
 //
 // Prints result lines (bench/README.md): workload "nop", impl "kio-cxx",
 // metric ops_per_s. Exit 77: no io_uring on this machine.
@@ -78,6 +82,19 @@ double RunCxx(kio::IoContext &ctx, unsigned batch, uint64_t iters)
 
 int main(int argc, char **argv)
 {
+	if (argc == 4 && std::strcmp(argv[1], "--instr") == 0) {
+		unsigned batch = (unsigned)std::atoi(argv[2]);
+		uint64_t rounds = std::strtoull(argv[3], nullptr, 10);
+		if (batch < 1 || batch > 256 || rounds < 1)
+			return 2;
+		try {
+			kio::IoContext ctx;
+			return RunCxx(ctx, batch, rounds) < 0;
+		} catch (const std::system_error &e) {
+			std::fprintf(stderr, "kio-bench-nop-cxx: %s\n", e.what());
+			return 77;
+		}
+	}
 	bool quick = false;
 	int reps = 0;
 	for (int i = 1; i < argc; i++) {

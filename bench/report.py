@@ -7,10 +7,13 @@ results.png (through a gnuplot script, results.gp).
             [--failed "names"] [--timing "name=s ..."] [--cpus "..."]
 
 Ratios: every kio line (impl starting with "kio") is paired with every peer line of the
-same workload, params and metric; ratio = kio median / peer median, or the median of
-per-run paired ratios when the kio line carries extra.paired_ratio for that peer. The goals of the
-benchmark issue are marked met or missed, each value saying which of the two ratios it is;
-nothing here fails the run. kio impls ending in "-epoll" ran on kio's epoll backend
+same workload, params and metric. The workload scripts run repetitions in the outer loop
+and the implementations alternating inside, so runs[i] of every line of a point belong to
+repetition i: the ratio is the median [min-max] of the per-pair ratios kio.runs[i] /
+peer.runs[i] (extra.paired_ratio, from a program that measured both itself, wins; with
+unequal run counts, the ratio of the medians, marked as such). The goals of the benchmark
+and performance issues are marked met or missed on the median, with whether the range
+crosses the line; nothing here fails the run. kio impls ending in "-epoll" ran on kio's epoll backend
 (KIO_BACKEND=epoll): they have goals of their own, against epoll-based peers, and the
 io_uring goals stay with the others. Standard library only.
 """
@@ -26,18 +29,23 @@ import sys
 # Panels of the chart: the figures that compare implementations best, per workload.
 CHART_METRICS = {
     "nop": ["ops_per_s"],
+    "instr": ["instr_per_op"],
     "echo": ["ns_per_msg"],
+    "echo-closed": ["ns_per_msg"],
+    "echo-rss": ["rss_per_conn"],
     "http": ["req_per_s"],
     "fileread": ["iops"],
-    "timers": ["bytes_per_timer", "wall_s"],
+    "timers": ["late_p99_us", "arm_ns", "bytes_per_timer"],
+    "tls": ["mib_per_s", "handshakes_per_s"],
     "alloc": ["allocs_per_op"],
     "idle": ["bytes_per_conn"],
     "destroy": ["ns_per_op"],
 }
-WORKLOAD_ORDER = ["nop", "echo", "http", "fileread", "timers", "alloc", "idle", "destroy"]
+WORKLOAD_ORDER = ["instr", "nop", "echo", "echo-closed", "echo-rss", "http", "fileread",
+                  "timers", "tls", "alloc", "idle", "destroy"]
 # Figures whose kio/peer ratio would mislead: a liburing timeout lives in kernel memory,
 # which the process's RSS does not show.
-NO_RATIO = {("timers", "bytes_per_timer")}
+NO_RATIO = {("timers", "bytes_per_timer", "liburing")}
 
 
 def is_kio(impl):
@@ -119,95 +127,223 @@ def key_of(r):
     return (r["workload"], json.dumps(r["params"], sort_keys=True), r["metric"])
 
 
-# How a ratio was taken (the fourth member of a pairing).
-PAIRED = "paired"    # median of per-run ratios of runs made back to back in one process
-MEDIANS = "medians"  # median of the kio runs / median of the peer runs
-BASIS_TEXT = {PAIRED: "paired per-run ratio", MEDIANS: "ratio of medians"}
+# How a ratio was taken.
+INPROC = "in-process"  # per-run ratios of runs one program made back to back (extra.paired_ratio)
+PAIRED = "paired"      # per-pair ratios: runs[i] of both lines belong to repetition i
+MEDIANS = "medians"    # kio median / peer median (the run counts differ: no pairs)
+BASIS_TEXT = {INPROC: "paired per-run ratio, one process", PAIRED: "paired per-run ratio",
+              MEDIANS: "ratio of medians"}
+
+
+def summarize(values):
+    s = sorted(values)
+    n = len(s)
+    return (s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2), s[0], s[-1]
+
+
+class Ratio:
+    """kio line / peer line: median [lo-hi] of the per-pair ratios, and how they were taken."""
+
+    def __init__(self, k, p, median, lo, hi, basis, n):
+        self.k, self.p, self.median, self.lo, self.hi, self.basis, self.n = \
+            k, p, median, lo, hi, basis, n
+
+    def text(self, with_basis=False):
+        t = f"{self.median:.2f}x"
+        if self.basis != MEDIANS:
+            t += f" [{self.lo:.2f}-{self.hi:.2f}]"
+        if with_basis:
+            t += f" ({BASIS_TEXT[self.basis]}, {self.n} pair{'s' if self.n != 1 else ''})" \
+                if self.basis != MEDIANS else f" ({BASIS_TEXT[self.basis]})"
+        return t
+
+
+def pair_ratio(k, p):
+    """The Ratio of kio line k to peer line p, or None when it cannot be taken.
+
+    The workload scripts run repetitions in the outer loop and the implementations
+    alternating inside it, so runs[i] of every line of a point belong to repetition i:
+    with equal run counts, ratio i = k.runs[i] / p.runs[i]. A program that measured both
+    sides itself says so in extra.paired_ratio, which wins."""
+    inproc = (k.get("extra") or {}).get("paired_ratio") or {}
+    if inproc.get("peer") == p["impl"] and "median" in inproc:
+        return Ratio(k, p, inproc["median"], inproc.get("min", inproc["median"]),
+                     inproc.get("max", inproc["median"]), INPROC, len(k.get("runs") or []))
+    kr, pr = k.get("runs") or [], p.get("runs") or []
+    if kr and len(kr) == len(pr) and all(v for v in pr):
+        med, lo, hi = summarize([a / b for a, b in zip(kr, pr)])
+        return Ratio(k, p, med, lo, hi, PAIRED, len(kr))
+    if p["median"]:
+        r = k["median"] / p["median"]
+        return Ratio(k, p, r, r, r, MEDIANS, 0)
+    return None
 
 
 def ratios(results):
-    """[(kio line, peer line, ratio, PAIRED or MEDIANS)] for every pairing."""
+    """[Ratio] for every kio line and every peer line of the same workload, params, metric."""
     by_key = {}
     for r in results:
         by_key.setdefault(key_of(r), []).append(r)
     out = []
     for key, group in by_key.items():
-        if (key[0], key[2]) in NO_RATIO:
-            continue
         for k in (r for r in group if is_kio(r["impl"])):
-            for p in (r for r in group if not is_kio(r["impl"])):
-                paired = (k.get("extra") or {}).get("paired_ratio") or {}
-                if paired.get("peer") == p["impl"] and "median" in paired:
-                    # Runs made back to back in one process: steadier than two medians.
-                    out.append((k, p, paired["median"], PAIRED))
-                elif p["median"]:
-                    out.append((k, p, k["median"] / p["median"], MEDIANS))
+            for p in (r for r in group if not is_kio(r["impl"])
+                      and (key[0], key[2], r["impl"]) not in NO_RATIO):
+                ratio = pair_ratio(k, p)
+                if ratio:
+                    out.append(ratio)
     return out
 
 
-# Goal texts, and the workload whose figures each needs (for "not measured").
-G_NOP = "NOP ops/s >= 0.90x liburing at batch 32"
-G_FILE = "file reads IOPS >= 0.95x fio"
-G_TIMERS = "timers <= 64 B each"
-G_ECHO_URING = "echo server ns/msg <= 1.05x liburing"
-G_ECHO_PEERS = "echo server ns/msg <= 0.85x libuv and Asio"
+# ---- Goals: issue 14 (benchmarks) and issue 15 (performance), plus the epoll backend's ----
+# Each goal: met or missed on the median, and whether the [min-max] range crosses the line.
+
+IO_URING_KIO = ("kio-c", "kio-cxx", "kio-c-nowait", "kio-c-fixed")
+G_NOP32 = "NOP: <= 70 instructions per NOP at batch 32 (kio-c)"
+G_NOP1 = "NOP: <= 180 instructions per NOP at batch 1 (kio-c)"
+G_NOPCXX = "NOP: C++ co_await adds <= 20 instructions per NOP on top of C"
+G_TMO = "per-op timeout armed and never fired adds <= 30 instructions per NOP (batch 32)"
+G_DIRECT = "storage: O_DIRECT 4 KiB random reads IOPS >= 0.97x fio batched (QD 1/32/128)"
+G_CACHED1 = "cached reads: IOPS >= 1.0x pread(2) in a loop at QD 1"
+G_CACHED32 = "cached reads: IOPS >= 1.1x fio batched io_uring at QD 32"
+G_LATE100K = "timers: lateness p99 <= 1 ms at 100k timers"
+G_LATE1M = "timers: lateness p99 <= 5 ms at 1M timers"
+G_ARM = "timers: arming <= 40 ns per timer"
+G_TBYTES = "timers: <= 64 B per timer"
+G_TPEERS = "timers: ahead of libuv, Asio and Tokio on wall time and lateness p99 (< 1.0x)"
+G_ECHO_URING = "echo at fixed rate: server CPU/msg <= 1.0x raw liburing (16/256 conns, 64 B/4 KiB)"
+G_ECHO_PEERS = "echo at fixed rate: server CPU/msg <= 0.9x libuv, Asio and Tokio"
+G_TLS_BULK = "TLS: bulk throughput (16 KiB writes) >= 0.95x blocking OpenSSL"
+G_TLS_ASIO = "TLS: bulk throughput ahead of Asio SSL (> 1.0x)"
+G_TLS_HS = "TLS: full handshakes per second >= 0.95x OpenSSL"
 G_EPOLL_UV = "epoll backend: echo ns/msg kio-c-epoll <= 1.0x libuv"
 G_EPOLL_HAND = "epoll backend: echo ns/msg kio-c-epoll <= 1.05x hand-written epoll"
 G_EPOLL_PREAD = "epoll backend: cached 4 KiB reads at QD 1, IOPS kio-c-epoll >= 0.90x pread"
 G_DESTROY = "kio_ctx_destroy with 64,000 ops pending < 0.2 s (both backends)"
-GOAL_WORKLOADS = ((G_NOP, "nop"), (G_FILE, "fileread"), (G_TIMERS, "timers"),
-                  (G_ECHO_URING, "echo"), (G_ECHO_PEERS, "echo"), (G_EPOLL_UV, "echo"),
-                  (G_EPOLL_HAND, "echo"), (G_EPOLL_PREAD, "fileread"),
-                  (G_DESTROY, "destroy"))
-# Shown under the goals: what the epoll backend must leave alone.
+GOAL_WORKLOADS = ((G_NOP32, "instr"), (G_NOP1, "instr"), (G_NOPCXX, "instr"), (G_TMO, "instr"),
+                  (G_DIRECT, "fileread"), (G_CACHED1, "fileread"), (G_CACHED32, "fileread"),
+                  (G_LATE100K, "timers"), (G_LATE1M, "timers"), (G_ARM, "timers"),
+                  (G_TBYTES, "timers"), (G_TPEERS, "timers"), (G_ECHO_URING, "echo"),
+                  (G_ECHO_PEERS, "echo"), (G_TLS_BULK, "tls"), (G_TLS_ASIO, "tls"),
+                  (G_TLS_HS, "tls"), (G_EPOLL_UV, "echo"), (G_EPOLL_HAND, "echo"),
+                  (G_EPOLL_PREAD, "fileread"), (G_DESTROY, "destroy"))
 GOAL_NOTES = [
-    "(io_uring backend) kio-c's NOP and echo ratios must not move now that the epoll "
-    "backend is in the tree: the goals without \"epoll backend\" still apply to kio-c "
-    "(and kio-cxx) as before; the -epoll lines are judged by the epoll backend goals only.",
+    "Met or missed is decided on the median; \"range crosses\" says the [min-max] of the "
+    "pairs (or of the runs, for a figure of kio alone) lies on both sides of the line, "
+    "so the verdict could flip with more repetitions.",
+    "The -epoll lines (kio on its epoll backend) are judged by the epoll backend goals "
+    "only; every other goal is for kio on io_uring.",
 ]
+
+ECHO_GOAL_POINTS = {(16, 64), (256, 64), (16, 4096), (256, 4096)}
+
+
+def check(op, thr, v):
+    return v <= thr if op == "<=" else v >= thr if op == ">=" else \
+        v < thr if op == "<" else v > thr
+
+
+def ratio_row(goal, r, op, thr):
+    point = f"{r.k['impl']} vs {r.p['impl']}, {params_text(r.k['params'])}, {r.k['metric']}"
+    crosses = r.basis != MEDIANS and check(op, thr, r.lo) != check(op, thr, r.hi)
+    return (goal, point, r.text(with_basis=True), check(op, thr, r.median), crosses)
+
+
+def value_row(goal, line, op, thr, unit):
+    point = f"{line['impl']}, {params_text(line['params'])}"
+    lo, hi = line.get("min", line["median"]), line.get("max", line["median"])
+    value = f"{fmt(line['median'])} {unit} [{fmt(lo)}-{fmt(hi)}]"
+    return (goal, point, value, check(op, thr, line["median"]),
+            check(op, thr, lo) != check(op, thr, hi))
 
 
 def goals(results, pairs):
-    """[(goal text, point text, value text, met or None)]. A ratio's value says whether it
-    is the paired per-run ratio or the ratio of the medians."""
+    """[(goal, point, value text, met or None, range crosses the line)]."""
     rows = []
-    for k, p, ratio, basis in pairs:
-        w, m, impl = k["workload"], k["metric"], p["impl"]
-        point = f"{k['impl']} vs {impl}, {params_text(k['params'])}"
-        value = f"{ratio:.2f}x ({BASIS_TEXT[basis]})"
-        if is_kio_epoll(k["impl"]):
-            # The epoll backend's goals: kio-c-epoll against epoll-based code.
-            if k["impl"] != "kio-c-epoll":
+    for r in pairs:
+        k, p = r.k, r.p
+        w, m, peer, kimpl, prm = k["workload"], k["metric"], p["impl"], k["impl"], k["params"]
+        if is_kio_epoll(kimpl):
+            if kimpl != "kio-c-epoll":
                 continue
-            if w == "echo" and m == "ns_per_msg" and impl == "libuv":
-                rows.append((G_EPOLL_UV, point, value, ratio <= 1.0))
-            elif w == "echo" and m == "ns_per_msg" and impl == "epoll":
-                rows.append((G_EPOLL_HAND, point, value, ratio <= 1.05))
-            elif w == "fileread" and m == "iops" and impl == "pread" \
-                    and k["params"].get("qd") == 1:
-                rows.append((G_EPOLL_PREAD, point, value, ratio >= 0.90))
-        elif w == "nop" and m == "ops_per_s" and impl == "liburing" \
-                and k["params"].get("batch") == 32:
-            rows.append((G_NOP, point, value, ratio >= 0.90))
-        elif w == "fileread" and m == "iops" and impl == "fio":
-            rows.append((G_FILE, point, value, ratio >= 0.95))
-        elif w == "echo" and m == "ns_per_msg":
-            if impl == "liburing":
-                rows.append((G_ECHO_URING, point, value, ratio <= 1.05))
-            elif impl.startswith("libuv") or impl.startswith("asio"):
-                rows.append((G_ECHO_PEERS, point, value, ratio <= 0.85))
-    for r in results:
-        if r["workload"] == "timers" and r["metric"] == "bytes_per_timer" \
-                and is_kio(r["impl"]) and not is_kio_epoll(r["impl"]):
-            rows.append((G_TIMERS, f"{r['impl']}, {params_text(r['params'])}",
-                         f"{fmt(r['median'])} B", r["median"] <= 64))
-        if r["workload"] == "destroy" and r["metric"] == "destroy_s" and is_kio(r["impl"]) \
-                and r["params"].get("ops") == 64000:
-            rows.append((G_DESTROY, f"{r['impl']}, {params_text(r['params'])}",
-                         f"{r['median']:.3g} s", r["median"] < 0.2))
+            if w == "echo" and m == "ns_per_msg" and peer == "libuv":
+                rows.append(ratio_row(G_EPOLL_UV, r, "<=", 1.0))
+            elif w == "echo" and m == "ns_per_msg" and peer == "epoll":
+                rows.append(ratio_row(G_EPOLL_HAND, r, "<=", 1.05))
+            elif w == "fileread" and m == "iops" and peer == "pread" and prm.get("qd") == 1 \
+                    and not prm.get("direct"):
+                rows.append(ratio_row(G_EPOLL_PREAD, r, ">=", 0.90))
+            continue
+        if kimpl not in IO_URING_KIO:
+            continue
+        if w == "fileread" and m == "iops":
+            fixed = kimpl == "kio-c-fixed"
+            if prm.get("direct") and peer == ("fio-batched-fixed" if fixed else "fio-batched"):
+                rows.append(ratio_row(G_DIRECT, r, ">=", 0.97))
+            elif not prm.get("direct") and prm.get("qd") == 1 and peer == "pread":
+                rows.append(ratio_row(G_CACHED1, r, ">=", 1.0))
+            elif not prm.get("direct") and prm.get("qd") == 32 and peer == "fio-batched":
+                rows.append(ratio_row(G_CACHED32, r, ">=", 1.1))
+        elif w == "timers" and m in ("wall_s", "late_p99_us") and kimpl == "kio-c" \
+                and peer in ("libuv", "asio", "tokio"):
+            rows.append(ratio_row(G_TPEERS, r, "<", 1.0))
+        elif w == "echo" and m == "ns_per_msg" and "rate" in prm \
+                and (prm.get("conns"), prm.get("size")) in ECHO_GOAL_POINTS:
+            if peer == "liburing":
+                rows.append(ratio_row(G_ECHO_URING, r, "<=", 1.0))
+            elif peer in ("libuv", "tokio") or peer.startswith("asio"):
+                rows.append(ratio_row(G_ECHO_PEERS, r, "<=", 0.9))
+        elif w == "tls" and m == "mib_per_s" and kimpl == "kio-c":
+            if peer == "openssl":
+                rows.append(ratio_row(G_TLS_BULK, r, ">=", 0.95))
+            elif peer == "asio-ssl":
+                rows.append(ratio_row(G_TLS_ASIO, r, ">", 1.0))
+        elif w == "tls" and m == "handshakes_per_s" and kimpl == "kio-c" and peer == "openssl":
+            rows.append(ratio_row(G_TLS_HS, r, ">=", 0.95))
+    instr = {}
+    for line in results:
+        w, m, impl, prm = line["workload"], line["metric"], line["impl"], line["params"]
+        if w == "instr" and m == "instr_per_op":
+            instr[(impl, json.dumps(prm, sort_keys=True))] = line
+            if impl == "kio-c" and prm.get("op") == "nop" and prm.get("batch") == 32:
+                rows.append(value_row(G_NOP32, line, "<=", 70, "instr"))
+            elif impl == "kio-c" and prm.get("op") == "nop" and prm.get("batch") == 1:
+                rows.append(value_row(G_NOP1, line, "<=", 180, "instr"))
+        if is_kio_epoll(impl) or not is_kio(impl):
+            if w == "destroy" and m == "destroy_s" and is_kio(impl) and prm.get("ops") == 64000:
+                rows.append(value_row(G_DESTROY, line, "<", 0.2, "s"))
+            continue
+        if w == "timers" and impl == "kio-c":
+            if m == "late_p99_us" and prm.get("timers") == 100000:
+                rows.append(value_row(G_LATE100K, line, "<=", 1000, "us"))
+            elif m == "late_p99_us" and prm.get("timers") == 1000000:
+                rows.append(value_row(G_LATE1M, line, "<=", 5000, "us"))
+            elif m == "arm_ns":
+                rows.append(value_row(G_ARM, line, "<=", 40, "ns"))
+            elif m == "bytes_per_timer":
+                rows.append(value_row(G_TBYTES, line, "<=", 64, "B"))
+        if w == "destroy" and m == "destroy_s" and prm.get("ops") == 64000:
+            rows.append(value_row(G_DESTROY, line, "<", 0.2, "s"))
+    # Differences of instruction counts: C++ over C, a never-fired timeout over a bare NOP.
+    for (impl, pj), line in instr.items():
+        prm = json.loads(pj)
+        if impl == "kio-cxx" and prm.get("op") == "nop":
+            c = instr.get(("kio-c", pj))
+            if c:
+                d = line["median"] - c["median"]
+                rows.append((G_NOPCXX, f"kio-cxx - kio-c, {params_text(prm)}",
+                             f"{d:+.1f} instr ({fmt(line['median'])} vs {fmt(c['median'])})",
+                             d <= 20, False))
+        if impl == "kio-c" and prm.get("op") == "nop-timeout" and prm.get("batch") == 32:
+            c = instr.get(("kio-c", json.dumps(dict(prm, op="nop"), sort_keys=True)))
+            if c:
+                d = line["median"] - c["median"]
+                rows.append((G_TMO, f"kio-c, {params_text(prm)}",
+                             f"{d:+.1f} instr ({fmt(line['median'])} vs {fmt(c['median'])})",
+                             d <= 30, False))
     for goal, workload in GOAL_WORKLOADS:
         if not any(g[0] == goal for g in rows):
-            rows.append((goal, f"no {workload} figures for this goal", "-", None))
+            rows.append((goal, f"no {workload} figures for this goal", "-", None, False))
     return rows
 
 
@@ -227,23 +363,42 @@ def markdown(results, pairs, goal_rows, meta):
     m = meta["machine"]
     lines = ["# kio benchmark results", ""]
     lines.append(f"{meta['date']}, {'quick' if meta['quick'] else 'full'} run, "
-                 f"{meta['reps']} repetitions per point, {meta['duration_s']} s. "
-                 f"Machine: {m.get('cpu_model', '?')}, {m.get('cpus', '?')} CPUs, "
-                 f"{m.get('mem_mib', '?')} MiB, {m.get('os', '?')}, Linux {m['kernel']}; "
-                 f"pinned {meta['cpus']}.")
+                 f"{meta['reps']} repetitions per point, {meta['duration_s']} s.")
     lines.append("")
-    lines.append("Median of the runs [min-max]. Ratio: kio median / peer median, or the "
-                 "median of paired per-run ratios where a program measured both sides "
-                 "back to back (nop; fileread kio-c-epoll vs pread); for lower-is-better "
+    lines.append(f"- CPU: {m.get('cpu_model', '?')}, {m.get('cpus', '?')} CPUs; "
+                 f"{m.get('mem_mib', '?')} MiB; {m.get('os', '?')}")
+    lines.append(f"- kernel: Linux {m['kernel']} ({m.get('arch', '?')})")
+    lines.append(f"- pinning: {meta['cpus']}; SCHED_FIFO for the measured program: "
+                 f"{meta.get('fifo', '-')}")
+    lines.append("")
+    lines.append("Median of the runs [min-max]. Ratios are kio/peer per pair: the scripts "
+                 "run the repetitions in the outer loop and alternate the implementations "
+                 "inside it, so run i of kio and run i of the peer are pair i; the ratio "
+                 "column gives the median [min-max] of the per-pair ratios (\"~\" marks a "
+                 "ratio of medians, where the run counts differ). For lower-is-better "
                  "figures, below 1 means kio is better. Impls ending in -epoll: kio on its "
                  "epoll backend (KIO_BACKEND=epoll); kio-c and kio-cxx run with "
                  "KIO_BACKEND=io_uring.")
     lines.append("")
+    lines.append("## Goals (reported, never asserted)")
+    lines.append("")
+    lines.append("| goal | point | value | status | range crosses the line |")
+    lines.append("|---|---|---|---|---|")
+    for goal, point, value, met, crosses in goal_rows:
+        status = "not measured" if met is None else ("met" if met else "**missed**")
+        cross = "-" if met is None else ("yes" if crosses else "no")
+        lines.append(f"| {goal} | {point} | {value} | {status} | {cross} |")
+    lines.append("")
+    lines += [f"Note: {n}" for n in GOAL_NOTES]
+    lines.append("")
+    lines.append("## All figures")
+    lines.append("")
     lines.append("| workload | point | metric | impl | median | [min-max] | kio/peer |")
     lines.append("|---|---|---|---|---:|---|---|")
     ratio_text = {}
-    for k, p, ratio, _ in pairs:
-        ratio_text.setdefault(id(k), []).append(f"{ratio:.2f}x {p['impl']}")
+    for r in pairs:
+        mark = "~" if r.basis == MEDIANS else ""
+        ratio_text.setdefault(id(r.k), []).append(f"{mark}{r.text()} {r.p['impl']}")
     for r in sorted(results, key=sort_key):
         unit = f" {r['unit']}" if r["unit"] else ""
         better = "higher" if r["higher_is_better"] else "lower"
@@ -251,16 +406,6 @@ def markdown(results, pairs, goal_rows, meta):
                      f"({better} is better) | {r['impl']} | {fmt(r['median'])}{unit} | "
                      f"[{fmt(r.get('min'))}-{fmt(r.get('max'))}] | "
                      f"{', '.join(ratio_text.get(id(r), []))} |")
-    lines.append("")
-    lines.append("## Goals (reported, never asserted)")
-    lines.append("")
-    lines.append("| goal | point | value | status |")
-    lines.append("|---|---|---|---|")
-    for goal, point, value, met in goal_rows:
-        status = "not measured" if met is None else ("met" if met else "**missed**")
-        lines.append(f"| {goal} | {point} | {value} | {status} |")
-    lines.append("")
-    lines += [f"Note: {n}" for n in GOAL_NOTES]
     notes = []
     for r in sorted(results, key=sort_key):
         if r.get("note"):
@@ -349,6 +494,7 @@ def main():
     ap.add_argument("--failed", default="")
     ap.add_argument("--timing", default="")
     ap.add_argument("--cpus", default="")
+    ap.add_argument("--fifo", default="-")
     a = ap.parse_args()
 
     results = load(a.inp)
@@ -357,7 +503,7 @@ def main():
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "quick": a.quick == "1", "reps": a.reps, "duration_s": a.duration,
-        "failed": a.failed.split(), "cpus": a.cpus or "-",
+        "failed": a.failed.split(), "cpus": a.cpus or "-", "fifo": a.fifo,
         "workload_seconds": {k: int(v) for k, v in
                              (t.split("=", 1) for t in a.timing.split() if "=" in t)},
         "machine": machine_info(),
@@ -365,11 +511,12 @@ def main():
     doc = {
         "meta": meta,
         "results": results,
-        "ratios": [{"workload": k["workload"], "params": k["params"], "metric": k["metric"],
-                    "kio": k["impl"], "peer": p["impl"], "ratio": ratio, "basis": basis}
-                   for k, p, ratio, basis in pairs],
-        "goals": [{"goal": g, "point": pt, "value": v, "met": met}
-                  for g, pt, v, met in goal_rows],
+        "ratios": [{"workload": r.k["workload"], "params": r.k["params"],
+                    "metric": r.k["metric"], "kio": r.k["impl"], "peer": r.p["impl"],
+                    "ratio": r.median, "min": r.lo, "max": r.hi, "pairs": r.n,
+                    "basis": r.basis} for r in pairs],
+        "goals": [{"goal": g, "point": pt, "value": v, "met": met, "range_crosses": c}
+                  for g, pt, v, met, c in goal_rows],
         "goal_notes": GOAL_NOTES,
     }
     os.makedirs(a.out, exist_ok=True)

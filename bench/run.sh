@@ -6,10 +6,12 @@
 #
 #   bench/run.sh [--quick] [--out DIR] [--only NAME[,NAME...]]
 #
-# --quick: 3 repetitions per point and short runs (under 3 minutes); the full run does 5
-# (under 20 minutes). --only runs just the named workloads (nop, fileread, ...).
+# --quick: 3 repetitions per point, short runs and fewer points (under 3 minutes on an idle
+# machine); the full run does 5, with 5 s windows per fixed-rate echo point (about 75 minutes
+# on 2 CPUs). --only runs just the named workloads (nop, fileread, ...).
 # Environment: BUILD_DIR (default build-bench), BENCH_SERVER_CPU / BENCH_CLIENT_CPU
-# (default 1 and 0; both 0 on a single-CPU machine), BENCH_TMPDIR (big temporary files).
+# (default 1 and 0; both 0 on a single-CPU machine), BENCH_TMPDIR (big temporary files),
+# BENCH_FIFO=0 (never run the measured programs under SCHED_FIFO).
 # See bench/README.md for the result format and what each workload measures.
 set -eu
 
@@ -52,6 +54,9 @@ if ! build_log=$(ninja -C "$build_dir" 2>&1); then
   exit 1
 fi
 build=$(cd "$build_dir" && pwd)
+# The Tokio peers: cargo, offline, against the distribution's crates (skipped with the
+# reason when cargo or the crates are missing).
+sh bench/tokio/build.sh "$build" || echo "bench/run.sh: the Tokio peers were not built" >&2
 
 ncpu=$(nproc 2>/dev/null || echo 1)
 if [ "$ncpu" -ge 2 ]; then
@@ -63,12 +68,24 @@ else
 fi
 command -v taskset >/dev/null 2>&1 || echo "taskset not found (util-linux): running unpinned" >&2
 if [ "$quick" = 1 ]; then reps=3; else reps=5; fi
+# SCHED_FIFO for the measured programs where the system allows it (BENCH_FIFO=0: never).
+fifo=0
+fifo_text="not requested (BENCH_FIFO=0)"
+if [ "${BENCH_FIFO:-1}" != 0 ]; then
+  if command -v chrt >/dev/null 2>&1 && chrt -f 1 true 2>/dev/null; then
+    fifo=1
+    fifo_text="granted (chrt -f 1)"
+  else
+    fifo_text="not granted (chrt -f 1 refused: no CAP_SYS_NICE or RLIMIT_RTPRIO)"
+  fi
+fi
+echo "SCHED_FIFO for the measured programs: $fifo_text" >&2
 
 lines="$out/results.jsonl"
 : >"$lines"
 export BENCH_OUT="$lines" BENCH_QUICK="$quick" BENCH_REPS="$reps"
 export BENCH_SERVER_CPU="$server_cpu" BENCH_CLIENT_CPU="$client_cpu"
-export BENCH_BUILD="$build" BENCH_SRC="$src"
+export BENCH_BUILD="$build" BENCH_SRC="$src" BENCH_FIFO="$fifo"
 
 failed=""
 timing=""
@@ -90,6 +107,6 @@ done
 duration=$(($(date +%s) - start))
 python3 bench/report.py --in "$lines" --out "$out" --quick "$quick" --reps "$reps" \
   --duration "$duration" --failed "$failed" --timing "$timing" \
-  --cpus "server=$server_cpu client=$client_cpu"
+  --cpus "server=$server_cpu client=$client_cpu" --fifo "$fifo_text"
 echo "run took ${duration}s; results in $out (results.json, results.md, results.png)" >&2
 [ -z "$failed" ] || echo "failed workloads:$failed" >&2

@@ -20,9 +20,10 @@ build="build-essential pkg-config meson ninja-build liburing-dev libssl-dev pyth
 # cmake builds the CMake consumer of an installed kio (tests/abi/check-cmake.sh);
 # libc++-19-dev libc++abi-19-dev: the C++ suite built against libc++ (build-libcxx).
 test="openssl libcmocka-dev libcriterion-dev clang-19 libclang-rt-19-dev llvm-19 libc++-19-dev libc++abi-19-dev mandoc valgrind abigail-tools cmake python3-pip python3-setuptools python3-wheel"
-# bench/run.sh: peers (libuv, Boost.Asio, fio, wrk), the chart (gnuplot), pinning (taskset
-# from util-linux), profilers (perf, valgrind); its report is plain Python 3.
-bench="libuv1-dev libboost1.81-dev fio wrk gnuplot-nox linux-perf valgrind util-linux python3"
+# bench/run.sh: peers (libuv, Boost.Asio, fio, wrk; Tokio: cargo and the tokio crate, built
+# offline from the distribution's crates), the chart (gnuplot), pinning and SCHED_FIFO
+# (taskset, chrt from util-linux), profilers (perf, valgrind); its report is plain Python 3.
+bench="libuv1-dev libboost1.81-dev fio wrk gnuplot-nox linux-perf valgrind util-linux python3 cargo librust-tokio-dev"
 # deb: dpkg-buildpackage -b with debian/ (debhelper, dh-python for python3-kio), lintian
 # for the checks, fakeroot to build without root (build-essential and the build group cover
 # debian/control's other Build-Depends).

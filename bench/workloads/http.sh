@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Workload 3: HTTP/1.1 keep-alive "hello" servers (kio C++ on io_uring and on kio's epoll
-# backend, Boost.Asio on io_uring and on epoll) loaded by wrk (-t1, 64 and 512
+# backend, Boost.Asio on io_uring and on epoll, Tokio current_thread) loaded by wrk (-t1, 64 and 512
 # connections). Every server is started pinned to $BENCH_SERVER_CPU; each repetition runs
 # wrk pinned to $BENCH_CLIENT_CPU against every server in turn, in a rotating order. Metrics: req_per_s, p50_us and p99_us (wrk --latency)
 # and ns_per_req (server CPU time while wrk ran / requests wrk completed).
@@ -18,6 +18,7 @@ if ! bench_have wrk; then
 fi
 conns_list=${BENCH_HTTP_CONNS:-"64 512"}
 if [ "$BENCH_QUICK" = 1 ]; then
+  conns_list=${BENCH_HTTP_CONNS:-64}
   secs=${BENCH_HTTP_SECONDS:-1}
   warm=0
 else
@@ -28,7 +29,8 @@ fi
 # impl:program[:VAR=VALUE...] (bench_start_servers): the kio server once per backend.
 servers="kio-cxx:kio-bench-http-kio:KIO_BACKEND=io_uring
 kio-cxx-epoll:kio-bench-http-kio:KIO_BACKEND=epoll
-asio-uring:kio-bench-http-asio-uring asio-epoll:kio-bench-http-asio-epoll"
+asio-uring:kio-bench-http-asio-uring asio-epoll:kio-bench-http-asio-epoll
+tokio:kio-bench-http-tokio"
 
 # The generator's --cpu-of reads a process's CPU clock (every thread, in ns).
 load=$(bench_prog kio-bench-echo-load) || exit 1

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_timers.h - what every program of the timer workload shares (kio,
+ * liburing, libuv and Asio; the Tokio peer has the same rules in Rust):
+ * the delays (1-100 ms, xorshift with a fixed seed: the same delays in the
+ * same order everywhere), the per-timer deadline/lateness slot, and the
+ * result lines.
+ *
+ * Arming: timer i's deadline is the clock read before arming it (read
+ * once per BT_CLOCK_EVERY timers, so the clock costs nothing measurable)
+ * plus its delay. When it fires, its slot gets fire time - deadline: the
+ * lateness. The slots are allocated and written before the memory
+ * baseline is taken, so bytes_per_timer counts only what the library
+ * keeps. Header-only, C and C++.
+ */
+#ifndef KIO_BENCH_TIMERS_H
+#define KIO_BENCH_TIMERS_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench_util.h"
+
+#define BT_MIN_NS 1000000ull   /* 1 ms */
+#define BT_SPAN_NS 99000001ull /* up to 100 ms inclusive */
+#define BT_SEED 0x6b696f74696d6572ull
+#define BT_CLOCK_EVERY 64u
+
+static inline int64_t bt_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static inline uint64_t bt_next_delay(uint64_t *rng)
+{
+	return BT_MIN_NS + bench_rand(rng) % BT_SPAN_NS;
+}
+
+struct bt_run {
+	uint64_t n;
+	int64_t *slot; /* deadline, then lateness, per timer (ns) */
+	uint64_t fired, errors;
+	int64_t t_first; /* start of arming */
+	int64_t t_armed; /* end of arming */
+	int64_t t_last;  /* last expiry */
+	long long hwm_before, hwm_after;
+};
+
+/* Allocates and touches the slots, then takes the memory baseline. */
+static inline int bt_init(struct bt_run *r, uint64_t n)
+{
+	memset(r, 0, sizeof(*r));
+	r->n = n;
+	r->slot = (int64_t *)malloc(n * sizeof(int64_t));
+	if (!r->slot)
+		return -1;
+	memset(r->slot, 1, n * sizeof(int64_t));
+	r->hwm_before = bench_proc_status_bytes("VmHWM");
+	return 0;
+}
+
+/* Records timer i's deadline; base is refreshed every BT_CLOCK_EVERY timers. */
+static inline void bt_arm(struct bt_run *r, uint64_t i, int64_t *base, uint64_t delay)
+{
+	if (i % BT_CLOCK_EVERY == 0)
+		*base = bt_now_ns();
+	r->slot[i] = *base + (int64_t)delay;
+}
+
+/* Timer i fired (res < 0: an error). */
+static inline void bt_fired(struct bt_run *r, uint64_t i, int res)
+{
+	int64_t now = bt_now_ns();
+	r->slot[i] = now - r->slot[i];
+	r->fired++;
+	if (res < 0)
+		r->errors++;
+	r->t_last = now;
+}
+
+static inline int bt_cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * Prints the result lines of one run: wall_s, arm_ns, late_p50_us,
+ * late_p99_us, late_max_us, bytes_per_timer. Fails (1) when a timer did
+ * not fire or failed, or the memory could not be read.
+ */
+static inline int bt_report(struct bt_run *r, const char *impl, const char *note)
+{
+	if (r->fired != r->n || r->errors || r->hwm_before < 0) {
+		fprintf(stderr, "kio-bench-timers: %s: %llu of %llu fired, %llu errors\n", impl,
+			(unsigned long long)r->fired, (unsigned long long)r->n,
+			(unsigned long long)r->errors);
+		return 1;
+	}
+	r->hwm_after = bench_proc_status_bytes("VmHWM");
+	qsort(r->slot, r->n, sizeof(int64_t), bt_cmp_i64);
+	char params[40];
+	snprintf(params, sizeof(params), "{\"timers\":%llu}", (unsigned long long)r->n);
+	uint64_t i50 = r->n / 2, i99 = (uint64_t)((double)r->n * 0.99);
+	if (i99 >= r->n)
+		i99 = r->n - 1;
+	double v[6] = {
+		(double)(r->t_last - r->t_first) / 1e9,
+		(double)(r->t_armed - r->t_first) / (double)r->n,
+		(double)r->slot[i50] / 1e3,
+		(double)r->slot[i99] / 1e3,
+		(double)r->slot[r->n - 1] / 1e3,
+		(double)(r->hwm_after - r->hwm_before) / (double)r->n,
+	};
+	static const char *const metric[6] = {"wall_s",      "arm_ns",      "late_p50_us",
+					      "late_p99_us", "late_max_us", "bytes_per_timer"};
+	static const char *const unit[6] = {"s", "ns", "us", "us", "us", "B"};
+	for (int k = 0; k < 6; k++)
+		bench_emit("timers", impl, params, metric[k], unit[k], false, &v[k], 1, note);
+	free(r->slot);
+	r->slot = NULL;
+	return 0;
+}
+
+#endif /* KIO_BENCH_TIMERS_H */
