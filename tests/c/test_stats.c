@@ -328,6 +328,10 @@ static uint64_t nop_burst(kio_ctx *ctx, int n)
 static void test_stats_cq_overflow(void **state)
 {
 	(void)state;
+	/* Injected faults change when the loop enters and reaps (ops start
+	 * the slow way, rounds are delayed), so a burst may never pile up. */
+	if (getenv("KIO_FAULTS"))
+		skip();
 	kio_ctx *small = ctx_with(0, 8, 8);
 	kio_ctx *big = ctx_with(0, 8, 4096);
 
