@@ -101,7 +101,7 @@ static void test_fixed_op_bad_args(void **state)
 	assert_int_equal(kio_read_fixed(ctx, 0, bufs[0], 16, 0, 2, kt_rec_cb, &r), -EINVAL);
 	assert_int_equal(kio_write_fixed(ctx, 1, bufs[0], 16, 0, UINT32_MAX, kt_rec_cb, &r), -EINVAL);
 	/* Outside the buffer: before it, past its end, in the other buffer. */
-	assert_int_equal(kio_read_fixed(ctx, 0, bufs[1] - 1, 16, 0, 1, kt_rec_cb, &r), -EINVAL);
+	assert_int_equal(kio_read_fixed(ctx, 0, &bufs[0][BUF - 1], 16, 0, 1, kt_rec_cb, &r), -EINVAL);
 	assert_int_equal(kio_read_fixed(ctx, 0, bufs[0] + 1, BUF, 0, 0, kt_rec_cb, &r), -EINVAL);
 	assert_int_equal(kio_read_fixed(ctx, 0, bufs[0] + BUF + 1, 0, 0, 0, kt_rec_cb, &r), -EINVAL);
 	assert_int_equal(kio_read_fixed(ctx, 0, bufs[1], 16, 0, 0, kt_rec_cb, &r), -EINVAL);
