@@ -48,7 +48,9 @@ KIO_API int kio_op_cancel(kio_ctx *ctx, int64_t op) KIO_NOEXCEPT;
  * Arms (or re-arms, replacing the previous deadline) a timeout timeout_ns
  * from now on a pending op; 0 disarms it. When it expires kio cancels the op
  * and its callback gets -ETIMEDOUT (or its result, if it finished first).
- * Kept in user space: costs no SQE unless it fires.
+ * Kept in user space: costs no SQE unless it fires. Never fires early; on an
+ * op other than a timer it is counted from a clock read up to
+ * min(1 ms, timeout_ns) after the call, so may fire that much later.
  * Returns 0, -ENOENT (op already finished), -EINVAL (ctx NULL).
  */
 KIO_API int kio_op_timeout(kio_ctx *ctx, int64_t op, uint64_t timeout_ns) KIO_NOEXCEPT;

@@ -43,6 +43,28 @@ KIO_API int kio_op_cancel(kio_ctx *ctx, int64_t op_id) noexcept
 	}
 }
 
+// kio_op_timeout() past its common case: a timer's deadline, a disarm, a
+// host loop to tell, or a pending list to start or grow.
+[[gnu::noinline]] static int op_timeout_slow(kio_ctx *ctx, uint32_t idx,
+					     uint64_t timeout_ns) noexcept
+{
+	Op *op = &ctx->ops.at(idx);
+	return guard<int>([&] {
+		if (timeout_ns && op->kind != Kind::Timer && op->kind != Kind::Periodic &&
+		    ctx->epoll_fd < 0) {
+			ctx->timers.defer(ctx->ops, idx, timeout_ns);
+			op->state |= kTimed;
+			return 0;
+		}
+		uint64_t now = timeout_ns ? mono_ns() : 0;
+		op->timeout_at = timeout_ns ? deadline_after(now, timeout_ns) : 0;
+		rekey(ctx, idx, now);
+		if (__builtin_expect(ctx->epoll_fd >= 0, 0))
+			embed_kick(ctx);
+		return 0;
+	});
+}
+
 KIO_API int kio_op_timeout(kio_ctx *ctx, int64_t op_id, uint64_t timeout_ns) noexcept
 {
 	if (!ctx)
@@ -55,14 +77,17 @@ KIO_API int kio_op_timeout(kio_ctx *ctx, int64_t op_id, uint64_t timeout_ns) noe
 	if (op->state & (kCompleting | kCancelReq | kTimedOut))
 		return 0;
 	uint32_t idx = OpTable::index_of(op_id);
-	return guard<int>([&] {
-		uint64_t now = timeout_ns ? mono_ns() : 0;
-		op->timeout_at = timeout_ns ? deadline_after(now, timeout_ns) : 0;
-		rekey(ctx, idx, now);
-		if (__builtin_expect(ctx->epoll_fd >= 0, 0))
-			embed_kick(ctx);
+	// The common case, an op of the kernel or the pool given a deadline:
+	// put on the wheel's pending list, no clock read (core/timer_wheel.hpp).
+	static_assert(uint8_t(Kind::Periodic) == uint8_t(Kind::Timer) + 1, "one range test");
+	if (__builtin_expect(
+		    timeout_ns != 0 && uint8_t(uint8_t(op->kind) - uint8_t(Kind::Timer)) > 1 &&
+			    ctx->epoll_fd < 0 && ctx->timers.try_defer(*op, idx, timeout_ns),
+		    1)) {
+		op->state |= kTimed;
 		return 0;
-	});
+	}
+	return op_timeout_slow(ctx, idx, timeout_ns);
 }
 
 KIO_API int kio_cancel_fd(kio_ctx *ctx, int fd) noexcept

@@ -288,7 +288,7 @@ void shut_down(kio_ctx *c)
 	}
 	// User-space timers end now; kernel ops get a cancel each (below).
 	while (!c->timers.empty()) {
-		uint32_t idx = c->timers.any();
+		uint32_t idx = c->timers.any(c->ops);
 		Op &op = c->ops.at(idx);
 		c->timers.remove(c->ops, idx);
 		// A pool job's timeout goes with it; the job itself is cancelled
@@ -333,7 +333,7 @@ void shut_down(kio_ctx *c)
 		// Timers armed by callbacks meanwhile (op timeouts) would only
 		// cancel what is being cancelled: drop them.
 		while (!c->timers.empty())
-			c->timers.remove(c->ops, c->timers.any());
+			c->timers.remove(c->ops, c->timers.any(c->ops));
 		// In the middle of a sweep, no wait: the round only hands the
 		// batch over and reaps what it ended.
 		bool wait = kernel_busy && !sweep.active();

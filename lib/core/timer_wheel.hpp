@@ -26,7 +26,17 @@
 // a dense array, and the op records it needs can be fetched in parallel).
 // The first entry's prev and the last one's next name the bucket (kEnd |
 // bucket), so an unlink needs no search. Op::heap_pos says whether the op
-// is armed (kNotInHeap: not) and holds its bucket.
+// is armed (kNotInHeap: not) and holds its bucket, or kPending.
+//
+// A kio_op_timeout() deadline is linked late (defer()): the op's slot goes
+// on a pending list with its timeout relative, and reads no clock. Most ops
+// end before the list is flushed; their entry then costs a push and a
+// counter, and the list empties in O(1) when its last live entry goes. A
+// flush, at the first expire() from pend_due_ on, links the entries still
+// armed with deadline = the flush's clock + their timeout: the clock is read
+// after every call on the list, so no deadline is early; each is later than
+// asked by at most the list's age at the flush, min(kPendAge, the smallest
+// timeout on the list) plus one round.
 #pragma once
 
 #include <algorithm>
@@ -68,8 +78,17 @@ public:
 		std::fill(std::begin(tail_), std::end(tail_), kNoSlot);
 	}
 
-	bool empty() const noexcept { return size_ == 0; }
-	size_t size() const noexcept { return size_; }
+	bool empty() const noexcept
+	{
+		return size_ == 0 && pend_live_ == 0;
+	}
+	size_t size() const noexcept
+	{
+		return size_ + pend_live_;
+	}
+
+	// Pending entries are flushed after at most this long (1 ms).
+	static constexpr uint64_t kPendAge = 1000000;
 
 	// When expire() next has work: a bucket to fire or to cascade. 1 (long
 	// past) when an entry armed already due waits; kNever when empty.
@@ -77,11 +96,40 @@ public:
 	// the entry it was for was disarmed.
 	uint64_t next_deadline() const noexcept
 	{
+		uint64_t pend = pend_live_ ? pend_due_ : kNever;
 		if (size_ == 0)
-			return kNever;
+			return pend;
 		if (due_)
 			return 1;
-		return wake_ >> (64 - kTickShift) ? kNever : wake_ << kTickShift;
+		return std::min(pend, wake_ >> (64 - kTickShift) ? kNever : wake_ << kTickShift);
+	}
+
+	// Arms op idx (not a timer: its key is timeout_at alone) to time out
+	// rel ns (> 0) after this call, linked late (see the top). May throw
+	// std::bad_alloc; nothing changes then.
+	void defer(OpTable &ops, uint32_t idx, uint64_t rel)
+	{
+		if (!try_defer(ops.at(idx), idx, rel))
+			defer_slow(ops, idx, rel);
+	}
+
+	// defer()'s common case, nothing to allocate, read or unlink: false
+	// (nothing done) otherwise.
+	[[gnu::always_inline]] bool try_defer(Op &op, uint32_t idx, uint64_t rel) noexcept
+	{
+		if (op.heap_pos == kNotInHeap) {
+			// pend_lim_ == pend_end_ also when the list is empty: it
+			// needs a clock read to start.
+			if (pend_end_ == pend_lim_ || idx >= links_cap_ || rel < pend_min_)
+				return false;
+			*pend_end_++ = idx;
+			pend_live_++;
+			op.heap_pos = kPending;
+		} else if (op.heap_pos != kPending || rel < pend_min_) {
+			return false;
+		}
+		op.timeout_at = rel;
+		return true;
 	}
 
 	// Arms op idx at key (moving it if already armed). now: the monotonic
@@ -107,6 +155,13 @@ public:
 		Op &op = ops.at(idx);
 		if (op.heap_pos == kNotInHeap)
 			return;
+		if (op.heap_pos == kPending) {
+			// Its entry stays on the list, stale; the last one empties it.
+			op.heap_pos = kNotInHeap;
+			if (--pend_live_ == 0)
+				pend_end_ = pend_lim_ = pend_.data();
+			return;
+		}
 		Link *links = links_.data();
 		uint32_t n = links[idx].next;
 		uint32_t p = links[idx].prev;
@@ -127,8 +182,12 @@ public:
 	}
 
 	// Some armed entry (for tearing down); the wheel must not be empty.
-	uint32_t any() const noexcept
+	uint32_t any(const OpTable &ops) const noexcept
 	{
+		if (pend_live_)
+			for (const uint32_t *p = pend_.data(); p < pend_end_; p++)
+				if (ops.at(*p).heap_pos == kPending)
+					return *p;
 		if (occ0_sum_) {
 			unsigned w = unsigned(__builtin_ctzll(occ0_sum_));
 			return head_[w * 64 + unsigned(__builtin_ctzll(occ0_[w]))];
@@ -141,8 +200,11 @@ public:
 
 	// Disarms every entry whose deadline has passed at now and hands its
 	// slot to fire(idx), in deadline order. fire may arm entries again.
-	template <class Fire> void expire(OpTable &ops, uint64_t now, Fire &&fire)
+	template <class Fire>
+	void expire(OpTable &ops, uint64_t now, Fire &&fire)
 	{
+		if (__builtin_expect(pend_live_ != 0, 0) && now >= pend_due_)
+			flush(ops, now);
 		uint64_t nt = now >> kTickShift;
 		if (__builtin_expect(nt < wake_ && !due_, 1))
 			return; // the common round: nothing due, nothing to cascade
@@ -176,15 +238,75 @@ private:
 		uint32_t prev; // the previous entry, or kEnd | bucket
 	};
 	static constexpr uint64_t kNoTick = UINT64_MAX;
+	static constexpr uint32_t kPending = kNotInHeap - 1; // heap_pos: on pend_
+
+	// defer() for a new list (stamped with the clock), a list or link array
+	// to grow, a smaller timeout than any on the list, or an op to unlink
+	// from the wheel first.
+	[[gnu::noinline, gnu::cold]] void defer_slow(OpTable &ops, uint32_t idx, uint64_t rel)
+	{
+		if (idx >= links_.capacity())
+			links_.reserve(size_t(idx) + 1 > ops.slots() ? size_t(idx) + 1 :
+								       ops.slots());
+		links_cap_ = links_.capacity();
+		Op &op = ops.at(idx);
+		if (op.heap_pos != kPending && pend_end_ == pend_.data() + pend_.size()) {
+			size_t n = size_t(pend_end_ - pend_.data());
+			pend_.resize(n < 64 ? 64 : n * 2);
+			pend_end_ = pend_.data() + n;
+		}
+		if (op.heap_pos != kPending) {
+			remove(ops, idx);
+			if (pend_live_ == 0) {
+				pend_stamp_ = mono_ns();
+				pend_min_ = kPendAge;
+				pend_due_ = deadline_after(pend_stamp_, kPendAge);
+			}
+			*pend_end_++ = idx;
+			pend_lim_ = pend_.data() + pend_.size();
+			pend_live_++;
+			op.heap_pos = kPending;
+		}
+		op.timeout_at = rel;
+		if (rel < pend_min_) {
+			pend_min_ = rel;
+			pend_due_ = deadline_after(pend_stamp_, rel);
+		}
+	}
+
+	// Links every pending entry still armed, at now + its timeout. The
+	// link array has room for each (defer() made it), so nothing throws.
+	void flush(OpTable &ops, uint64_t now) noexcept
+	{
+		for (const uint32_t *p = pend_.data(); p < pend_end_; p++) {
+			uint32_t idx = *p;
+			Op &op = ops.at(idx);
+			if (op.heap_pos != kPending)
+				continue; // ended or disarmed since, or linked already
+			op.heap_pos = kNotInHeap;
+			op.timeout_at = deadline_after(now, op.timeout_at);
+			if (size_ == 0 && (now >> kTickShift) > cur_)
+				cur_ = now >> kTickShift; // as set_slow(): nothing holds cur_ back
+			insert(ops, idx, op.timeout_at);
+		}
+		pend_end_ = pend_lim_ = pend_.data();
+		pend_live_ = 0;
+	}
 
 	// Where level l starts in a tick number, and the number of its bucket s.
-	static unsigned shift_of(unsigned l) noexcept { return l ? kL0Bits + (l - 1) * kLevelBits : 0; }
+	static unsigned shift_of(unsigned l) noexcept
+	{
+		return l ? kL0Bits + (l - 1) * kLevelBits : 0;
+	}
 	static uint32_t bucket_of(unsigned l, unsigned s) noexcept
 	{
 		return l ? kL0Slots + (l - 1) * kSlots + s : s;
 	}
 
-	bool has0(uint32_t s) const noexcept { return occ0_[s >> 6] >> (s & 63) & 1; }
+	bool has0(uint32_t s) const noexcept
+	{
+		return occ0_[s >> 6] >> (s & 63) & 1;
+	}
 
 	// The first bucket of level 0 at or after s that holds entries, or -1.
 	int find0(uint32_t s) const noexcept
@@ -224,10 +346,13 @@ private:
 	}
 
 	// set() for a link array to grow, an empty wheel or a clock to read.
-	[[gnu::noinline, gnu::cold]] void set_slow(OpTable &ops, uint32_t idx, uint64_t key, uint64_t now)
+	[[gnu::noinline, gnu::cold]] void set_slow(OpTable &ops, uint32_t idx, uint64_t key,
+						   uint64_t now)
 	{
 		if (idx >= links_.capacity())
-			links_.reserve(size_t(idx) + 1 > ops.slots() ? size_t(idx) + 1 : ops.slots());
+			links_.reserve(size_t(idx) + 1 > ops.slots() ? size_t(idx) + 1 :
+								       ops.slots());
+		links_cap_ = links_.capacity();
 		remove(ops, idx);
 		if (now == 0 && (size_ == 0 || (key >> kTickShift) <= cur_))
 			now = mono_ns();
@@ -251,7 +376,8 @@ private:
 			// Past cur_'s block: the ring takes it if it is near, unless
 			// the higher bucket holding its tick has entries (armed
 			// earlier, maybe on the same deadline): it queues behind them.
-			unsigned l = 1 + unsigned(63 - __builtin_clzll(diff) - kL0Bits) / kLevelBits;
+			unsigned l =
+				1 + unsigned(63 - __builtin_clzll(diff) - kL0Bits) / kLevelBits;
 			unsigned s = unsigned((t >> shift_of(l)) & kSlotMask);
 			if (t - cur_ > kL0Mask || (occ_[l] >> s & 1)) {
 				level = l;
@@ -314,7 +440,8 @@ private:
 			uint64_t m = s == kSlotMask ? 0 : occ_[l] >> (s + 1);
 			if (m) {
 				uint64_t slot = s + 1 + unsigned(__builtin_ctzll(m));
-				unsigned above = shift_of(l) + kLevelBits; // <= 48: ticks have 48 bits
+				unsigned above =
+					shift_of(l) + kLevelBits; // <= 48: ticks have 48 bits
 				return ((cur_ >> above) << above) | (slot << shift_of(l));
 			}
 		}
@@ -354,7 +481,8 @@ private:
 	}
 
 	// Fires bucket b of level 0 in deadline order, up to deadline limit.
-	template <class Fire> void fire_bucket(OpTable &ops, uint32_t b, uint64_t limit, Fire &fire)
+	template <class Fire>
+	void fire_bucket(OpTable &ops, uint32_t b, uint64_t limit, Fire &fire)
 	{
 		sort_bucket(ops, b);
 		while (head_[b] != kNoSlot) {
@@ -472,10 +600,22 @@ private:
 	uint32_t tail_[kBuckets];
 	PageArray<Link> links_;
 	std::vector<SortEntry> scratch_; // sort_bucket()'s array, kept for reuse
-	uint64_t cur_ = 0; // every entry of an earlier tick has fired
+	uint64_t cur_ = 0;               // every entry of an earlier tick has fired
 	uint32_t size_ = 0;
 	uint64_t wake_ = kNoTick; // expire() has work from this tick on (or earlier)
-	bool due_ = false; // an entry armed already due waits in bucket cur_
+	bool due_ = false;        // an entry armed already due waits in bucket cur_
+	// The pending list (defer()): slots, stale ones included; how many of
+	// them are armed; the clock when it was started (before each call on
+	// it); the smallest timeout put on it (kPendAge at most); when to flush.
+	// used up to pend_end_; pend_lim_: its end, or pend_end_ when empty.
+	std::vector<uint32_t> pend_;
+	uint32_t *pend_end_ = nullptr;
+	uint32_t *pend_lim_ = nullptr;
+	uint32_t pend_live_ = 0;
+	size_t links_cap_ = 0; // links_.capacity(), read on the fast path
+	uint64_t pend_stamp_ = 0;
+	uint64_t pend_min_ = kPendAge;
+	uint64_t pend_due_ = kNever;
 };
 
 } // namespace kio

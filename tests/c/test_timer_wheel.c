@@ -437,6 +437,83 @@ static void test_wheel_op_timeouts(void **state)
 	kio_ctx_destroy(ctx);
 }
 
+/* Op timeouts wait on a pending list until it is flushed into the wheel
+ * (at most 1 ms after it started): an op that ends first leaves a stale
+ * entry; a slot reused, a timeout disarmed and armed again, or armed twice
+ * while on the list each fire exactly once, never before their time. */
+static void test_wheel_deferred_timeouts(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int p[2];
+	kt_pipe(p);
+
+	/* A batch of NOPs whose timeouts never reach the wheel. */
+	enum { OPS = 64 };
+	static struct fired n[OPS];
+	for (int i = 0; i < OPS; i++) {
+		n[i] = (struct fired){ 0 };
+		int64_t id = kio_nop(ctx, fired_cb, &n[i]);
+		assert_true(id >= 0);
+		assert_int_equal(kio_op_timeout(ctx, id, 30000 * KT_MS), 0);
+	}
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	for (int i = 0; i < OPS; i++)
+		assert_int_equal(n[i].calls, 1);
+	assert_int_equal(kio_ctx_pending(ctx), 0);
+
+	/* Slots of those NOPs are reused by polls: one disarmed and armed
+	 * again (two entries on the list), one armed twice (the second
+	 * timeout counts), one that ends before any flush, one that waits
+	 * past the flush. */
+	struct fired rearmed = { 0 }, twice = { 0 }, ends = { 0 }, late = { 0 };
+	int64_t a = kio_poll(ctx, p[0], POLLIN, fired_cb, &rearmed);
+	int64_t b = kio_poll(ctx, p[0], POLLIN, fired_cb, &twice);
+	int64_t c = kio_nop(ctx, fired_cb, &ends);
+	int64_t d = kio_poll(ctx, p[0], POLLIN, fired_cb, &late);
+	assert_true(a >= 0 && b >= 0 && c >= 0 && d >= 0);
+	uint64_t t0 = kt_now_ns();
+	assert_int_equal(kio_op_timeout(ctx, a, 50 * KT_MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, a, 0), 0);
+	assert_int_equal(kio_op_timeout(ctx, c, 1000 * KT_MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, d, 40 * KT_MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, b, 1), 0);
+	uint64_t tb = kt_now_ns();
+	assert_int_equal(kio_op_timeout(ctx, b, 20 * KT_MS), 0);
+	uint64_t t1 = kt_now_ns();
+	assert_int_equal(kio_op_timeout(ctx, a, 3 * KT_MS), 0);
+	kt_run_until(ctx, &rearmed.done, WAIT_MS);
+	assert_int_equal(rearmed.res, -ETIMEDOUT);
+	assert_true(rearmed.at >= t1 + 3 * KT_MS);
+	assert_int_equal(ends.calls, 1);
+	assert_int_equal(ends.res, 0);
+	kt_run_until(ctx, &twice.done, WAIT_MS);
+	assert_int_equal(twice.res, -ETIMEDOUT);
+	assert_true(twice.at >= tb + 20 * KT_MS);
+	kt_run_until(ctx, &late.done, WAIT_MS);
+	assert_int_equal(late.res, -ETIMEDOUT);
+	assert_true(late.at >= t0 + 40 * KT_MS);
+	assert_int_equal(rearmed.calls + twice.calls + late.calls, 3);
+
+	/* A timeout armed while an older batch sits in the wheel, on an op
+	 * that then ends by itself: no timeout counted for it. */
+	struct fired data = { 0 };
+	int64_t e = kio_poll(ctx, p[0], POLLIN, fired_cb, &data);
+	assert_true(e >= 0);
+	assert_int_equal(kio_op_timeout(ctx, e, 10000 * KT_MS), 0);
+	kt_run_for(ctx, 3);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	kt_run_until(ctx, &data.done, WAIT_MS);
+	assert_true(data.res > 0);
+	assert_int_equal(data.calls, 1);
+	kio_stats st;
+	assert_int_equal(kio_ctx_stats(ctx, &st, sizeof(st)), 0);
+	assert_int_equal(st.ops_timeouts, 3);
+	assert_int_equal(kio_ctx_pending(ctx), 0);
+	kt_close_pipe(p);
+	kio_ctx_destroy(ctx);
+}
+
 /* Destroy with timers and timeouts pending at every level. A short one
  * may fire first on a busy machine: each ends exactly once either way. */
 struct ending {
@@ -504,6 +581,7 @@ int main(void)
 		KT_TEST(test_wheel_arm_from_callback),
 		KT_TEST(test_wheel_clock_edges),
 		KT_TEST(test_wheel_op_timeouts),
+		KT_TEST(test_wheel_deferred_timeouts),
 		KT_TEST(test_wheel_destroy_pending),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
