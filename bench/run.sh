@@ -68,6 +68,13 @@ else
 fi
 command -v taskset >/dev/null 2>&1 || echo "taskset not found (util-linux): running unpinned" >&2
 if [ "$quick" = 1 ]; then reps=3; else reps=5; fi
+# BENCH_REPS overrides the repetitions per point (at least 2: a pair needs two runs' worth of
+# alternation to mean anything, and the report's ranges need more than one pair).
+case "${BENCH_REPS:-}" in
+  "") ;;
+  *[!0-9]*|0|1) echo "bench/run.sh: BENCH_REPS must be a whole number >= 2" >&2; exit 2 ;;
+  *) reps=$BENCH_REPS ;;
+esac
 # SCHED_FIFO for the measured programs where the system allows it (BENCH_FIFO=0: never).
 fifo=0
 fifo_text="not requested (BENCH_FIFO=0)"
