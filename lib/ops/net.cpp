@@ -86,7 +86,7 @@ int32_t recv_ms_bundle(kio_ctx *c, uint32_t idx, kio_buf_ring *r, int32_t res, u
 void recv_ms_step(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 {
 	kio_buf_ring *r = static_cast<kio_buf_ring *>(c->ops.at(idx).ext);
-	if (r->bundle && (flags & KIO_F_BUFFER) && res > int32_t(r->size))
+	if (r->bundle && (flags & KIO_F_BUFFER) && res > 0 && uint32_t(res) > r->size)
 		res = recv_ms_bundle(c, idx, r, res, &flags);
 	buf_ring_handed_out(r, res, flags);
 	if (flags & KIO_F_MORE) {
