@@ -61,9 +61,9 @@ struct conn {
 struct server {
 	kio_ctx *ctx;
 	kio_buf_ring *ring;
-	int32_t *next_buf; /* queue links, by piece (buffer id, or part with --inc) */
-	uint32_t *buf_len; /* bytes received into each queued piece */
-	int inc;           /* --inc: pieces are parts of buffers */
+	int32_t *next_buf;  /* queue links, by piece (buffer id, or part with --inc) */
+	uint32_t *buf_len;  /* bytes received into each queued piece */
+	int inc;            /* --inc: pieces are parts of buffers */
 	uint16_t *part_buf; /* --inc: the buffer of each part, its offset there */
 	uint32_t *part_off;
 	int32_t free_part;  /* --inc: free part records, linked through next_buf */

@@ -117,7 +117,8 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	// IORING_CQE_F_BUF_MORE (1 << 4, Linux 6.12; newer than liburing 2.3)
 	// becomes KIO_F_BUF_MORE (1 << 3).
 	if (f & IORING_CQE_F_BUFFER)
-		k |= KIO_F_BUFFER | ((f >> IORING_CQE_BUFFER_SHIFT) << 16) | ((f >> 1) & KIO_F_BUF_MORE);
+		k |= KIO_F_BUFFER | ((f >> IORING_CQE_BUFFER_SHIFT) << 16) |
+		     ((f >> 1) & KIO_F_BUF_MORE);
 	if (__builtin_expect(f & IORING_CQE_F_NOTIF, 0))
 		k |= kFlagNotif;
 	return k;

@@ -17,13 +17,13 @@
 struct stream {
 	kio_ctx *ctx;
 	kio_buf_ring *ring;
-	uint32_t size;    /* bytes per buffer */
-	size_t got;       /* bytes received and checked */
-	int buffers;      /* callbacks with KIO_F_BUFFER */
-	int parts_more;   /* of those, with KIO_F_BUF_MORE */
+	uint32_t size;  /* bytes per buffer */
+	size_t got;     /* bytes received and checked */
+	int buffers;    /* callbacks with KIO_F_BUFFER */
+	int parts_more; /* of those, with KIO_F_BUF_MORE */
 	int finals;
 	int32_t final_res;
-	int release;      /* release each buffer in its callback */
+	int release; /* release each buffer in its callback */
 	int last_id;
 	int64_t last_off;
 	uint32_t last_flags;
@@ -113,7 +113,11 @@ static void end_stream(struct stream *s, int cfd, int sfd)
 static void test_bundle_one_callback_per_buffer(void **state)
 {
 	(void)state;
-	enum { COUNT = 8, SIZE = 16, BYTES = 100 };
+	enum {
+		COUNT = 8,
+		SIZE = 16,
+		BYTES = 100
+	};
 	kio_ctx *ctx = kt_ctx_new();
 	struct stream s = {.ctx = ctx, .size = SIZE};
 	s.ring = kt_make_ring(ctx, 3, COUNT, SIZE);
@@ -143,7 +147,11 @@ static void test_bundle_one_callback_per_buffer(void **state)
 static void test_bundle_ring_wraps(void **state)
 {
 	(void)state;
-	enum { COUNT = 4, SIZE = 16, BYTES = 20000 };
+	enum {
+		COUNT = 4,
+		SIZE = 16,
+		BYTES = 20000
+	};
 	kio_ctx *ctx = kt_ctx_new();
 	struct stream s = {.ctx = ctx, .size = SIZE, .release = 1};
 	s.ring = kt_make_ring(ctx, 4, COUNT, SIZE);
@@ -166,7 +174,10 @@ static void test_bundle_ring_wraps(void **state)
 static void test_bundle_cancel(void **state)
 {
 	(void)state;
-	enum { COUNT = 8, SIZE = 16 };
+	enum {
+		COUNT = 8,
+		SIZE = 16
+	};
 	kio_ctx *ctx = kt_ctx_new();
 	struct stream s = {.ctx = ctx, .size = SIZE, .release = 1};
 	s.ring = kt_make_ring(ctx, 5, COUNT, SIZE);
@@ -207,7 +218,10 @@ static int expect_parts(kio_ctx *ctx)
 static void test_incremental_parts(void **state)
 {
 	(void)state;
-	enum { COUNT = 2, SIZE = 64 };
+	enum {
+		COUNT = 2,
+		SIZE = 64
+	};
 	kio_ctx *ctx = kt_ctx_new();
 	struct stream s = {.ctx = ctx, .size = SIZE};
 	int rc = kio_buf_ring_create_flags(&s.ring, ctx, 6, COUNT, SIZE, KIO_BUF_RING_INCREMENTAL);
@@ -266,8 +280,8 @@ static void test_destroy_in_flight(void **state)
 	struct stream a = {.ctx = ctx, .size = 16};
 	struct stream b = {.ctx = ctx, .size = 64};
 	a.ring = kt_make_ring(ctx, 7, 8, 16);
-	assert_int_equal(kio_buf_ring_create_flags(&b.ring, ctx, 8, 4, 64, KIO_BUF_RING_INCREMENTAL),
-			 0);
+	assert_int_equal(
+		kio_buf_ring_create_flags(&b.ring, ctx, 8, 4, 64, KIO_BUF_RING_INCREMENTAL), 0);
 	int ac, as, bc, bs;
 	kt_tcp_pair(&ac, &as);
 	kt_tcp_pair(&bc, &bs);
