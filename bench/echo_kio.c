@@ -2,7 +2,7 @@
 /*
  * kio-bench-echo-kio - the TCP echo server of the benchmark, on kio's C API.
  *
- *   kio-bench-echo-kio [--port P] [--bufs N] [--size B] [--no-bundle] [--inc]
+ *   kio-bench-echo-kio [--port P] [--bufs N] [--size B] [--bundle] [--inc]
  *
  * One thread, one kio context. kio_accept_multishot() takes connections;
  * each one has a kio_recv_multishot() into a shared ring of provided
@@ -11,9 +11,8 @@
  * order. A buffer returns to the ring once all of it was sent. Nothing is
  * allocated per message.
  *
- * --no-bundle sets KIO_NO_RECV_BUNDLE (one buffer per completion even where
- * the kernel could fill several); --inc creates the ring
- * KIO_BUF_RING_INCREMENTAL, so the kernel fills each buffer in parts: the
+ * --bundle creates the ring KIO_BUF_RING_BUNDLE (one completion may fill
+ * several buffers); --inc creates it KIO_BUF_RING_INCREMENTAL, so the kernel fills each buffer in parts: the
  * queue then holds parts (from a fixed pool), and a buffer returns to the
  * ring once its last part came and every part of it was sent.
  *
@@ -64,6 +63,7 @@ struct server {
 	int32_t *next_buf;  /* queue links, by piece (buffer id, or part with --inc) */
 	uint32_t *buf_len;  /* bytes received into each queued piece */
 	int inc;            /* --inc: pieces are parts of buffers */
+	int bundle;         /* --bundle */
 	uint16_t *part_buf; /* --inc: the buffer of each part, its offset there */
 	uint32_t *part_off;
 	int32_t free_part;  /* --inc: free part records, linked through next_buf */
@@ -319,8 +319,8 @@ int main(int argc, char **argv)
 	/* Options of this server alone, taken out before the shared ones. */
 	int kept = 1;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--no-bundle"))
-			setenv("KIO_NO_RECV_BUNDLE", "1", 1);
+		if (!strcmp(argv[i], "--bundle"))
+			s.bundle = 1;
 		else if (!strcmp(argv[i], "--inc"))
 			s.inc = 1;
 		else
@@ -329,7 +329,7 @@ int main(int argc, char **argv)
 	argc = kept;
 	if (!bench_echo_parse(argc, argv, &port, &nbufs, &size)) {
 		fprintf(stderr, "usage: kio-bench-echo-kio [--port P] [--bufs N] [--size B] "
-				"[--no-bundle] [--inc]\n");
+				"[--bundle] [--inc]\n");
 		return 2;
 	}
 
@@ -345,7 +345,8 @@ int main(int argc, char **argv)
 		return rc == -ENOSYS || rc == -EPERM ? 77 : 1;
 	}
 	rc = kio_buf_ring_create_flags(&s.ring, s.ctx, 0, (uint32_t)nbufs, (uint32_t)size,
-				       s.inc ? KIO_BUF_RING_INCREMENTAL : 0);
+				       (s.inc ? KIO_BUF_RING_INCREMENTAL : 0) |
+					       (s.bundle ? KIO_BUF_RING_BUNDLE : 0));
 	if (rc < 0) {
 		fprintf(stderr, "echo-kio: kio_buf_ring_create: %s\n", kio_strerror(rc));
 		return rc == -EOPNOTSUPP ? 77 : 1;

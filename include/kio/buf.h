@@ -36,10 +36,20 @@ KIO_API int kio_buf_ring_create(kio_buf_ring **out, kio_ctx *ctx, uint16_t group
 
 /* kio_buf_ring_create_flags(): consume buffers in parts (see above). */
 #define KIO_BUF_RING_INCREMENTAL (1u << 0)
+/*
+ * kio_buf_ring_create_flags(): receives into this ring may fill several
+ * buffers per completion (recv bundles, Linux 6.10; see
+ * kio_recv_multishot()). Callbacks stay one per buffer, but a receive
+ * takes buffers faster than its callbacks give them back, so the ring runs
+ * dry (-ENOBUFS) sooner: size it for it. Ignored with
+ * KIO_BUF_RING_INCREMENTAL, on the epoll backend, on older kernels and
+ * with KIO_NO_RECV_BUNDLE set in the environment.
+ */
+#define KIO_BUF_RING_BUNDLE (1u << 1)
 
 /*
- * kio_buf_ring_create() with flags (0 or KIO_BUF_RING_INCREMENTAL; other
- * bits: -EINVAL). Where buffers cannot be consumed in parts (kernels before
+ * kio_buf_ring_create() with flags (0, KIO_BUF_RING_INCREMENTAL,
+ * KIO_BUF_RING_BUNDLE; other bits: -EINVAL). Where buffers cannot be consumed in parts (kernels before
  * 6.12 (IOU_PBUF_RING_INC), the epoll backend, KIO_NO_BUF_RING_INC set in
  * the environment) each completion takes a whole buffer: no KIO_F_BUF_MORE
  * and offset 0, which the partial contract above covers.

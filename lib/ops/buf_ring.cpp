@@ -9,8 +9,8 @@
 // two receives). A ring outlives its ctx as an orphan: destroy then only
 // frees the memory.
 //
-// Two kernel features, each probed and each with an environment switch to
-// turn it off for tests (kio(7)):
+// Two kernel features, asked for at creation, each probed and each with an
+// environment switch to turn it off for tests (kio(7)):
 //  - recv bundles (Linux 6.10): one completion covers several buffers, taken
 //    in ring order; `slot` remembers where each buffer was put, so the
 //    buffers after the first one named can be read back from the ring.
@@ -149,7 +149,7 @@ KIO_API int kio_buf_ring_create_flags(kio_buf_ring **out, kio_ctx *ctx, uint16_t
 	if (!out)
 		return -EINVAL;
 	*out = nullptr;
-	if (!ctx || (flags & ~KIO_BUF_RING_INCREMENTAL))
+	if (!ctx || (flags & ~(KIO_BUF_RING_INCREMENTAL | KIO_BUF_RING_BUNDLE)))
 		return -EINVAL;
 	if (foreign_thread(ctx))
 		return -EPERM;
@@ -177,7 +177,7 @@ KIO_API int kio_buf_ring_create_flags(kio_buf_ring **out, kio_ctx *ctx, uint16_t
 		bool inc = (flags & KIO_BUF_RING_INCREMENTAL) && !env_off("KIO_NO_BUF_RING_INC");
 		// Bundles take buffers whole and in ring order; an incremental
 		// ring's receive stops at the end of the buffer's part instead.
-		r->bundle = !(flags & KIO_BUF_RING_INCREMENTAL) &&
+		r->bundle = (flags & KIO_BUF_RING_BUNDLE) && !(flags & KIO_BUF_RING_INCREMENTAL) &&
 			    (ctx->ring.raw()->features & kFeatRecvsendBundle) &&
 			    !env_off("KIO_NO_RECV_BUNDLE");
 		if (r->bundle)

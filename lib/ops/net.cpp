@@ -83,6 +83,41 @@ int32_t recv_ms_bundle(kio_ctx *c, uint32_t idx, kio_buf_ring *r, int32_t res, u
 	return res - int32_t((n - 1) * r->size);
 }
 
+void prep_recv_ms(io_uring_sqe *sqe, int fd, const kio_buf_ring *r) noexcept
+{
+	io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+	if (r->bundle)
+		sqe->ioprio |= kRecvsendBundle;
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = r->group;
+}
+
+// A bundle that leaves the ring empty ends the kernel's receive with its
+// data in the final CQE, where without bundles the data came with
+// KIO_F_MORE and a final -ENOBUFS followed. kio keeps the latter: the data
+// goes out with KIO_F_MORE and the receive goes on under the same id, so
+// it ends with -ENOBUFS if the ring is still dry, or carries on if the
+// callback released buffers. Returns whether it goes on; if not, *res is
+// the final result.
+bool recv_ms_rearm(kio_ctx *c, uint32_t idx, const kio_buf_ring *r, int32_t *res)
+{
+	Op &op = c->ops.at(idx);
+	if ((op.state & kCancelReq) || c->destroying || r->doomed) {
+		*res = -ECANCELED;
+		return false;
+	}
+	int err = 0;
+	io_uring_sqe *sqe = step_sqe(c, idx, &err);
+	if (!sqe) {
+		*res = err;
+		return false;
+	}
+	uint64_t ud = sqe->user_data;
+	prep_recv_ms(sqe, op.fd, r);
+	sqe->user_data = ud;
+	return true;
+}
+
 void recv_ms_step(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 {
 	kio_buf_ring *r = static_cast<kio_buf_ring *>(c->ops.at(idx).ext);
@@ -92,6 +127,12 @@ void recv_ms_step(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 	if (flags & KIO_F_MORE) {
 		complete_op(c, idx, res, flags);
 		return;
+	}
+	if (r->bundle && (flags & KIO_F_BUFFER) && res > 0) {
+		complete_op(c, idx, res, flags | KIO_F_MORE);
+		if (recv_ms_rearm(c, idx, r, &res))
+			return;
+		flags = 0;
 	}
 	complete_op(c, idx, res, flags);
 	// Counted down only now: a ring destroyed from this callback stays
@@ -370,11 +411,7 @@ KIO_API int64_t kio_recv_multishot(kio_ctx *ctx, int fd, kio_buf_ring *ring, int
 					  &kRecvMsHook, ring, &sqe);
 		if (id < 0)
 			return id;
-		io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
-		if (ring->bundle)
-			sqe->ioprio |= kRecvsendBundle;
-		sqe->flags |= IOSQE_BUFFER_SELECT;
-		sqe->buf_group = ring->group;
+		prep_recv_ms(sqe, fd, ring);
 		sqe->user_data = uint64_t(id);
 		ring->ops++;
 		return id;

@@ -3,7 +3,7 @@
  * Receives that fill several buffers in one completion (recv bundles) and
  * rings whose buffers are filled in parts (KIO_BUF_RING_INCREMENTAL). Both
  * keep the contract of kio_recv_multishot(): one callback per buffer or
- * part, in stream order. The same assertions hold where the feature is
+ * part, in stream order, and a ring run dry ends the receive with -ENOBUFS. The same assertions hold where the feature is
  * missing or switched off (KIO_NO_RECV_BUNDLE, KIO_NO_BUF_RING_INC, the
  * epoll backend); meson runs this file both ways.
  */
@@ -81,6 +81,19 @@ static void run_until_bytes(struct stream *s, int fd, size_t want)
 	}
 }
 
+/* A ring created KIO_BUF_RING_BUNDLE; skips where buffer rings are missing. */
+static kio_buf_ring *bundle_ring(kio_ctx *ctx, uint16_t group, uint32_t count, uint32_t size)
+{
+	kio_buf_ring *ring = NULL;
+	int rc = kio_buf_ring_create_flags(&ring, ctx, group, count, size, KIO_BUF_RING_BUNDLE);
+	if (rc == -EOPNOTSUPP) {
+		kio_ctx_destroy(ctx);
+		skip();
+	}
+	assert_int_equal(rc, 0);
+	return ring;
+}
+
 static void write_pattern(int fd, size_t start, size_t n)
 {
 	unsigned char buf[4096];
@@ -120,7 +133,7 @@ static void test_bundle_one_callback_per_buffer(void **state)
 	};
 	kio_ctx *ctx = kt_ctx_new();
 	struct stream s = {.ctx = ctx, .size = SIZE};
-	s.ring = kt_make_ring(ctx, 3, COUNT, SIZE);
+	s.ring = bundle_ring(ctx, 3, COUNT, SIZE);
 	int cfd, sfd;
 	kt_tcp_pair(&cfd, &sfd);
 	write_pattern(cfd, 0, BYTES);
@@ -154,7 +167,7 @@ static void test_bundle_ring_wraps(void **state)
 	};
 	kio_ctx *ctx = kt_ctx_new();
 	struct stream s = {.ctx = ctx, .size = SIZE, .release = 1};
-	s.ring = kt_make_ring(ctx, 4, COUNT, SIZE);
+	s.ring = bundle_ring(ctx, 4, COUNT, SIZE);
 	int cfd, sfd;
 	kt_tcp_pair(&cfd, &sfd);
 	start_recv(&s, sfd);
@@ -164,6 +177,38 @@ static void test_bundle_ring_wraps(void **state)
 	}
 	assert_int_equal(s.got, BYTES);
 	assert_true(s.buffers >= BYTES / SIZE);
+	end_stream(&s, cfd, sfd);
+	kio_buf_ring_destroy(s.ring);
+	kt_drain_destroy(ctx);
+}
+
+/* A bundle that empties the ring: the data comes with KIO_F_MORE, and the
+ * receive ends with -ENOBUFS and no data, as without bundles. */
+static void test_bundle_enobufs(void **state)
+{
+	(void)state;
+	enum {
+		COUNT = 4,
+		SIZE = 16
+	};
+	kio_ctx *ctx = kt_ctx_new();
+	struct stream s = {.ctx = ctx, .size = SIZE};
+	s.ring = bundle_ring(ctx, 9, COUNT, SIZE);
+	int cfd, sfd;
+	kt_tcp_pair(&cfd, &sfd);
+	write_pattern(cfd, 0, 100);
+	start_recv(&s, sfd);
+	kt_run_until(ctx, (volatile int *)&s.finals, WAIT_MS);
+	assert_int_equal(s.final_res, -ENOBUFS);
+	assert_false(s.last_flags & KIO_F_BUF_MORE);
+	assert_int_equal(s.got, COUNT * SIZE);
+	assert_int_equal(s.buffers, COUNT);
+	for (uint16_t id = 0; id < COUNT; id++)
+		assert_int_equal(kio_buf_ring_release(s.ring, id), 0);
+	s.release = 1;
+	start_recv(&s, sfd);
+	run_until_bytes(&s, sfd, 100);
+	assert_int_equal(s.got, 100);
 	end_stream(&s, cfd, sfd);
 	kio_buf_ring_destroy(s.ring);
 	kt_drain_destroy(ctx);
@@ -180,7 +225,7 @@ static void test_bundle_cancel(void **state)
 	};
 	kio_ctx *ctx = kt_ctx_new();
 	struct stream s = {.ctx = ctx, .size = SIZE, .release = 1};
-	s.ring = kt_make_ring(ctx, 5, COUNT, SIZE);
+	s.ring = bundle_ring(ctx, 5, COUNT, SIZE);
 	int cfd, sfd;
 	kt_tcp_pair(&cfd, &sfd);
 	write_pattern(cfd, 0, 100);
@@ -279,7 +324,7 @@ static void test_destroy_in_flight(void **state)
 	kio_ctx *ctx = kt_ctx_new();
 	struct stream a = {.ctx = ctx, .size = 16};
 	struct stream b = {.ctx = ctx, .size = 64};
-	a.ring = kt_make_ring(ctx, 7, 8, 16);
+	a.ring = bundle_ring(ctx, 7, 8, 16);
 	assert_int_equal(
 		kio_buf_ring_create_flags(&b.ring, ctx, 8, 4, 64, KIO_BUF_RING_INCREMENTAL), 0);
 	int ac, as, bc, bs;
@@ -312,7 +357,7 @@ static void test_parts_bad_args(void **state)
 	(void)state;
 	kio_ctx *ctx = kt_ctx_new();
 	kio_buf_ring *ring = (kio_buf_ring *)&ring;
-	assert_int_equal(kio_buf_ring_create_flags(&ring, ctx, 0, 4, 64, 2), -EINVAL);
+	assert_int_equal(kio_buf_ring_create_flags(&ring, ctx, 0, 4, 64, 4), -EINVAL);
 	assert_null(ring);
 	assert_int_equal(kio_buf_ring_create_flags(NULL, ctx, 0, 4, 64, 0), -EINVAL);
 	assert_int_equal(kio_buf_ring_create_flags(&ring, ctx, 0, 3, 64, KIO_BUF_RING_INCREMENTAL),
@@ -339,6 +384,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		KT_TEST(test_bundle_one_callback_per_buffer),
 		KT_TEST(test_bundle_ring_wraps),
+		KT_TEST(test_bundle_enobufs),
 		KT_TEST(test_bundle_cancel),
 		KT_TEST(test_incremental_parts),
 		KT_TEST(test_destroy_in_flight),
