@@ -2,7 +2,7 @@
 /*
  * kio-bench-echo-kio - the TCP echo server of the benchmark, on kio's C API.
  *
- *   kio-bench-echo-kio [--port P] [--bufs N] [--size B]
+ *   kio-bench-echo-kio [--port P] [--bufs N] [--size B] [--bundle] [--inc]
  *
  * One thread, one kio context. kio_accept_multishot() takes connections;
  * each one has a kio_recv_multishot() into a shared ring of provided
@@ -10,6 +10,11 @@
  * buffers go back with kio_send(), one send at a time per connection, in
  * order. A buffer returns to the ring once all of it was sent. Nothing is
  * allocated per message.
+ *
+ * --bundle creates the ring KIO_BUF_RING_BUNDLE (one completion may fill
+ * several buffers); --inc creates it KIO_BUF_RING_INCREMENTAL, so the kernel fills each buffer in parts: the
+ * queue then holds parts (from a fixed pool), and a buffer returns to the
+ * ring once its last part came and every part of it was sent.
  *
  * Prints "backend io_uring|epoll" (kio_ctx_backend(); KIO_BACKEND=epoll in
  * the environment picks the epoll backend) and "port N" once it accepts
@@ -55,8 +60,15 @@ struct conn {
 struct server {
 	kio_ctx *ctx;
 	kio_buf_ring *ring;
-	int32_t *next_buf; /* queue links, by buffer id */
-	uint32_t *buf_len; /* bytes received into each queued buffer */
+	int32_t *next_buf;  /* queue links, by piece (buffer id, or part with --inc) */
+	uint32_t *buf_len;  /* bytes received into each queued piece */
+	int inc;            /* --inc: pieces are parts of buffers */
+	int bundle;         /* --bundle */
+	uint16_t *part_buf; /* --inc: the buffer of each part, its offset there */
+	uint32_t *part_off;
+	int32_t free_part;  /* --inc: free part records, linked through next_buf */
+	uint32_t *buf_refs; /* --inc: queued parts of each buffer */
+	uint8_t *buf_done;  /* --inc: its last part came */
 	int lfd, sigfd;
 	int stopping;
 	unsigned starved; /* connections waiting for a buffer */
@@ -64,6 +76,49 @@ struct server {
 };
 
 static void on_recv(void *user_data, int32_t res, uint32_t flags);
+
+#define MAX_PARTS 65536
+
+static const char *piece_data(struct server *s, int32_t p)
+{
+	if (!s->inc)
+		return kio_buf_ring_data(s->ring, (uint16_t)p);
+	return (const char *)kio_buf_ring_data(s->ring, s->part_buf[p]) + s->part_off[p];
+}
+
+/* Piece p was sent (or dropped): its buffer goes back once nothing of it is queued. */
+static void piece_done(struct server *s, int32_t p)
+{
+	if (!s->inc) {
+		kio_buf_ring_release(s->ring, (uint16_t)p);
+		return;
+	}
+	uint16_t id = s->part_buf[p];
+	s->next_buf[p] = s->free_part;
+	s->free_part = p;
+	if (--s->buf_refs[id] == 0 && s->buf_done[id]) {
+		s->buf_done[id] = 0;
+		kio_buf_ring_release(s->ring, id);
+	}
+}
+
+/* The piece for a callback's bytes, or -1 when the part pool ran out. */
+static int32_t piece_new(struct server *s, uint32_t flags)
+{
+	uint16_t id = (uint16_t)(flags >> 16);
+	if (!s->inc)
+		return id;
+	int32_t p = s->free_part;
+	if (p < 0)
+		return -1;
+	s->free_part = s->next_buf[p];
+	s->part_buf[p] = id;
+	s->part_off[p] = (uint32_t)kio_buf_ring_offset(s->ring, id);
+	s->buf_refs[id]++;
+	if (!(flags & KIO_F_BUF_MORE))
+		s->buf_done[id] = 1;
+	return p;
+}
 static void conn_send_next(struct conn *c);
 
 static void conn_start_recv(struct conn *c)
@@ -80,7 +135,7 @@ static void conn_drop_queue(struct conn *c)
 	while (c->head >= 0) {
 		int32_t id = c->head;
 		c->head = c->srv->next_buf[id];
-		kio_buf_ring_release(c->srv->ring, (uint16_t)id);
+		piece_done(c->srv, id);
 	}
 	c->tail = -1;
 	c->off = 0;
@@ -123,7 +178,12 @@ static void on_recv(void *user_data, int32_t res, uint32_t flags)
 	struct server *s = c->srv;
 
 	if (res > 0 && (flags & KIO_F_BUFFER)) {
-		int32_t id = (int32_t)(flags >> 16);
+		int32_t id = piece_new(s, flags);
+		if (id < 0) {
+			fprintf(stderr, "echo-kio: out of part records\n");
+			kio_ctx_stop(s->ctx);
+			return;
+		}
 		s->buf_len[id] = (uint32_t)res;
 		s->next_buf[id] = -1;
 		if (c->tail >= 0)
@@ -168,7 +228,7 @@ static void on_sent(void *user_data, int32_t res, uint32_t flags)
 		if (c->head < 0)
 			c->tail = -1;
 		c->off = 0;
-		kio_buf_ring_release(s->ring, (uint16_t)id);
+		piece_done(s, id);
 		if (s->starved)
 			restart_starved(s);
 	}
@@ -181,7 +241,7 @@ static void conn_send_next(struct conn *c)
 	struct server *s = c->srv;
 	if (c->head < 0 || c->send_active || c->eof)
 		return;
-	const char *data = kio_buf_ring_data(s->ring, (uint16_t)c->head);
+	const char *data = piece_data(s, c->head);
 	uint32_t len = s->buf_len[c->head] - c->off;
 	if (kio_send(s->ctx, c->fd, data + c->off, len, 0, on_sent, c) < 0) {
 		c->eof = 1;
@@ -256,8 +316,20 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int rc;
 
+	/* Options of this server alone, taken out before the shared ones. */
+	int kept = 1;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--bundle"))
+			s.bundle = 1;
+		else if (!strcmp(argv[i], "--inc"))
+			s.inc = 1;
+		else
+			argv[kept++] = argv[i];
+	}
+	argc = kept;
 	if (!bench_echo_parse(argc, argv, &port, &nbufs, &size)) {
-		fprintf(stderr, "usage: kio-bench-echo-kio [--port P] [--bufs N] [--size B]\n");
+		fprintf(stderr, "usage: kio-bench-echo-kio [--port P] [--bufs N] [--size B] "
+				"[--bundle] [--inc]\n");
 		return 2;
 	}
 
@@ -272,13 +344,31 @@ int main(int argc, char **argv)
 		fprintf(stderr, "echo-kio: kio_ctx_create: %s\n", kio_strerror(rc));
 		return rc == -ENOSYS || rc == -EPERM ? 77 : 1;
 	}
-	rc = kio_buf_ring_create(&s.ring, s.ctx, 0, (uint32_t)nbufs, (uint32_t)size);
+	rc = kio_buf_ring_create_flags(&s.ring, s.ctx, 0, (uint32_t)nbufs, (uint32_t)size,
+				       (s.inc ? KIO_BUF_RING_INCREMENTAL : 0) |
+					       (s.bundle ? KIO_BUF_RING_BUNDLE : 0));
 	if (rc < 0) {
 		fprintf(stderr, "echo-kio: kio_buf_ring_create: %s\n", kio_strerror(rc));
 		return rc == -EOPNOTSUPP ? 77 : 1;
 	}
-	s.next_buf = calloc((size_t)nbufs, sizeof(*s.next_buf));
-	s.buf_len = calloc((size_t)nbufs, sizeof(*s.buf_len));
+	size_t pieces = s.inc ? MAX_PARTS : (size_t)nbufs;
+	s.next_buf = calloc(pieces, sizeof(*s.next_buf));
+	s.buf_len = calloc(pieces, sizeof(*s.buf_len));
+	s.free_part = -1;
+	if (s.inc) {
+		s.part_buf = calloc(pieces, sizeof(*s.part_buf));
+		s.part_off = calloc(pieces, sizeof(*s.part_off));
+		s.buf_refs = calloc((size_t)nbufs, sizeof(*s.buf_refs));
+		s.buf_done = calloc((size_t)nbufs, sizeof(*s.buf_done));
+		if (!s.part_buf || !s.part_off || !s.buf_refs || !s.buf_done || !s.next_buf) {
+			fprintf(stderr, "echo-kio: out of memory\n");
+			return 1;
+		}
+		for (size_t i = pieces; i-- > 0;) {
+			s.next_buf[i] = s.free_part;
+			s.free_part = (int32_t)i;
+		}
+	}
 	s.lfd = listen_on((int)port);
 	if (s.sigfd < 0 || !s.next_buf || !s.buf_len || s.lfd < 0 ||
 	    kio_accept_multishot(s.ctx, s.lfd, SOCK_CLOEXEC, on_accept, &s) < 0 ||
@@ -302,5 +392,9 @@ int main(int argc, char **argv)
 	close(s.sigfd);
 	free(s.next_buf);
 	free(s.buf_len);
+	free(s.part_buf);
+	free(s.part_off);
+	free(s.buf_refs);
+	free(s.buf_done);
 	return rc < 0 ? 1 : 0;
 }

@@ -73,6 +73,9 @@ __all__ = [
 
 KIO_F_MORE = 1 << 0
 KIO_F_BUFFER = 1 << 1
+KIO_F_BUF_MORE = 1 << 3
+BUF_RING_INCREMENTAL = 1 << 0
+BUF_RING_BUNDLE = 1 << 1
 OFFSET_CURRENT = (1 << 64) - 1
 FSYNC_DATASYNC = 1 << 0
 CTX_SQPOLL = 1 << 0
@@ -257,6 +260,8 @@ PROTOTYPES = {
     'kio_resolve': (_i64, [_ctx, _pool, _path, _path, _vp, ctypes.POINTER(_vp), _cb, _vp]),
     # buf.h
     'kio_buf_ring_create': (_i, [ctypes.POINTER(_ring), _ctx, _u16, _u32, _u32]),
+    'kio_buf_ring_create_flags': (_i, [ctypes.POINTER(_ring), _ctx, _u16, _u32, _u32, _u32]),
+    'kio_buf_ring_offset': (_i64, [_ring, _u16]),
     'kio_buf_ring_destroy': (None, [_ring]),
     'kio_buf_ring_data': (_vp, [_ring, _u16]),
     'kio_buf_ring_release': (_i, [_ring, _u16]),

@@ -62,6 +62,12 @@ typedef void (*kio_cb)(void *user_data, int32_t res, uint32_t flags);
 #define KIO_F_MORE (1u << 0)
 /* A provided buffer was used; its id is (flags >> 16). */
 #define KIO_F_BUFFER (1u << 1)
+/*
+ * With KIO_F_BUFFER, from a ring created KIO_BUF_RING_INCREMENTAL: the
+ * kernel goes on filling the rest of this buffer, so it is not the
+ * caller's yet (see kio_buf_ring_offset()).
+ */
+#define KIO_F_BUF_MORE (1u << 3)
 
 /* Offset meaning "use and advance the file position" (read, write...). */
 #define KIO_OFFSET_CURRENT ((uint64_t)-1)

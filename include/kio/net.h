@@ -92,6 +92,11 @@ KIO_API int64_t kio_send_zc(kio_ctx *ctx, int fd, const void *buf, size_t len, i
  * or -ENOBUFS (every buffer is held by the caller) ends the op; release
  * buffers and start it again. ring must belong to ctx; flags must be 0.
  * Kernels before 6.0: -EOPNOTSUPP.
+ *
+ * A ring created KIO_BUF_RING_BUNDLE lets the kernel fill several buffers
+ * in one completion (recv bundles, Linux 6.10); kio still calls back once
+ * per buffer, in the order the bytes arrived. KIO_NO_RECV_BUNDLE in the
+ * environment turns bundles off; the epoll backend never uses them.
  */
 KIO_API int64_t kio_recv_multishot(kio_ctx *ctx, int fd, kio_buf_ring *ring, int flags, kio_cb cb,
 				   void *user_data) KIO_NOEXCEPT;

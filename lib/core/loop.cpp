@@ -114,8 +114,11 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	uint32_t k = 0;
 	if (f & IORING_CQE_F_MORE)
 		k |= KIO_F_MORE;
+	// IORING_CQE_F_BUF_MORE (1 << 4, Linux 6.12; newer than liburing 2.3)
+	// becomes KIO_F_BUF_MORE (1 << 3).
 	if (f & IORING_CQE_F_BUFFER)
-		k |= KIO_F_BUFFER | ((f >> IORING_CQE_BUFFER_SHIFT) << 16);
+		k |= KIO_F_BUFFER | ((f >> IORING_CQE_BUFFER_SHIFT) << 16) |
+		     ((f >> 1) & KIO_F_BUF_MORE);
 	if (__builtin_expect(f & IORING_CQE_F_NOTIF, 0))
 		k |= kFlagNotif;
 	return k;

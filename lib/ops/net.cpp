@@ -3,7 +3,8 @@
 // kio_close() reach them. Sends always carry MSG_NOSIGNAL. Two ops need a
 // hook: kio_send_zc() (its result and the kernel's "buffer free" notice
 // come as two CQEs, the user gets one callback) and kio_recv_multishot()
-// (each completion hands a buffer of a kio_buf_ring to the user).
+// (each completion hands a buffer of a kio_buf_ring, or a bundle of them,
+// to the user).
 #include <cerrno>
 #include <climits>
 #include <new>
@@ -59,13 +60,79 @@ const Hook kZcHook{zc_step, nullptr};
 
 // ---- kio_recv_multishot: note each buffer handed out ----
 
+// Newer than liburing 2.3's headers: sqe->ioprio flag of send/recv.
+constexpr uint16_t kRecvsendBundle = 1u << 4; // IORING_RECVSEND_BUNDLE, 6.10
+
+// A bundle's completion names its first buffer and the bytes of all: the
+// buffers are the ones that followed it in the ring, each filled whole but
+// the last. The user gets one callback per buffer, as without bundles;
+// each buffer is handed out just before its callback, so one released
+// there goes back at the ring's tail, never over an entry still unread.
+// Returns the bytes left for the last buffer and sets *flags to it.
+int32_t recv_ms_bundle(kio_ctx *c, uint32_t idx, kio_buf_ring *r, int32_t res, uint32_t *flags)
+{
+	uint16_t first = uint16_t(*flags >> 16);
+	uint32_t n = (uint32_t(res) + r->size - 1) / r->size;
+	for (uint32_t i = 0; i + 1 < n; i++) {
+		uint16_t id = buf_ring_bundle_id(r, first, i);
+		uint32_t f = KIO_F_MORE | KIO_F_BUFFER | (uint32_t(id) << 16);
+		buf_ring_handed_out(r, int32_t(r->size), f);
+		complete_op(c, idx, int32_t(r->size), f);
+	}
+	*flags = (*flags & 0xffff) | (uint32_t(buf_ring_bundle_id(r, first, n - 1)) << 16);
+	return res - int32_t((n - 1) * r->size);
+}
+
+void prep_recv_ms(io_uring_sqe *sqe, int fd, const kio_buf_ring *r) noexcept
+{
+	io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+	if (r->bundle)
+		sqe->ioprio |= kRecvsendBundle;
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = r->group;
+}
+
+// A bundle that leaves the ring empty ends the kernel's receive with its
+// data in the final CQE, where without bundles the data came with
+// KIO_F_MORE and a final -ENOBUFS followed. kio keeps the latter: the data
+// goes out with KIO_F_MORE and the receive goes on under the same id, so
+// it ends with -ENOBUFS if the ring is still dry, or carries on if the
+// callback released buffers. Returns whether it goes on; if not, *res is
+// the final result.
+bool recv_ms_rearm(kio_ctx *c, uint32_t idx, const kio_buf_ring *r, int32_t *res)
+{
+	Op &op = c->ops.at(idx);
+	if ((op.state & kCancelReq) || c->destroying || r->doomed) {
+		*res = -ECANCELED;
+		return false;
+	}
+	int err = 0;
+	io_uring_sqe *sqe = step_sqe(c, idx, &err);
+	if (!sqe) {
+		*res = err;
+		return false;
+	}
+	uint64_t ud = sqe->user_data;
+	prep_recv_ms(sqe, op.fd, r);
+	sqe->user_data = ud;
+	return true;
+}
+
 void recv_ms_step(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 {
 	kio_buf_ring *r = static_cast<kio_buf_ring *>(c->ops.at(idx).ext);
-	buf_ring_handed_out(r, flags);
+	if (r->bundle && (flags & KIO_F_BUFFER) && res > 0 && uint32_t(res) > r->size)
+		res = recv_ms_bundle(c, idx, r, res, &flags);
+	buf_ring_handed_out(r, res, flags);
 	if (flags & KIO_F_MORE) {
 		complete_op(c, idx, res, flags);
 		return;
+	}
+	if (r->bundle && (flags & KIO_F_BUFFER) && res > 0) {
+		complete_op(c, idx, res, flags | KIO_F_MORE);
+		if (recv_ms_rearm(c, idx, r, &res))
+			return;
+		flags = 0;
 	}
 	complete_op(c, idx, res, flags);
 	// Counted down only now: a ring destroyed from this callback stays
@@ -344,9 +411,7 @@ KIO_API int64_t kio_recv_multishot(kio_ctx *ctx, int fd, kio_buf_ring *ring, int
 					  &kRecvMsHook, ring, &sqe);
 		if (id < 0)
 			return id;
-		io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
-		sqe->flags |= IOSQE_BUFFER_SELECT;
-		sqe->buf_group = ring->group;
+		prep_recv_ms(sqe, fd, ring);
 		sqe->user_data = uint64_t(id);
 		ring->ops++;
 		return id;

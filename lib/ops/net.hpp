@@ -18,11 +18,20 @@ struct kio_buf_ring {
 	size_t br_bytes;
 	size_t data_bytes;
 	uint64_t *held; // count bits
+	// Bundles (recv_multishot_step): where each buffer id sits in br, so a
+	// completion naming the first buffer of a bundle finds the ones after
+	// it. nullptr when the ring is never used for bundles.
+	uint16_t *slot;
+	// Incremental rings: bytes of each buffer the kernel filled so far, and
+	// the offset of the part the latest callback named. nullptr otherwise.
+	uint32_t *used;
+	uint32_t *part;
 	uint32_t count;
 	uint32_t size;
 	uint32_t ops; // kio_recv_multishot() ops using it, not yet ended
 	uint16_t group;
 	bool doomed;               // destroyed while ops ran: freed by the last one
+	bool bundle;               // receives ask for bundles (slot is set)
 	kio_buf_ring *prev, *next; // in NetState::rings
 };
 
@@ -80,8 +89,15 @@ inline bool has_multishot_recv(kio_ctx *c) noexcept
 }
 
 // buf_ring.cpp
-// A completion of a kio_recv_multishot() op handed buffer id to the user.
-void buf_ring_handed_out(kio_buf_ring *r, uint32_t flags) noexcept;
+// A completion of a kio_recv_multishot() op handed buffer (flags >> 16) to
+// the user, or (incremental rings, KIO_F_BUF_MORE) res bytes of a part.
+void buf_ring_handed_out(kio_buf_ring *r, int32_t res, uint32_t flags) noexcept;
+// The id of the buffer i places after buffer first in the ring: the i-th
+// buffer of a bundle that starts with first (r->bundle).
+inline uint16_t buf_ring_bundle_id(const kio_buf_ring *r, uint16_t first, uint32_t i) noexcept
+{
+	return r->br->bufs[(r->slot[first] + i) & (r->count - 1)].bid;
+}
 // Frees a ring whose memory is no longer used by the kernel.
 void buf_ring_free(kio_buf_ring *r) noexcept;
 // Unregisters every ring left at ctx destroy; they become orphans.
