@@ -21,9 +21,11 @@
 // cascades keep that order). A deadline already past when it is armed is
 // flagged, and fires at the next expire() instead of at the tick's end.
 //
-// Entries are op slots, chained in a page array of links indexed by slot
-// (8 bytes each, apart from the 64-byte op records: walking a bucket reads
-// a dense array, and the op records it needs can be fetched in parallel).
+// Entries are op slots, doubly chained. A one-shot timer keeps its links
+// in its own op record (Op::wheel, where a periodic timer keeps its
+// period): a kio_sleep() costs its record and nothing more, and firing it
+// reads one cache line. Other ops keep theirs in a page array indexed by
+// slot (8 bytes each), touched only for the slots that use it.
 // The first entry's prev and the last one's next name the bucket (kEnd |
 // bucket), so an unlink needs no search. Op::heap_pos says whether the op
 // is armed (kNotInHeap: not) and holds its bucket, or kPending.
@@ -162,21 +164,21 @@ public:
 				pend_end_ = pend_lim_ = pend_.data();
 			return;
 		}
-		Link *links = links_.data();
-		uint32_t n = links[idx].next;
-		uint32_t p = links[idx].prev;
+		Link &l = link(ops, idx);
+		uint32_t n = l.next;
+		uint32_t p = l.prev;
 		if (p & kEnd) {
 			uint32_t b = p & ~kEnd;
 			head_[b] = (n & kEnd) ? kNoSlot : n;
 			if (n & kEnd)
 				clear_occ(b);
 		} else {
-			links[p].next = n;
+			link(ops, p).next = n;
 		}
 		if (n & kEnd)
 			tail_[n & ~kEnd] = (p & kEnd) ? kNoSlot : p;
 		else
-			links[n].prev = p;
+			link(ops, n).prev = p;
 		op.heap_pos = kNotInHeap;
 		size_--;
 	}
@@ -233,10 +235,16 @@ public:
 private:
 	static constexpr uint32_t kEnd = 0x80000000u; // | bucket: a list's end
 
-	struct Link {
-		uint32_t next; // the next entry, or kEnd | bucket
-		uint32_t prev; // the previous entry, or kEnd | bucket
-	};
+	// next: the next entry, or kEnd | bucket; prev: the previous one, or
+	// kEnd | bucket.
+	using Link = WheelLink;
+
+	// Where entry idx keeps its links (see the top).
+	Link &link(OpTable &ops, uint32_t idx) noexcept
+	{
+		Op &op = ops.at(idx);
+		return op.kind == Kind::Timer ? op.wheel : links_.data()[idx];
+	}
 	static constexpr uint64_t kNoTick = UINT64_MAX;
 	static constexpr uint32_t kPending = kNotInHeap - 1; // heap_pos: on pend_
 
@@ -246,8 +254,7 @@ private:
 	[[gnu::noinline, gnu::cold]] void defer_slow(OpTable &ops, uint32_t idx, uint64_t rel)
 	{
 		if (idx >= links_.capacity())
-			links_.reserve(size_t(idx) + 1 > ops.slots() ? size_t(idx) + 1 :
-								       ops.slots());
+			links_.reserve(links_want(ops, idx));
 		links_cap_ = links_.capacity();
 		Op &op = ops.at(idx);
 		if (op.heap_pos != kPending && pend_end_ == pend_.data() + pend_.size()) {
@@ -345,13 +352,21 @@ private:
 		}
 	}
 
+	// Room in the link array for slot idx, and for the table's slots: at
+	// least twice as much as now, so it is resized rarely (the pages it does
+	// not use stay untouched).
+	size_t links_want(const OpTable &ops, uint32_t idx) const noexcept
+	{
+		size_t want = std::max<size_t>(size_t(idx) + 1, ops.slots());
+		return std::max(want, links_.capacity() * 2);
+	}
+
 	// set() for a link array to grow, an empty wheel or a clock to read.
 	[[gnu::noinline, gnu::cold]] void set_slow(OpTable &ops, uint32_t idx, uint64_t key,
 						   uint64_t now)
 	{
 		if (idx >= links_.capacity())
-			links_.reserve(size_t(idx) + 1 > ops.slots() ? size_t(idx) + 1 :
-								       ops.slots());
+			links_.reserve(links_want(ops, idx));
 		links_cap_ = links_.capacity();
 		remove(ops, idx);
 		if (now == 0 && (size_ == 0 || (key >> kTickShift) <= cur_))
@@ -394,18 +409,18 @@ private:
 
 	[[gnu::always_inline]] void append(OpTable &ops, uint32_t idx, uint32_t b) noexcept
 	{
-		Link *links = links_.data();
+		Link &l = link(ops, idx);
 		uint32_t t = tail_[b];
 		if (t == kNoSlot) {
 			head_[b] = idx;
-			links[idx].prev = kEnd | b;
+			l.prev = kEnd | b;
 			set_occ(b);
 		} else {
-			links[t].next = idx;
-			links[idx].prev = t;
+			link(ops, t).next = idx;
+			l.prev = t;
 		}
 		tail_[b] = idx;
-		links[idx].next = kEnd | b;
+		l.next = kEnd | b;
 		ops.at(idx).heap_pos = b;
 		size_++;
 	}
@@ -471,7 +486,7 @@ private:
 			occ_[l] &= ~(uint64_t(1) << s);
 			while (!(i & kEnd)) {
 				Op &op = ops.at(i);
-				uint32_t next = links_.data()[i].next;
+				uint32_t next = link(ops, i).next;
 				op.heap_pos = kNotInHeap;
 				size_--;
 				insert(ops, i, timer_key(op));
@@ -504,7 +519,7 @@ private:
 		uint32_t n = 0;
 		bool sorted = true;
 		uint64_t last = 0;
-		for (uint32_t i = h; !(i & kEnd); i = links_.data()[i].next) {
+		for (uint32_t i = h; !(i & kEnd); i = link(ops, i).next) {
 			uint64_t k = timer_key(ops.at(i));
 			sorted &= k >= last;
 			last = k;
@@ -514,22 +529,22 @@ private:
 			return;
 		if (sort_flat(ops, b, n))
 			return;
-		links_.data()[tail_[b]].next = kNoSlot;
-		relink(b, merge_sort(ops, links_.data(), h, n));
+		link(ops, tail_[b]).next = kNoSlot;
+		relink(ops, b, merge_sort(ops, h, n));
 	}
 
 	// Chains the entries from h (ended by kNoSlot) as bucket b's list.
-	void relink(uint32_t b, uint32_t h) noexcept
+	void relink(OpTable &ops, uint32_t b, uint32_t h) noexcept
 	{
-		Link *links = links_.data();
 		head_[b] = h;
 		uint32_t p = kEnd | b;
 		for (uint32_t i = h;;) {
-			links[i].prev = p;
+			Link &l = link(ops, i);
+			l.prev = p;
 			p = i;
-			uint32_t next = links[i].next;
+			uint32_t next = l.next;
 			if (next == kNoSlot) {
-				links[i].next = kEnd | b;
+				l.next = kEnd | b;
 				break;
 			}
 			i = next;
@@ -555,39 +570,38 @@ private:
 		} catch (...) {
 			return false;
 		}
-		Link *links = links_.data();
 		uint32_t pos = 0;
-		for (uint32_t i = head_[b]; !(i & kEnd); i = links[i].next, pos++)
+		for (uint32_t i = head_[b]; !(i & kEnd); i = link(ops, i).next, pos++)
 			scratch_[pos] = SortEntry{timer_key(ops.at(i)), pos, i};
 		std::sort(scratch_.begin(), scratch_.begin() + n);
 		for (uint32_t k = 0; k + 1 < n; k++)
-			links[scratch_[k].idx].next = scratch_[k + 1].idx;
-		links[scratch_[n - 1].idx].next = kNoSlot;
-		relink(b, scratch_[0].idx);
+			link(ops, scratch_[k].idx).next = scratch_[k + 1].idx;
+		link(ops, scratch_[n - 1].idx).next = kNoSlot;
+		relink(ops, b, scratch_[0].idx);
 		return true;
 	}
 
 	// n entries chained by next links, ended by kNoSlot: sorted, stable.
-	static uint32_t merge_sort(OpTable &ops, Link *links, uint32_t h, uint32_t n) noexcept
+	uint32_t merge_sort(OpTable &ops, uint32_t h, uint32_t n) noexcept
 	{
 		if (n < 2)
 			return h;
 		uint32_t mid = h;
 		for (uint32_t k = 1; k < n / 2; k++)
-			mid = links[mid].next;
-		uint32_t second = links[mid].next;
-		links[mid].next = kNoSlot;
-		uint32_t a = merge_sort(ops, links, h, n / 2);
-		uint32_t z = merge_sort(ops, links, second, n - n / 2);
+			mid = link(ops, mid).next;
+		uint32_t second = link(ops, mid).next;
+		link(ops, mid).next = kNoSlot;
+		uint32_t a = merge_sort(ops, h, n / 2);
+		uint32_t z = merge_sort(ops, second, n - n / 2);
 		uint32_t head = kNoSlot;
-		uint32_t *link = &head;
+		uint32_t *to = &head;
 		while (a != kNoSlot && z != kNoSlot) {
 			uint32_t &take = timer_key(ops.at(z)) < timer_key(ops.at(a)) ? z : a;
-			*link = take;
-			link = &links[take].next;
-			take = *link;
+			*to = take;
+			to = &link(ops, take).next;
+			take = *to;
 		}
-		*link = a != kNoSlot ? a : z;
+		*to = a != kNoSlot ? a : z;
 		return head;
 	}
 
