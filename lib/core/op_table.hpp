@@ -190,7 +190,7 @@ private:
 	// chains at most kTouchStep new slots, lowest first, so low slots are
 	// handed out first: the pages reserved and not yet used stay untouched,
 	// so no more than one step of memory sits unused.
-	static constexpr size_t kTouchStep = 1024; // 64 KiB of records
+	static constexpr size_t kTouchStep = 256; // 16 KiB of records
 	[[gnu::noinline, gnu::cold]] void grow()
 	{
 		size_t old = count_;

@@ -200,8 +200,15 @@ public:
 		return kNoSlot;
 	}
 
-	// Disarms every entry whose deadline has passed at now and hands its
-	// slot to fire(idx), in deadline order. fire may arm entries again.
+	// At most this many entries fire per expire(): the loop delivers them
+	// before it fires more, so a backlog goes through the ready queue in
+	// slices (which stays small) while their op records are still cached.
+	static constexpr uint32_t kFireBudget = 1024;
+
+	// Disarms the entries whose deadline has passed at now and hands each
+	// slot to fire(idx), in deadline order, up to kFireBudget of them: when
+	// more are due, next_deadline() says so (it is past). fire may arm
+	// entries again.
 	template <class Fire>
 	void expire(OpTable &ops, uint64_t now, Fire &&fire)
 	{
@@ -210,13 +217,17 @@ public:
 		uint64_t nt = now >> kTickShift;
 		if (__builtin_expect(nt < wake_ && !due_, 1))
 			return; // the common round: nothing due, nothing to cascade
+		uint32_t budget = kFireBudget;
 		while (size_) {
 			cascade(ops);
 			if (cur_ >= nt)
 				break;
 			uint32_t b = uint32_t(cur_ & kL0Mask);
 			if (has0(b)) {
-				fire_bucket(ops, b, kNever, fire);
+				if (!fire_bucket(ops, b, kNever, fire, budget)) {
+					wake_ = cur_ ? cur_ : 1; // due now: the next round goes on
+					return;
+				}
 				continue; // fire may have armed more in this tick
 			}
 			cur_ = std::min(next_event(), nt);
@@ -226,8 +237,8 @@ public:
 		if (due_) {
 			due_ = false;
 			uint32_t b = uint32_t(cur_ & kL0Mask);
-			if (has0(b))
-				fire_bucket(ops, b, now, fire);
+			if (has0(b) && !fire_bucket(ops, b, now, fire, budget))
+				due_ = true; // more may be due in it: the next round looks
 		}
 		wake_ = next_wake();
 	}
@@ -421,6 +432,8 @@ private:
 		}
 		tail_[b] = idx;
 		l.next = kEnd | b;
+		if (b == sorted_)
+			sorted_ = kNoSlot; // it may be out of order now
 		ops.at(idx).heap_pos = b;
 		size_++;
 	}
@@ -495,18 +508,26 @@ private:
 		}
 	}
 
-	// Fires bucket b of level 0 in deadline order, up to deadline limit.
+	// Fires bucket b of level 0 in deadline order, up to deadline limit
+	// and budget entries; false if the budget ran out first.
 	template <class Fire>
-	void fire_bucket(OpTable &ops, uint32_t b, uint64_t limit, Fire &fire)
+	bool fire_bucket(OpTable &ops, uint32_t b, uint64_t limit, Fire &fire, uint32_t &budget)
 	{
-		sort_bucket(ops, b);
+		if (sorted_ != b) {
+			sort_bucket(ops, b);
+			sorted_ = b; // a slice left for the next round needs no new sort
+		}
 		while (head_[b] != kNoSlot) {
 			uint32_t i = head_[b];
 			if (limit != kNever && timer_key(ops.at(i)) > limit)
 				break;
+			if (budget == 0)
+				return false;
+			budget--;
 			remove(ops, i);
 			fire(i);
 		}
+		return true;
 	}
 
 	// Sorts bucket b by deadline, stably. The deadlines are copied out in
@@ -618,6 +639,7 @@ private:
 	uint32_t size_ = 0;
 	uint64_t wake_ = kNoTick; // expire() has work from this tick on (or earlier)
 	bool due_ = false;        // an entry armed already due waits in bucket cur_
+	uint32_t sorted_ = kNoSlot; // a bucket sorted since its last append
 	// The pending list (defer()): slots, stale ones included; how many of
 	// them are armed; the clock when it was started (before each call on
 	// it); the smallest timeout put on it (kPendAge at most); when to flush.
