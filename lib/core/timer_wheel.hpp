@@ -532,24 +532,21 @@ private:
 
 	// Sorts bucket b by deadline, stably. One pass over the list copies the
 	// deadlines to a flat array (each op record is read once) and sees
-	// whether they are in order already: nothing to do then. Deadlines less
-	// than 2^16 ns apart (those of one tick: a level-0 bucket's, unless an
-	// entry was armed already due) are sorted by their offset from the
-	// smallest, in two 8-bit radix passes, O(n); others by std::sort. If
-	// the arrays cannot grow, the list itself is merge-sorted.
+	// whether they are in order already: nothing to do then. If the array
+	// cannot grow, the list itself is merge-sorted. (A radix sort of one
+	// tick's 16 bits of ns was tried: at a few hundred entries per bucket
+	// it ran more instructions than std::sort.)
 	void sort_bucket(OpTable &ops, uint32_t b) noexcept
 	{
 		uint32_t h = head_[b];
 		uint32_t n = 0;
 		bool sorted = true;
 		bool flat = true;
-		uint64_t last = 0, lo = kNever, hi = 0;
+		uint64_t last = 0;
 		for (uint32_t i = h; !(i & kEnd); n++) {
 			uint64_t k = timer_key(ops.at(i));
 			sorted &= k >= last;
 			last = k;
-			lo = std::min(lo, k);
-			hi = std::max(hi, k);
 			if (flat && n >= scratch_.size())
 				flat = grow(scratch_, n);
 			if (flat)
@@ -564,10 +561,7 @@ private:
 			return;
 		}
 		SortEntry *e = scratch_.data();
-		if (hi - lo < (uint64_t(1) << 16) && (n <= radix_tmp_.size() || grow(radix_tmp_, n)))
-			radix_sort16(e, radix_tmp_.data(), n, lo);
-		else
-			std::sort(e, e + n);
+		std::sort(e, e + n);
 		for (uint32_t k = 0; k + 1 < n; k++)
 			link(ops, e[k].idx).next = e[k + 1].idx;
 		link(ops, e[n - 1].idx).next = kNoSlot;
@@ -614,27 +608,6 @@ private:
 		return true;
 	}
 
-	// Sorts e[0..n) by key, stably, for keys in [lo, lo + 2^16): a counting
-	// pass, then the low byte of key - lo moves each entry to tmp and the
-	// high byte moves it back.
-	static void radix_sort16(SortEntry *e, SortEntry *tmp, uint32_t n, uint64_t lo) noexcept
-	{
-		uint32_t c0[257] = {}, c1[257] = {};
-		for (uint32_t k = 0; k < n; k++) {
-			uint32_t d = uint32_t(e[k].key - lo);
-			c0[(d & 255) + 1]++;
-			c1[(d >> 8) + 1]++;
-		}
-		for (unsigned j = 1; j < 257; j++) {
-			c0[j] += c0[j - 1];
-			c1[j] += c1[j - 1];
-		}
-		for (uint32_t k = 0; k < n; k++)
-			tmp[c0[uint32_t(e[k].key - lo) & 255]++] = e[k];
-		for (uint32_t k = 0; k < n; k++)
-			e[c1[uint32_t(tmp[k].key - lo) >> 8]++] = tmp[k];
-	}
-
 	// n entries chained by next links, ended by kNoSlot: sorted, stable.
 	uint32_t merge_sort(OpTable &ops, uint32_t h, uint32_t n) noexcept
 	{
@@ -667,8 +640,7 @@ private:
 	uint32_t head_[kBuckets];
 	uint32_t tail_[kBuckets];
 	PageArray<Link> links_;
-	std::vector<SortEntry> scratch_;   // sort_bucket()'s arrays, kept for reuse
-	std::vector<SortEntry> radix_tmp_;
+	std::vector<SortEntry> scratch_; // sort_bucket()'s array, kept for reuse
 	uint64_t cur_ = 0;               // every entry of an earlier tick has fired
 	uint32_t size_ = 0;
 	uint64_t wake_ = kNoTick; // expire() has work from this tick on (or earlier)
