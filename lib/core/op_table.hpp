@@ -60,6 +60,12 @@ enum : uint8_t {
 
 inline constexpr uint32_t kNotInHeap = UINT32_MAX;
 
+// A timer wheel entry's neighbours (core/timer_wheel.hpp).
+struct WheelLink {
+	uint32_t next;
+	uint32_t prev;
+};
+
 // One cache line: slots never share a line, and indexing is a shift.
 struct alignas(64) Op {
 	kio_cb cb;
@@ -71,6 +77,7 @@ struct alignas(64) Op {
 	uint64_t timeout_at; // kio_op_timeout() deadline; 0: none
 	union {
 		uint64_t period; // Periodic only
+		WheelLink wheel; // Timer: its timer wheel links, kept in its own line
 		int64_t aux;     // ops with a Hook: free for them to use
 		// Kernel ops without a Hook: the SQ tail after their SQE was
 		// taken (Ring::sq_tail()), their place in the order the kernel
@@ -178,10 +185,12 @@ public:
 	uint32_t slots() const noexcept { return count_; }
 
 private:
-	// Called with the free list empty: grows the table by a quarter (the
-	// pages move, nothing is copied, so small steps cost little and little
-	// memory sits unused) and chains the new slots, lowest first, so low
-	// slots are handed out first.
+	// Called with the free list empty: reserves room for a quarter more
+	// (the pages move, nothing is copied, so small steps cost little) and
+	// chains at most kTouchStep new slots, lowest first, so low slots are
+	// handed out first: the pages reserved and not yet used stay untouched,
+	// so no more than one step of memory sits unused.
+	static constexpr size_t kTouchStep = 256; // 16 KiB of records
 	[[gnu::noinline, gnu::cold]] void grow()
 	{
 		size_t old = count_;
@@ -190,8 +199,11 @@ private:
 			throw std::bad_alloc(); // the id has room for no more slots
 		if (want > kSlotMask)
 			want = kSlotMask;
-		storage_.reserve(want);
+		if (storage_.capacity() <= old)
+			storage_.reserve(want);
 		size_t next = storage_.capacity() < kSlotMask ? storage_.capacity() : kSlotMask;
+		if (next > old + kTouchStep)
+			next = old + kTouchStep;
 		Op *slots = storage_.data();
 		Op blank{nullptr, nullptr, {0}, 0, {0}, 1, kNotInHeap, {-1}, Kind::Free, 0, nullptr};
 		for (size_t i = old; i < next; i++) {

@@ -21,9 +21,11 @@
 // cascades keep that order). A deadline already past when it is armed is
 // flagged, and fires at the next expire() instead of at the tick's end.
 //
-// Entries are op slots, chained in a page array of links indexed by slot
-// (8 bytes each, apart from the 64-byte op records: walking a bucket reads
-// a dense array, and the op records it needs can be fetched in parallel).
+// Entries are op slots, doubly chained. A one-shot timer keeps its links
+// in its own op record (Op::wheel, where a periodic timer keeps its
+// period): a kio_sleep() costs its record and nothing more, and firing it
+// reads one cache line. Other ops keep theirs in a page array indexed by
+// slot (8 bytes each), touched only for the slots that use it.
 // The first entry's prev and the last one's next name the bucket (kEnd |
 // bucket), so an unlink needs no search. Op::heap_pos says whether the op
 // is armed (kNotInHeap: not) and holds its bucket, or kPending.
@@ -162,21 +164,21 @@ public:
 				pend_end_ = pend_lim_ = pend_.data();
 			return;
 		}
-		Link *links = links_.data();
-		uint32_t n = links[idx].next;
-		uint32_t p = links[idx].prev;
+		Link &l = link(ops, idx);
+		uint32_t n = l.next;
+		uint32_t p = l.prev;
 		if (p & kEnd) {
 			uint32_t b = p & ~kEnd;
 			head_[b] = (n & kEnd) ? kNoSlot : n;
 			if (n & kEnd)
 				clear_occ(b);
 		} else {
-			links[p].next = n;
+			link(ops, p).next = n;
 		}
 		if (n & kEnd)
 			tail_[n & ~kEnd] = (p & kEnd) ? kNoSlot : p;
 		else
-			links[n].prev = p;
+			link(ops, n).prev = p;
 		op.heap_pos = kNotInHeap;
 		size_--;
 	}
@@ -198,8 +200,15 @@ public:
 		return kNoSlot;
 	}
 
-	// Disarms every entry whose deadline has passed at now and hands its
-	// slot to fire(idx), in deadline order. fire may arm entries again.
+	// At most this many entries fire per expire(): the loop delivers them
+	// before it fires more, so a backlog goes through the ready queue in
+	// slices (which stays small) while their op records are still cached.
+	static constexpr uint32_t kFireBudget = 1024;
+
+	// Disarms the entries whose deadline has passed at now and hands each
+	// slot to fire(idx), in deadline order, up to kFireBudget of them: when
+	// more are due, next_deadline() says so (it is past). fire may arm
+	// entries again.
 	template <class Fire>
 	void expire(OpTable &ops, uint64_t now, Fire &&fire)
 	{
@@ -208,13 +217,17 @@ public:
 		uint64_t nt = now >> kTickShift;
 		if (__builtin_expect(nt < wake_ && !due_, 1))
 			return; // the common round: nothing due, nothing to cascade
+		uint32_t budget = kFireBudget;
 		while (size_) {
 			cascade(ops);
 			if (cur_ >= nt)
 				break;
 			uint32_t b = uint32_t(cur_ & kL0Mask);
 			if (has0(b)) {
-				fire_bucket(ops, b, kNever, fire);
+				if (!fire_bucket(ops, b, kNever, fire, budget)) {
+					wake_ = cur_ ? cur_ : 1; // due now: the next round goes on
+					return;
+				}
 				continue; // fire may have armed more in this tick
 			}
 			cur_ = std::min(next_event(), nt);
@@ -224,8 +237,8 @@ public:
 		if (due_) {
 			due_ = false;
 			uint32_t b = uint32_t(cur_ & kL0Mask);
-			if (has0(b))
-				fire_bucket(ops, b, now, fire);
+			if (has0(b) && !fire_bucket(ops, b, now, fire, budget))
+				due_ = true; // more may be due in it: the next round looks
 		}
 		wake_ = next_wake();
 	}
@@ -233,10 +246,16 @@ public:
 private:
 	static constexpr uint32_t kEnd = 0x80000000u; // | bucket: a list's end
 
-	struct Link {
-		uint32_t next; // the next entry, or kEnd | bucket
-		uint32_t prev; // the previous entry, or kEnd | bucket
-	};
+	// next: the next entry, or kEnd | bucket; prev: the previous one, or
+	// kEnd | bucket.
+	using Link = WheelLink;
+
+	// Where entry idx keeps its links (see the top).
+	Link &link(OpTable &ops, uint32_t idx) noexcept
+	{
+		Op &op = ops.at(idx);
+		return op.kind == Kind::Timer ? op.wheel : links_.data()[idx];
+	}
 	static constexpr uint64_t kNoTick = UINT64_MAX;
 	static constexpr uint32_t kPending = kNotInHeap - 1; // heap_pos: on pend_
 
@@ -246,8 +265,7 @@ private:
 	[[gnu::noinline, gnu::cold]] void defer_slow(OpTable &ops, uint32_t idx, uint64_t rel)
 	{
 		if (idx >= links_.capacity())
-			links_.reserve(size_t(idx) + 1 > ops.slots() ? size_t(idx) + 1 :
-								       ops.slots());
+			links_.reserve(links_want(ops, idx));
 		links_cap_ = links_.capacity();
 		Op &op = ops.at(idx);
 		if (op.heap_pos != kPending && pend_end_ == pend_.data() + pend_.size()) {
@@ -345,13 +363,21 @@ private:
 		}
 	}
 
+	// Room in the link array for slot idx, and for the table's slots: at
+	// least twice as much as now, so it is resized rarely (the pages it does
+	// not use stay untouched).
+	size_t links_want(const OpTable &ops, uint32_t idx) const noexcept
+	{
+		size_t want = std::max<size_t>(size_t(idx) + 1, ops.slots());
+		return std::max(want, links_.capacity() * 2);
+	}
+
 	// set() for a link array to grow, an empty wheel or a clock to read.
 	[[gnu::noinline, gnu::cold]] void set_slow(OpTable &ops, uint32_t idx, uint64_t key,
 						   uint64_t now)
 	{
 		if (idx >= links_.capacity())
-			links_.reserve(size_t(idx) + 1 > ops.slots() ? size_t(idx) + 1 :
-								       ops.slots());
+			links_.reserve(links_want(ops, idx));
 		links_cap_ = links_.capacity();
 		remove(ops, idx);
 		if (now == 0 && (size_ == 0 || (key >> kTickShift) <= cur_))
@@ -394,18 +420,20 @@ private:
 
 	[[gnu::always_inline]] void append(OpTable &ops, uint32_t idx, uint32_t b) noexcept
 	{
-		Link *links = links_.data();
+		Link &l = link(ops, idx);
 		uint32_t t = tail_[b];
 		if (t == kNoSlot) {
 			head_[b] = idx;
-			links[idx].prev = kEnd | b;
+			l.prev = kEnd | b;
 			set_occ(b);
 		} else {
-			links[t].next = idx;
-			links[idx].prev = t;
+			link(ops, t).next = idx;
+			l.prev = t;
 		}
 		tail_[b] = idx;
-		links[idx].next = kEnd | b;
+		l.next = kEnd | b;
+		if (b == sorted_)
+			sorted_ = kNoSlot; // it may be out of order now
 		ops.at(idx).heap_pos = b;
 		size_++;
 	}
@@ -471,7 +499,7 @@ private:
 			occ_[l] &= ~(uint64_t(1) << s);
 			while (!(i & kEnd)) {
 				Op &op = ops.at(i);
-				uint32_t next = links_.data()[i].next;
+				uint32_t next = link(ops, i).next;
 				op.heap_pos = kNotInHeap;
 				size_--;
 				insert(ops, i, timer_key(op));
@@ -480,56 +508,78 @@ private:
 		}
 	}
 
-	// Fires bucket b of level 0 in deadline order, up to deadline limit.
+	// Fires bucket b of level 0 in deadline order, up to deadline limit
+	// and budget entries; false if the budget ran out first.
 	template <class Fire>
-	void fire_bucket(OpTable &ops, uint32_t b, uint64_t limit, Fire &fire)
+	bool fire_bucket(OpTable &ops, uint32_t b, uint64_t limit, Fire &fire, uint32_t &budget)
 	{
-		sort_bucket(ops, b);
+		if (sorted_ != b) {
+			sort_bucket(ops, b);
+			sorted_ = b; // a slice left for the next round needs no new sort
+		}
 		while (head_[b] != kNoSlot) {
 			uint32_t i = head_[b];
 			if (limit != kNever && timer_key(ops.at(i)) > limit)
 				break;
+			if (budget == 0)
+				return false;
+			budget--;
 			remove(ops, i);
 			fire(i);
 		}
+		return true;
 	}
 
-	// Sorts bucket b by deadline, stably. The deadlines are copied out in
-	// one pass over the list and sorted in a flat array, so each entry's
-	// op record is read once, not once per merge pass; if that array
-	// cannot grow, the list itself is merge-sorted.
+	// Sorts bucket b by deadline, stably. One pass over the list copies the
+	// deadlines to a flat array (each op record is read once) and sees
+	// whether they are in order already: nothing to do then. If the array
+	// cannot grow, the list itself is merge-sorted. (A radix sort of one
+	// tick's 16 bits of ns was tried: at a few hundred entries per bucket
+	// it ran more instructions than std::sort.)
 	void sort_bucket(OpTable &ops, uint32_t b) noexcept
 	{
 		uint32_t h = head_[b];
 		uint32_t n = 0;
 		bool sorted = true;
+		bool flat = true;
 		uint64_t last = 0;
-		for (uint32_t i = h; !(i & kEnd); i = links_.data()[i].next) {
+		for (uint32_t i = h; !(i & kEnd); n++) {
 			uint64_t k = timer_key(ops.at(i));
 			sorted &= k >= last;
 			last = k;
-			n++;
+			if (flat && n >= scratch_.size())
+				flat = grow(scratch_, n);
+			if (flat)
+				scratch_[n] = SortEntry{k, n, i};
+			i = link(ops, i).next;
 		}
 		if (sorted)
 			return;
-		if (sort_flat(ops, b, n))
+		if (!flat) {
+			link(ops, tail_[b]).next = kNoSlot;
+			relink(ops, b, merge_sort(ops, h, n));
 			return;
-		links_.data()[tail_[b]].next = kNoSlot;
-		relink(b, merge_sort(ops, links_.data(), h, n));
+		}
+		SortEntry *e = scratch_.data();
+		std::sort(e, e + n);
+		for (uint32_t k = 0; k + 1 < n; k++)
+			link(ops, e[k].idx).next = e[k + 1].idx;
+		link(ops, e[n - 1].idx).next = kNoSlot;
+		relink(ops, b, e[0].idx);
 	}
 
 	// Chains the entries from h (ended by kNoSlot) as bucket b's list.
-	void relink(uint32_t b, uint32_t h) noexcept
+	void relink(OpTable &ops, uint32_t b, uint32_t h) noexcept
 	{
-		Link *links = links_.data();
 		head_[b] = h;
 		uint32_t p = kEnd | b;
 		for (uint32_t i = h;;) {
-			links[i].prev = p;
+			Link &l = link(ops, i);
+			l.prev = p;
 			p = i;
-			uint32_t next = links[i].next;
+			uint32_t next = l.next;
 			if (next == kNoSlot) {
-				links[i].next = kEnd | b;
+				l.next = kEnd | b;
 				break;
 			}
 			i = next;
@@ -547,47 +597,38 @@ private:
 		}
 	};
 
-	bool sort_flat(OpTable &ops, uint32_t b, uint32_t n) noexcept
+	// Room in v for entry n and more; false if it cannot grow.
+	static bool grow(std::vector<SortEntry> &v, uint32_t n) noexcept
 	{
 		try {
-			if (scratch_.size() < n)
-				scratch_.resize(n);
+			v.resize(std::max<size_t>(size_t(n) * 2, 256));
 		} catch (...) {
 			return false;
 		}
-		Link *links = links_.data();
-		uint32_t pos = 0;
-		for (uint32_t i = head_[b]; !(i & kEnd); i = links[i].next, pos++)
-			scratch_[pos] = SortEntry{timer_key(ops.at(i)), pos, i};
-		std::sort(scratch_.begin(), scratch_.begin() + n);
-		for (uint32_t k = 0; k + 1 < n; k++)
-			links[scratch_[k].idx].next = scratch_[k + 1].idx;
-		links[scratch_[n - 1].idx].next = kNoSlot;
-		relink(b, scratch_[0].idx);
 		return true;
 	}
 
 	// n entries chained by next links, ended by kNoSlot: sorted, stable.
-	static uint32_t merge_sort(OpTable &ops, Link *links, uint32_t h, uint32_t n) noexcept
+	uint32_t merge_sort(OpTable &ops, uint32_t h, uint32_t n) noexcept
 	{
 		if (n < 2)
 			return h;
 		uint32_t mid = h;
 		for (uint32_t k = 1; k < n / 2; k++)
-			mid = links[mid].next;
-		uint32_t second = links[mid].next;
-		links[mid].next = kNoSlot;
-		uint32_t a = merge_sort(ops, links, h, n / 2);
-		uint32_t z = merge_sort(ops, links, second, n - n / 2);
+			mid = link(ops, mid).next;
+		uint32_t second = link(ops, mid).next;
+		link(ops, mid).next = kNoSlot;
+		uint32_t a = merge_sort(ops, h, n / 2);
+		uint32_t z = merge_sort(ops, second, n - n / 2);
 		uint32_t head = kNoSlot;
-		uint32_t *link = &head;
+		uint32_t *to = &head;
 		while (a != kNoSlot && z != kNoSlot) {
 			uint32_t &take = timer_key(ops.at(z)) < timer_key(ops.at(a)) ? z : a;
-			*link = take;
-			link = &links[take].next;
-			take = *link;
+			*to = take;
+			to = &link(ops, take).next;
+			take = *to;
 		}
-		*link = a != kNoSlot ? a : z;
+		*to = a != kNoSlot ? a : z;
 		return head;
 	}
 
@@ -604,6 +645,7 @@ private:
 	uint32_t size_ = 0;
 	uint64_t wake_ = kNoTick; // expire() has work from this tick on (or earlier)
 	bool due_ = false;        // an entry armed already due waits in bucket cur_
+	uint32_t sorted_ = kNoSlot; // a bucket sorted since its last append
 	// The pending list (defer()): slots, stale ones included; how many of
 	// them are armed; the clock when it was started (before each call on
 	// it); the smallest timeout put on it (kPendAge at most); when to flush.

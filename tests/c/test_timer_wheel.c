@@ -169,6 +169,40 @@ static void test_wheel_same_deadline_fifo(void **state)
 	kio_ctx_destroy(ctx);
 }
 
+/* Thousands of deadlines packed in a few ticks, at any nanosecond, many
+ * equal, armed out of order, with some already past when armed: more fire
+ * at once than the loop fires per round, and still each exactly once,
+ * never early, in deadline order and equal ones in arming order. */
+static void test_wheel_dense_ticks(void **state)
+{
+	(void)state;
+	enum { N = 5000 };
+	kio_ctx *ctx = kt_ctx_new();
+	static struct fired f[N];
+	static uint64_t deadline[N];
+	static int order[N];
+	int order_len = 0;
+	uint64_t now = kt_now_ns();
+	uint64_t base = now + 20 * KT_MS;
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < N; i++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t r = rng >> 33;
+		if (i % 10 == 0)
+			deadline[i] = now - r % KT_MS; /* already past */
+		else if (i % 3 == 0)
+			deadline[i] = base + (r % 8) * 1000; /* shared by many */
+		else
+			deadline[i] = base + r % (3 << 16); /* three ticks' worth */
+		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
+		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
+	}
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(order_len, N);
+	check_fired_in_order(f, deadline, order, N);
+	kio_ctx_destroy(ctx);
+}
+
 /* Deadlines at every level up to the end of the clock: none fires early,
  * an idle loop does not wake for them, and each cancels exactly once. */
 static void test_wheel_far_future_and_idle(void **state)
@@ -576,6 +610,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		KT_TEST(test_wheel_level_boundaries),
 		KT_TEST(test_wheel_same_deadline_fifo),
+		KT_TEST(test_wheel_dense_ticks),
 		KT_TEST(test_wheel_far_future_and_idle),
 		KT_TEST(test_wheel_cancel_every_level),
 		KT_TEST(test_wheel_arm_from_callback),
