@@ -126,7 +126,7 @@ uint32_t cqe_flags(uint32_t f) noexcept
 {
 	if (ud == kUdWake) {
 		c->wake_armed = false;
-		c->wake_fired = true;
+		c->posts_due |= kPostsWake;
 		return;
 	}
 	if ((ud & kUdCancel) == kUdCancel && res == -ENOENT) {
@@ -902,7 +902,7 @@ struct LeaveRun {
 		n += process_ready(c);
 
 		bool wait = timeout_ns != 0 && n == 0 && c->ready.empty() && !c->ring.cq_ready() &&
-			    !c->woken.load(std::memory_order_relaxed) &&
+			    !(c->posts_due & kPostsLocal) && !c->woken.load(std::memory_order_relaxed) &&
 			    !c->stop_requested.load(std::memory_order_relaxed);
 		uint64_t wait_ns = kNever;
 		if (wait) {
@@ -930,10 +930,12 @@ struct LeaveRun {
 				return rc;
 			n += drain_cq(c, wait || getevents);
 		}
-		if (__builtin_expect(c->wake_fired, 0)) {
-			c->wake_fired = false;
-			if (!c->destroying)
-				arm_wake(c);
+		if (__builtin_expect(c->posts_due, 0)) {
+			if (c->posts_due & kPostsWake) {
+				c->posts_due &= uint8_t(~kPostsWake);
+				if (!c->destroying)
+					arm_wake(c);
+			}
 			n += run_posts(c, c->destroying ? -ECANCELED : 0);
 		}
 		if (__builtin_expect(!c->timers.empty(), 0))
@@ -965,14 +967,15 @@ struct LeaveRun {
 // Whether the next round of kio_ctx_run(), or of kio_ctx_run_once() without
 // deadline, can only end with a completion from the kernel: nothing in the ready queue, no timer, no cancel to send again,
 // no fault injection, no host loop (kio_ctx_fd()), no wake or stop request,
+// no post made on the loop's own thread,
 // no CQE already waiting, and no stats timing or publishing (obs.hpp: those
 // are round_inline()'s). Then quick_round() serves it.
 [[gnu::always_inline]] inline bool quiet(kio_ctx *c) noexcept
 {
 	// forced_slow(): fault injection, a host loop or destroy, in one test.
 	return c->ready.empty() && c->timers.empty() && c->recancel.empty() &&
-	       !c->ring.forced_slow() && !c->obs.mode.load(std::memory_order_relaxed) &&
-	       !c->woken.load(std::memory_order_relaxed) &&
+	       !c->ring.forced_slow() && !c->posts_due &&
+	       !c->obs.mode.load(std::memory_order_relaxed) && !c->woken.load(std::memory_order_relaxed) &&
 	       !c->stop_requested.load(std::memory_order_relaxed) && !c->ring.cq_ready();
 }
 
@@ -988,9 +991,12 @@ struct LeaveRun {
 	    rc != -EBUSY)
 		return rc;
 	int n = drain_cq(c, true);
-	if (__builtin_expect(c->wake_fired, 0)) {
-		c->wake_fired = false;
-		arm_wake(c); // never destroying here: the run calls refuse that
+	// Posts the callbacks made on this thread run in this round too.
+	if (__builtin_expect(c->posts_due, 0)) {
+		if (c->posts_due & kPostsWake) {
+			c->posts_due &= uint8_t(~kPostsWake);
+			arm_wake(c); // never destroying here: the run calls refuse that
+		}
 		n += run_posts(c, 0);
 	}
 	return n;
