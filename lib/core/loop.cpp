@@ -244,9 +244,10 @@ uint32_t cqe_flags(uint32_t f) noexcept
 //
 // The common case, the one completion of a plain op (no hook, no timeout,
 // no flags; at most an fd count to drop), is finished right here.
-[[gnu::always_inline]] inline int reap_inline(kio_ctx *c)
+// quiet: called for quick_round(), whose ctx quiet() found not destroying.
+[[gnu::always_inline]] inline int reap_inline(kio_ctx *c, bool quiet = false)
 {
-	if (__builtin_expect(c->destroying || c->parking, 0))
+	if (__builtin_expect((!quiet && c->destroying) || c->parking, 0))
 		return reap_slow(c);
 	io_uring_cq &cq = c->ring.cq();
 	unsigned *const khead = cq.khead;
@@ -330,7 +331,7 @@ uint32_t cqe_flags(uint32_t f) noexcept
 // embedded (quiet() excludes it), so that test folds away.
 [[gnu::always_inline]] inline int drain_cq(kio_ctx *c, bool entered_with_events, bool quiet = false)
 {
-	int got = reap_inline(c); // the round's one pass: inline
+	int got = reap_inline(c, quiet); // the round's one pass: inline
 	int n = got;
 	// A large batch may have left deferred work behind, which a host loop
 	// watching kio_ctx_fd() would never hear of again: embedded, ask until
