@@ -905,7 +905,8 @@ struct LeaveRun {
 		n += process_ready(c);
 
 		bool wait = timeout_ns != 0 && n == 0 && c->ready.empty() && !c->ring.cq_ready() &&
-			    !(c->posts_due & kPostsLocal) && !c->woken.load(std::memory_order_relaxed) &&
+			    !(c->posts_due & kPostsLocal) &&
+			    !c->woken.load(std::memory_order_relaxed) &&
 			    !c->stop_requested.load(std::memory_order_relaxed);
 		uint64_t wait_ns = kNever;
 		if (wait) {
@@ -978,14 +979,16 @@ struct LeaveRun {
 	// forced_slow(): fault injection, a host loop or destroy, in one test.
 	return c->ready.empty() && c->timers.empty() && c->recancel.empty() &&
 	       !c->ring.forced_slow() && !c->posts_due &&
-	       !c->obs.mode.load(std::memory_order_relaxed) && !c->woken.load(std::memory_order_relaxed) &&
+	       !c->obs.mode.load(std::memory_order_relaxed) &&
+	       !c->woken.load(std::memory_order_relaxed) &&
 	       !c->stop_requested.load(std::memory_order_relaxed) && !c->ring.cq_ready();
 }
 
 // One pass of round_inline() without deadline in the state quiet() found:
-// the wait, the reap, and the posts if the wake-up read completed. What the
-// callbacks leave (ready entries, timers) the next round sees, as
-// round_inline() would. The callbacks run, or the kernel's error.
+// the wait, the reap, and the posts if the wake-up read completed or the
+// loop's own thread posted (kPostsLocal). What the callbacks leave (ready
+// entries, timers) the next round sees, as round_inline() would. The
+// callbacks run, or the kernel's error.
 [[gnu::always_inline]] inline int quick_round(kio_ctx *c)
 {
 	c->stats.loop_iterations++;

@@ -42,7 +42,9 @@ static void restore_ring_header(io_uring *ring, const io_uring_params &p) noexce
 	auto *base = static_cast<unsigned char *>(ring->sq.ring_ptr);
 	size_t n = size_t(p.sq_entries) * sizeof(unsigned);
 	memset(base, 0, n < ring->sq.ring_sz ? n : ring->sq.ring_sz);
-	auto put = [base](uint32_t off, unsigned v) { memcpy(base + off, &v, sizeof(v)); };
+	auto put = [base](uint32_t off, unsigned v) {
+		memcpy(base + off, &v, sizeof(v));
+	};
 	put(p.sq_off.ring_mask, p.sq_entries - 1);
 	put(p.sq_off.ring_entries, p.sq_entries);
 	put(p.cq_off.ring_mask, p.cq_entries - 1);

@@ -364,9 +364,9 @@ static void test_post_destroy_right_after(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		KT_TEST(test_post_two_threads_fifo), KT_TEST(test_post_before_run),
-		KT_TEST(test_post_never_inline),     KT_TEST(test_post_pending_at_destroy),
-		KT_TEST(test_post_null_args),        KT_TEST(test_post_destroy_right_after),
+		KT_TEST(test_post_two_threads_fifo),   KT_TEST(test_post_before_run),
+		KT_TEST(test_post_never_inline),       KT_TEST(test_post_pending_at_destroy),
+		KT_TEST(test_post_null_args),          KT_TEST(test_post_destroy_right_after),
 		KT_TEST(test_post_own_thread_no_wake),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
