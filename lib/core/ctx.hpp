@@ -207,7 +207,8 @@ inline int claim(kio_ctx *c) noexcept
 		return 0;
 	if (c->owner)
 		return -EPERM;
-	c->owner = me;
+	// Atomic: kio_ctx_post() reads it from any thread (post.cpp).
+	__atomic_store_n(&c->owner, me, __ATOMIC_RELAXED);
 	if (__builtin_expect(c->pipe_writes > 0, 0))
 		sigpipe_rehome(c);
 	if (__builtin_expect(!c->pre_run.empty(), 0))

@@ -84,7 +84,10 @@ int run_posts(kio_ctx *c, int32_t res)
 // learns of work from its fd.
 static int post(kio_ctx *ctx, kio_cb cb, void *user_data) noexcept
 {
-	bool local = ctx->owner == this_thread() && ctx->epoll_fd < 0;
+	// Any thread may read owner here, racing the first run's claim():
+	// atomically, and only the owner itself can find its own address.
+	bool local = __atomic_load_n(&ctx->owner, __ATOMIC_RELAXED) == this_thread() &&
+		     ctx->epoll_fd < 0;
 	return kio::guard<int>([&] {
 		std::lock_guard<std::mutex> lock(ctx->post_mu);
 		if (ctx->posts_closed)
