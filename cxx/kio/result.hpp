@@ -315,8 +315,14 @@ public:
 	template <class U>
 	using rebind = Result<U>;
 
-	Result() noexcept = default;
+	// Success builds no error_code: its default constructor calls
+	// std::system_category(), out of line, on every successful await.
+	Result() noexcept
+		: none_()
+	{
+	}
 	explicit Result(std::in_place_t) noexcept
+		: none_()
 	{
 	}
 	template <class G>
@@ -348,8 +354,12 @@ public:
 	void operator*() const noexcept
 	{
 	}
+	// On success (where std::expected leaves it undefined): the empty
+	// error_code, as before.
 	const std::error_code &error() const noexcept
 	{
+		if (has_) [[unlikely]]
+			return NoError();
 		return err_;
 	}
 
@@ -364,7 +374,17 @@ public:
 	}
 
 private:
-	std::error_code err_{};
+	[[gnu::cold]] static const std::error_code &NoError() noexcept
+	{
+		static const std::error_code none;
+		return none;
+	}
+
+	// std::error_code is trivially copyable, so the union copies as it is.
+	union {
+		char none_;
+		std::error_code err_;
+	};
 	bool has_ = true;
 };
 

@@ -41,6 +41,12 @@ struct Ready {
 	uint32_t flags; // KIO_F_*; KIO_F_MORE keeps the op alive
 };
 
+// kio_ctx::posts_due bits.
+enum : uint8_t {
+	kPostsWake = 1,
+	kPostsLocal = 2,
+};
+
 struct Post {
 	kio_cb cb;
 	void *user_data;
@@ -121,7 +127,11 @@ struct kio_ctx {
 	int wake_fd = -1;
 	uint64_t wake_buf = 0;
 	bool wake_armed = false;
-	bool wake_fired = false;
+	// Posts to run (loop thread only), one byte so the round tests it once:
+	// kPostsWake, the wake-up read completed; kPostsLocal, the loop's own
+	// thread posted and wrote no eventfd (post.cpp), so the loop must not
+	// wait before running them.
+	uint8_t posts_due = 0;
 	std::atomic<bool> woken{false};
 	std::atomic<bool> stop_requested{false};
 
@@ -197,7 +207,8 @@ inline int claim(kio_ctx *c) noexcept
 		return 0;
 	if (c->owner)
 		return -EPERM;
-	c->owner = me;
+	// Atomic: kio_ctx_post() reads it from any thread (post.cpp).
+	__atomic_store_n(&c->owner, me, __ATOMIC_RELAXED);
 	if (__builtin_expect(c->pipe_writes > 0, 0))
 		sigpipe_rehome(c);
 	if (__builtin_expect(!c->pre_run.empty(), 0))

@@ -129,7 +129,7 @@ uint32_t cqe_flags(uint32_t f) noexcept
 {
 	if (ud == kUdWake) {
 		c->wake_armed = false;
-		c->wake_fired = true;
+		c->posts_due |= kPostsWake;
 		return;
 	}
 	if ((ud & kUdCancel) == kUdCancel && res == -ENOENT) {
@@ -247,9 +247,10 @@ uint32_t cqe_flags(uint32_t f) noexcept
 //
 // The common case, the one completion of a plain op (no hook, no timeout,
 // no flags; at most an fd count to drop), is finished right here.
-[[gnu::always_inline]] inline int reap_inline(kio_ctx *c)
+// quiet: called for quick_round(), whose ctx quiet() found not destroying.
+[[gnu::always_inline]] inline int reap_inline(kio_ctx *c, bool quiet = false)
 {
-	if (__builtin_expect(c->destroying || c->parking, 0))
+	if (__builtin_expect((!quiet && c->destroying) || c->parking, 0))
 		return reap_slow(c);
 	io_uring_cq &cq = c->ring.cq();
 	unsigned *const khead = cq.khead;
@@ -329,15 +330,17 @@ uint32_t cqe_flags(uint32_t f) noexcept
 // (IORING_SQ_TASKRUN). With DEFER_TASKRUN one enter runs only a bounded
 // batch (about 20) of deferred completions and the flag does not cover the
 // leftovers on every kernel.
-[[gnu::always_inline]] inline int drain_cq(kio_ctx *c, bool entered_with_events)
+// quiet: called from quick_round(), where the ctx is known not to be
+// embedded (quiet() excludes it), so that test folds away.
+[[gnu::always_inline]] inline int drain_cq(kio_ctx *c, bool entered_with_events, bool quiet = false)
 {
-	int got = reap_inline(c); // the round's one pass: inline
+	int got = reap_inline(c, quiet); // the round's one pass: inline
 	int n = got;
 	// A large batch may have left deferred work behind, which a host loop
 	// watching kio_ctx_fd() would never hear of again: embedded, ask until
 	// the kernel is empty. kio_ctx_run() needs no such pass: its next
 	// enter runs the leftovers before it would sleep.
-	bool embedded = c->epoll_fd >= 0;
+	bool embedded = !quiet && c->epoll_fd >= 0;
 	bool ask = c->ring.kernel_has_more() || (embedded && got >= 16) ||
 		   (!c->ring.taskrun_flag() && !entered_with_events);
 	if (ask && (IO_URING_READ_ONCE(*c->ring.raw()->sq.kflags) & IORING_SQ_CQ_OVERFLOW))
@@ -905,6 +908,7 @@ struct LeaveRun {
 		n += process_ready(c);
 
 		bool wait = timeout_ns != 0 && n == 0 && c->ready.empty() && !c->ring.cq_ready() &&
+			    !(c->posts_due & kPostsLocal) &&
 			    !c->woken.load(std::memory_order_relaxed) &&
 			    !c->stop_requested.load(std::memory_order_relaxed);
 		uint64_t wait_ns = kNever;
@@ -933,10 +937,12 @@ struct LeaveRun {
 				return rc;
 			n += drain_cq(c, wait || getevents);
 		}
-		if (__builtin_expect(c->wake_fired, 0)) {
-			c->wake_fired = false;
-			if (!c->destroying)
-				arm_wake(c);
+		if (__builtin_expect(c->posts_due, 0)) {
+			if (c->posts_due & kPostsWake) {
+				c->posts_due &= uint8_t(~kPostsWake);
+				if (!c->destroying)
+					arm_wake(c);
+			}
 			n += run_posts(c, c->destroying ? -ECANCELED : 0);
 		}
 		if (__builtin_expect(!c->timers.empty(), 0))
@@ -968,21 +974,24 @@ struct LeaveRun {
 // Whether the next round of kio_ctx_run(), or of kio_ctx_run_once() without
 // deadline, can only end with a completion from the kernel: nothing in the ready queue, no timer, no cancel to send again,
 // no fault injection, no host loop (kio_ctx_fd()), no wake or stop request,
+// no post made on the loop's own thread,
 // no CQE already waiting, and no stats timing or publishing (obs.hpp: those
 // are round_inline()'s). Then quick_round() serves it.
 [[gnu::always_inline]] inline bool quiet(kio_ctx *c) noexcept
 {
 	// forced_slow(): fault injection, a host loop or destroy, in one test.
 	return c->ready.empty() && c->timers.empty() && c->recancel.empty() &&
-	       !c->ring.forced_slow() && !c->obs.mode.load(std::memory_order_relaxed) &&
+	       !c->ring.forced_slow() && !c->posts_due &&
+	       !c->obs.mode.load(std::memory_order_relaxed) &&
 	       !c->woken.load(std::memory_order_relaxed) &&
 	       !c->stop_requested.load(std::memory_order_relaxed) && !c->ring.cq_ready();
 }
 
 // One pass of round_inline() without deadline in the state quiet() found:
-// the wait, the reap, and the posts if the wake-up read completed. What the
-// callbacks leave (ready entries, timers) the next round sees, as
-// round_inline() would. The callbacks run, or the kernel's error.
+// the wait, the reap, and the posts if the wake-up read completed or the
+// loop's own thread posted (kPostsLocal). What the callbacks leave (ready
+// entries, timers) the next round sees, as round_inline() would. The
+// callbacks run, or the kernel's error.
 [[gnu::always_inline]] inline int quick_round(kio_ctx *c)
 {
 	c->stats.loop_iterations++;
@@ -990,10 +999,13 @@ struct LeaveRun {
 	if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
 	    rc != -EBUSY)
 		return rc;
-	int n = drain_cq(c, true);
-	if (__builtin_expect(c->wake_fired, 0)) {
-		c->wake_fired = false;
-		arm_wake(c); // never destroying here: the run calls refuse that
+	int n = drain_cq(c, true, true);
+	// Posts the callbacks made on this thread run in this round too.
+	if (__builtin_expect(c->posts_due, 0)) {
+		if (c->posts_due & kPostsWake) {
+			c->posts_due &= uint8_t(~kPostsWake);
+			arm_wake(c); // never destroying here: the run calls refuse that
+		}
 		n += run_posts(c, 0);
 	}
 	return n;

@@ -50,6 +50,7 @@ void signal_wake(kio_ctx *c, std::atomic<bool> &request) noexcept
 int run_posts(kio_ctx *c, int32_t res)
 {
 	PostNode *nodes;
+	c->posts_due &= uint8_t(~kPostsLocal); // this run takes them
 	{
 		std::lock_guard<std::mutex> lock(c->post_mu);
 		c->wake_signalled = false;
@@ -76,15 +77,26 @@ int run_posts(kio_ctx *c, int32_t res)
 	return n;
 }
 
+// A post from the thread that runs ctx joins the same queue (so posts keep
+// one order whoever made them) but writes no eventfd: the loop's own thread
+// cannot be blocked in it, and the loop sees kPostsLocal before it would
+// wait. An embedded ctx (kio_ctx_fd()) still writes it: the host loop only
+// learns of work from its fd.
 static int post(kio_ctx *ctx, kio_cb cb, void *user_data) noexcept
 {
+	// Any thread may read owner here, racing the first run's claim():
+	// atomically, and only the owner itself can find its own address.
+	bool local = __atomic_load_n(&ctx->owner, __ATOMIC_RELAXED) == this_thread() &&
+		     ctx->epoll_fd < 0;
 	return kio::guard<int>([&] {
 		std::lock_guard<std::mutex> lock(ctx->post_mu);
 		if (ctx->posts_closed)
 			return -ESHUTDOWN;
 		ctx->posts.push_back(Post{cb, user_data});
 		ctx->posts_queued.fetch_add(1, std::memory_order_release);
-		if (claim_wake(ctx))
+		if (local)
+			ctx->posts_due |= kPostsLocal;
+		else if (claim_wake(ctx))
 			write_wake(ctx);
 		return 0;
 	});

@@ -26,6 +26,8 @@ namespace kio {
 
 // Opcodes newer than liburing 2.3's headers, filled by hand.
 inline constexpr int kOpFtruncate = 55; // Linux 6.9
+// Setup flags newer than liburing 2.3's headers.
+inline constexpr unsigned kSetupNoSqArray = 1u << 16; // IORING_SETUP_NO_SQARRAY, Linux 6.6
 
 namespace epoll {
 class Backend; // lib/epoll/backend.hpp

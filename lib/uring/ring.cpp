@@ -32,6 +32,25 @@ void unmap_uring(io_uring *ring) noexcept
 	io_uring_queue_exit(ring);
 }
 
+// liburing 2.3 predates IORING_SETUP_NO_SQARRAY: the kernel then reports
+// the array at offset 0, and io_uring_queue_init_params() fills "the array"
+// with 0, 1, 2... over the start of the ring: the heads, tails, masks and
+// the first CQEs. Nothing has run yet (no enter, no SQPOLL thread), so the
+// kernel's initial state is written back: zeros, and the masks and sizes.
+static void restore_ring_header(io_uring *ring, const io_uring_params &p) noexcept
+{
+	auto *base = static_cast<unsigned char *>(ring->sq.ring_ptr);
+	size_t n = size_t(p.sq_entries) * sizeof(unsigned);
+	memset(base, 0, n < ring->sq.ring_sz ? n : ring->sq.ring_sz);
+	auto put = [base](uint32_t off, unsigned v) {
+		memcpy(base + off, &v, sizeof(v));
+	};
+	put(p.sq_off.ring_mask, p.sq_entries - 1);
+	put(p.sq_off.ring_entries, p.sq_entries);
+	put(p.cq_off.ring_mask, p.cq_entries - 1);
+	put(p.cq_off.ring_entries, p.cq_entries);
+}
+
 int Ring::setup_uring(const kio_ctx_opts &opts) noexcept
 {
 	// Ordered from most to least capable. SINGLE_ISSUER|DEFER_TASKRUN runs
@@ -63,7 +82,20 @@ int Ring::setup_uring(const kio_ctx_opts &opts) noexcept
 		p.cq_entries = opts.cq_entries;
 		p.sq_thread_idle = opts.sqpoll_idle_ms;
 		p.sq_thread_cpu = opts.sqpoll_cpu >= 0 ? uint32_t(opts.sqpoll_cpu) : 0;
+		// NO_SQARRAY (6.6): the kernel reads SQEs in the order kio fills
+		// them, with no index array between; optional, so a kernel
+		// without it is not mentioned in the setup log. Not with SQPOLL:
+		// see restore_ring_header() for why.
+		if (!(p.flags & IORING_SETUP_SQPOLL))
+			p.flags |= kSetupNoSqArray;
 		rc = io_uring_queue_init_params(opts.sq_entries, &ring_, &p);
+		if (rc == 0 && (p.flags & kSetupNoSqArray))
+			restore_ring_header(&ring_, p);
+		if (rc == -EINVAL && (p.flags & kSetupNoSqArray)) {
+			p.flags &= ~kSetupNoSqArray;
+			memset(&ring_, 0, sizeof(ring_));
+			rc = io_uring_queue_init_params(opts.sq_entries, &ring_, &p);
+		}
 		if (rc == -EINVAL) {
 			// SUBMIT_ALL is 5.18; retry the same mode without it.
 			p.flags &= ~IORING_SETUP_SUBMIT_ALL;
@@ -99,9 +131,15 @@ int Ring::setup_uring(const kio_ctx_opts &opts) noexcept
 	slow_enter_ = disabled_ || (setup_flags_ & IORING_SETUP_SQPOLL);
 
 	// kio hands SQEs to the kernel in slot order: make the indirection
-	// array the identity once, so a flush is a single tail store.
-	for (unsigned i = 0; i < ring_.sq.ring_entries; i++)
-		ring_.sq.array[i] = i;
+	// array the identity once, so a flush is a single tail store. Without
+	// the array, liburing 2.3 (which predates NO_SQARRAY) points sq.array
+	// at the start of the ring: nothing may use it.
+	if (setup_flags_ & kSetupNoSqArray) {
+		ring_.sq.array = nullptr;
+	} else {
+		for (unsigned i = 0; i < ring_.sq.ring_entries; i++)
+			ring_.sq.array[i] = i;
+	}
 
 	if (io_uring_probe *probe = io_uring_get_probe_ring(&ring_)) {
 		for (int op = 0; op <= probe->last_op && op < 256; op++)

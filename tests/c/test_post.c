@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* kio_ctx_post: thread-safe, FIFO per poster, never inline, cancelled at destroy. */
+/* kio_ctx_post: thread-safe, FIFO per poster, never inline, cancelled at destroy,
+ * and run without a system call when posted on the loop's own thread. */
 #include "kio_test.h"
 
 #include <stdatomic.h>
@@ -215,6 +216,66 @@ static void test_post_pending_at_destroy(void **state)
 	}
 }
 
+/* Posts made on the loop's own thread run without the kernel's help: no
+ * eventfd is written, so no read on it completes and none is re-armed, and
+ * the loop neither waits nor (io_uring) enters the kernel to run them. */
+struct local_post {
+	kio_ctx *ctx;
+	struct ordered o[6];
+};
+
+static void local_chain_cb(void *ud, int32_t res, uint32_t flags)
+{
+	struct local_post *lp = ud;
+	ordered_cb(&lp->o[1], res, flags);
+	/* From inside a posted callback: after everything queued before. */
+	assert_int_equal(kio_ctx_post(lp->ctx, ordered_cb, &lp->o[4]), 0);
+	assert_int_equal(kio_ctx_post(lp->ctx, ordered_cb, &lp->o[5]), 0);
+}
+
+static void test_post_own_thread_no_wake(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	/* Claim the ctx for this thread and let the wake-up read reach the ring. */
+	struct kt_rec r = {0};
+	assert_true(kio_nop(ctx, kt_rec_cb, &r) >= 0);
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(r.calls, 1);
+
+	static struct local_post lp;
+	int log[6], n = 0;
+	lp.ctx = ctx;
+	for (int i = 0; i < 6; i++)
+		lp.o[i] = (struct ordered){.log = log, .n = &n, .id = i};
+	kio_stats s0, s1;
+	assert_int_equal(kio_ctx_stats(ctx, &s0, sizeof(s0)), 0);
+
+	assert_int_equal(kio_ctx_post(ctx, ordered_cb, &lp.o[0]), 0);
+	assert_int_equal(kio_ctx_post(ctx, local_chain_cb, &lp), 0);
+	assert_int_equal(kio_ctx_post(ctx, ordered_cb, &lp.o[2]), 0);
+	assert_int_equal(kio_ctx_post(ctx, ordered_cb, &lp.o[3]), 0);
+	assert_int_equal(n, 0); /* never inline */
+	/* Waiting without limit returns: the loop saw the posts before waiting. */
+	assert_true(kio_ctx_run_once(ctx, -1) >= 4);
+	assert_int_equal(n, 4);
+	assert_int_equal(kio_ctx_run(ctx), 0);
+
+	assert_int_equal(n, 6);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(log[i], i);
+		assert_int_equal(lp.o[i].calls, 1);
+		assert_int_equal(lp.o[i].res, 0);
+	}
+	assert_int_equal(kio_ctx_stats(ctx, &s1, sizeof(s1)), 0);
+	/* The wake-up read never completed: it was not armed again. */
+	assert_int_equal(s1.sqes_submitted, s0.sqes_submitted);
+	/* The epoll backend looks at its fds on every round, without waiting. */
+	if (kio_ctx_backend(ctx) == KIO_BACKEND_IO_URING)
+		assert_int_equal(s1.enter_calls, s0.enter_calls);
+	kt_drain_destroy(ctx);
+}
+
 static int null_ud_calls;
 
 static void null_ud_cb(void *ud, int32_t res, uint32_t flags)
@@ -303,9 +364,10 @@ static void test_post_destroy_right_after(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		KT_TEST(test_post_two_threads_fifo), KT_TEST(test_post_before_run),
-		KT_TEST(test_post_never_inline),     KT_TEST(test_post_pending_at_destroy),
-		KT_TEST(test_post_null_args),        KT_TEST(test_post_destroy_right_after),
+		KT_TEST(test_post_two_threads_fifo),   KT_TEST(test_post_before_run),
+		KT_TEST(test_post_never_inline),       KT_TEST(test_post_pending_at_destroy),
+		KT_TEST(test_post_null_args),          KT_TEST(test_post_destroy_right_after),
+		KT_TEST(test_post_own_thread_no_wake),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,6 +67,15 @@ Test(result, void_result)
 	Result<void> bad = Check(false);
 	cr_assert_not(bad);
 	cr_assert(bad.error() == std::errc::io_error);
+	// Copies keep what they copy, success or error.
+	Result<void> ok2 = ok, bad2 = bad;
+	cr_assert(ok2.has_value());
+	cr_assert(ok2 == ok);
+	cr_assert(bad2.error() == std::errc::io_error);
+	cr_assert(bad2 == bad);
+	cr_assert_not(ok2 == bad2);
+	bad2 = ok;
+	cr_assert(bad2.has_value());
 }
 
 Test(result, arrow_move_only_and_compare)
