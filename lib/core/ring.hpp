@@ -254,15 +254,20 @@ inline int Ring::sys_enter(unsigned to_submit, unsigned min_complete, unsigned f
 			   const void *arg, size_t argsz) noexcept
 {
 	long ret;
-	register long r10 __asm__("r10") = long(flags | enter_flags_);
-	register long r8 __asm__("r8") = long(arg);
-	register long r9 __asm__("r9") = long(argsz);
+	// Every operand is read into a plain local first: a register variable
+	// holds its register only up to the next call, and a compiler that
+	// instruments memory reads (gcc's -fsanitize=thread) puts a call
+	// between the register variable's assignment and the asm.
+	long fd = enter_fd_, a4 = long(flags | enter_flags_), a5 = long(arg), a6 = long(argsz);
+	register long r10 __asm__("r10") = a4;
+	register long r8 __asm__("r8") = a5;
+	register long r9 __asm__("r9") = a6;
 	// The number goes in as an immediate: as an input operand the compiler
 	// hoists it into a register of its own for the whole loop, one fewer
 	// for the reap loop around it.
 	__asm__ volatile("movl %[nr], %%eax\n\tsyscall"
 			 : "=&a"(ret)
-			 : [nr] "i"(__NR_io_uring_enter), "D"(long(enter_fd_)),
+			 : [nr] "i"(__NR_io_uring_enter), "D"(fd),
 			   "S"(long(to_submit)), "d"(long(min_complete)), "r"(r10), "r"(r8), "r"(r9)
 			 : "rcx", "r11", "memory");
 	return int(ret);
