@@ -47,9 +47,10 @@ failed=""
 run_pass() { # LABEL [VAR=VALUE...]
   label=$1
   shift
-  while read -r name timeout exe env; do
+  while read -r name timeout _ run; do
     start=$(date +%s)
-    (cd /tmp && eval "env $* $env timeout $((timeout * 4)) $exe") >/tmp/out 2>&1
+    # run: the test's environment, then its command line (vm-test.sh).
+    (cd /tmp && eval "env $* timeout $((timeout * 4)) env $run") >/tmp/out 2>&1
     rc=$?
     secs=$(($(date +%s) - start))
     case $rc in

@@ -94,7 +94,8 @@ fetch_kernel() { # VERSION
   fi
 }
 
-# The test list: name, timeout, environment (from meson's introspection).
+# The test list: name, timeout, program, and the environment and command line
+# that run it (from meson's introspection).
 test_list() {
   meson introspect --tests "$build" | python3 -c '
 import json, os, shlex, sys
@@ -106,9 +107,12 @@ for t in json.load(sys.stdin):
     suites = [s.split(":")[-1] for s in t["suite"]]
     if "c" not in suites or quick and t["name"] not in keep or only and t["name"] not in only:
         continue
-    env = " ".join(shlex.quote(k + "=" + v) for k, v in sorted(t["env"].items())
-                   if k != "LD_LIBRARY_PATH")
-    print(t["name"], t["timeout"], t["cmd"][0], env)
+    env = [shlex.quote(k + "=" + v) for k, v in sorted(t["env"].items())
+           if k != "LD_LIBRARY_PATH"]
+    # The program alone (what the image needs), then what runs it: the
+    # environment and the whole command line, arguments included.
+    print(t["name"], t["timeout"], t["cmd"][0],
+          " ".join(env + [shlex.quote(a) for a in t["cmd"]]))
 ' "$quick" "$only"
 }
 

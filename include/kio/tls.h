@@ -36,7 +36,10 @@
  * So that OpenSSL can install the keys in the kernel, the handshake of
  * such a session (a TCP socket, the kernel module present) runs on the
  * socket itself, which is non-blocking meanwhile: its file status flags
- * are the caller's again when the handshake ends.
+ * are the caller's again when the handshake ends. Limit: a TLS 1.3
+ * session whose sending the kernel took cannot follow a KeyUpdate from the
+ * peer (OpenSSL 3.0 re-keys itself, not the kernel; the session ends):
+ * where peers may send one, disable kernel TLS in the config.
  *
  * Threads: a session belongs to its ctx's thread. A config may be shared
  * by sessions of several ctxs once it is no longer being changed.

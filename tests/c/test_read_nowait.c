@@ -52,6 +52,28 @@ static void tfile_close(struct tfile *f)
 	kt_tmpdir_remove(f->dir);
 }
 
+/*
+ * Whether f's file system answers RWF_NOWAIT reads (ramfs, which an
+ * initramfs root is, refuses them: every read then takes the backend's
+ * path, and the tests of the at-call path skip).
+ */
+static bool nowait_answers(struct tfile *f)
+{
+	char b[LEN];
+	struct iovec iov = {b, sizeof(b)};
+	return preadv2(f->fd, &iov, 1, 0, RWF_NOWAIT) > 0;
+}
+
+/* Skips the test (after cleaning up) when the at-call path cannot be taken. */
+#define NEED_NOWAIT(ctx, f)                                                                        \
+	do {                                                                                       \
+		if (!nowait_answers(f)) {                                                          \
+			kio_ctx_destroy(ctx);                                                      \
+			tfile_close(f);                                                            \
+			skip();                                                                    \
+		}                                                                                  \
+	} while (0)
+
 /* Completion comes from the loop, and the read was made at the call: data
  * written after the call is not in the buffer (without the flag, or on a
  * read the cache cannot answer, the backend reads later and sees it). */
@@ -61,6 +83,7 @@ static void test_read_nowait_cached_at_call(void **state)
 	kio_ctx *ctx = ctx_nowait();
 	struct tfile f;
 	tfile_make(&f, LEN, 'a');
+	NEED_NOWAIT(ctx, &f);
 	static char buf[LEN];
 	struct kt_rec r;
 	int64_t id = kio_read(ctx, f.fd, buf, LEN, 0, kt_rec_cb, kt_rec_reset(&r));
@@ -87,6 +110,7 @@ static void test_read_nowait_env_switch(void **state)
 	assert_int_equal(unsetenv("KIO_READ_NOWAIT"), 0);
 	struct tfile f;
 	tfile_make(&f, LEN, 'a');
+	NEED_NOWAIT(ctx, &f);
 	static char buf[LEN];
 	struct kt_rec r;
 	int64_t id = kio_read(ctx, f.fd, buf, LEN, 0, kt_rec_cb, kt_rec_reset(&r));
@@ -108,6 +132,7 @@ static void test_read_nowait_env_off(void **state)
 	assert_int_equal(unsetenv("KIO_READ_NOWAIT"), 0);
 	struct tfile f;
 	tfile_make(&f, LEN, 'a');
+	NEED_NOWAIT(ctx, &f);
 	static char buf[LEN];
 	struct kt_rec r;
 	int64_t id = kio_read(ctx, f.fd, buf, LEN, 0, kt_rec_cb, kt_rec_reset(&r));
@@ -191,6 +216,7 @@ static void test_read_nowait_cancel_and_timeout(void **state)
 	kio_ctx *ctx = ctx_nowait();
 	struct tfile f;
 	tfile_make(&f, LEN, 'c');
+	NEED_NOWAIT(ctx, &f);
 	static char buf[LEN];
 	struct kt_rec r;
 	int64_t id = kio_read(ctx, f.fd, buf, LEN, 0, kt_rec_cb, kt_rec_reset(&r));

@@ -213,9 +213,14 @@ static void test_key_update_from_the_peer(void **state)
 	struct ku_peer k = {.fd = cfd, .rounds = 4, .size = 50000, .ok = 0};
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, ku_peer_main, &k), 0);
+	/* In user space: a TLS 1.3 session whose sending the kernel took cannot
+	 * follow the peer's KeyUpdate (kio_tls_handshake(3), BUGS). */
+	kio_tls_config *cfg = kt_server_config(&kt_certs()->server);
+	assert_int_equal(kio_tls_config_set_ktls(cfg, 0), 0);
 	kio_tls *t = NULL;
-	assert_int_equal(kio_tls_create(&t, ctx, scfg, sfd, KIO_TLS_SERVER), 0);
+	assert_int_equal(kio_tls_create(&t, ctx, cfg, sfd, KIO_TLS_SERVER), 0);
 	kt_tls_handshake_ok(ctx, t);
+	assert_int_equal(kio_tls_ktls(t), 0);
 	unsigned char *buf = malloc(k.size);
 	assert_non_null(buf);
 	for (int r = 0; r < k.rounds; r++) {
@@ -228,6 +233,7 @@ static void test_key_update_from_the_peer(void **state)
 	assert_true(k.ok);
 	free(buf);
 	kio_tls_destroy(t);
+	kio_tls_config_destroy(cfg);
 	close(sfd);
 	close(cfd);
 	kt_drain_destroy(ctx);
