@@ -57,7 +57,7 @@ static void tfile_close(struct tfile *f)
  * initramfs root is, refuses them: every read then takes the backend's
  * path, and the tests of the at-call path skip).
  */
-static bool nowait_answers(struct tfile *f)
+static int nowait_answers(struct tfile *f)
 {
 	char b[LEN];
 	struct iovec iov = {b, sizeof(b)};
