@@ -56,8 +56,9 @@ KIO_API int kio_op_cancel(kio_ctx *ctx, int64_t op) KIO_NOEXCEPT;
 KIO_API int kio_op_timeout(kio_ctx *ctx, int64_t op, uint64_t timeout_ns) KIO_NOEXCEPT;
 
 /*
- * Cancels every op of ctx that is pending on fd. Returns the number of ops
- * asked to cancel (>= 0), or -EINVAL, -EBADF (fd < 0).
+ * Cancels every op of ctx that is pending on fd (a registered fd: on its
+ * registered file). Returns the number of ops asked to cancel (>= 0), or
+ * -EINVAL, -EBADF (fd < 0).
  */
 KIO_API int kio_cancel_fd(kio_ctx *ctx, int fd) KIO_NOEXCEPT;
 
@@ -83,7 +84,8 @@ KIO_API int64_t kio_openat(kio_ctx *ctx, int dirfd, const char *path, int flags,
 
 /*
  * Cancels the ops of ctx pending on fd (as kio_cancel_fd()), then closes
- * fd. res 0 or a negated errno (-EBADF).
+ * fd; a registered fd (kio_register_files()) leaves the table in between.
+ * res 0 or a negated errno (-EBADF).
  */
 KIO_API int64_t kio_close(kio_ctx *ctx, int fd, kio_cb cb, void *user_data) KIO_NOEXCEPT;
 

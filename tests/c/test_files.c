@@ -377,14 +377,18 @@ static void test_files_close_before_run(void **state)
 	struct kt_rec r;
 	int64_t cid = kio_close(ctx, p[1], kt_rec_cb, kt_rec_reset(&r));
 	assert_true(cid >= 0);
+	/* A new table whose slot 1 the old update must not empty: registered
+	 * at once where the unregister was allowed, else after the run. */
 	int rc = kio_unregister_files(ctx);
-	assert_int_equal(rc, is_uring(ctx) ? -EBUSY : 0);
+	assert_true(rc == 0 || rc == -EBUSY);
+	if (rc == 0)
+		assert_int_equal(kio_register_files(ctx, q, 2), 0);
 	assert_int_equal(kt_await_op(ctx, cid, &r), 0);
 	p[1] = -1;
-	if (rc != 0)
+	if (rc != 0) {
 		assert_int_equal(kio_unregister_files(ctx), 0);
-	/* A new table whose slot 1 the old update must not have emptied. */
-	assert_int_equal(kio_register_files(ctx, q, 2), 0);
+		assert_int_equal(kio_register_files(ctx, q, 2), 0);
+	}
 	assert_int_equal(write(q[1], "q", 1), 1);
 	char in[4];
 	int64_t id = kio_read(ctx, q[0], in, sizeof(in), KIO_OFFSET_CURRENT, kt_rec_cb,
@@ -393,6 +397,8 @@ static void test_files_close_before_run(void **state)
 	id = kio_write(ctx, q[1], "w", 1, KIO_OFFSET_CURRENT, kt_rec_cb, kt_rec_reset(&r));
 	assert_int_equal(kt_await_op(ctx, id, &r), 1);
 	assert_int_equal(kio_unregister_files(ctx), 0);
+	/* The answer itself: io_uring had an update to wait for. */
+	assert_int_equal(rc, is_uring(ctx) ? -EBUSY : 0);
 	kio_ctx_destroy(ctx);
 	kt_close_pipe(p);
 	kt_close_pipe(q);
