@@ -91,9 +91,8 @@ KIO_API int64_t kio_read(kio_ctx *ctx, int fd, void *buf, size_t len, uint64_t o
 		if (read_nowait(ctx, fd, &iov, 1, offset, cb, user_data, &id))
 			return id;
 	}
-	return submit(ctx, cb, user_data, IORING_OP_READ, fd, false, [=](io_uring_sqe *sqe) {
+	return submit_file_op<IORING_OP_READ, false>(ctx, cb, user_data, fd, [=](io_uring_sqe *sqe) {
 		io_uring_prep_read(sqe, fd, buf, unsigned(len), offset);
-		use_registered_file(ctx, sqe, fd);
 	});
 }
 
@@ -106,9 +105,8 @@ KIO_API int64_t kio_write(kio_ctx *ctx, int fd, const void *buf, size_t len, uin
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	return submit(ctx, cb, user_data, IORING_OP_WRITE, fd, true, [=](io_uring_sqe *sqe) {
+	return submit_file_op<IORING_OP_WRITE, true>(ctx, cb, user_data, fd, [=](io_uring_sqe *sqe) {
 		io_uring_prep_write(sqe, fd, buf, unsigned(len), offset);
-		use_registered_file(ctx, sqe, fd);
 	});
 }
 
@@ -134,9 +132,8 @@ KIO_API int64_t kio_readv(kio_ctx *ctx, int fd, const struct iovec *iov, int iov
 		if (read_nowait(ctx, fd, iov, iovcnt, offset, cb, user_data, &id))
 			return id;
 	}
-	return submit(ctx, cb, user_data, IORING_OP_READV, fd, false, [=](io_uring_sqe *sqe) {
+	return submit_file_op<IORING_OP_READV, false>(ctx, cb, user_data, fd, [=](io_uring_sqe *sqe) {
 		io_uring_prep_readv(sqe, fd, iov, unsigned(iovcnt), offset);
-		use_registered_file(ctx, sqe, fd);
 	});
 }
 
@@ -149,9 +146,8 @@ KIO_API int64_t kio_writev(kio_ctx *ctx, int fd, const struct iovec *iov, int io
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	return submit(ctx, cb, user_data, IORING_OP_WRITEV, fd, true, [=](io_uring_sqe *sqe) {
+	return submit_file_op<IORING_OP_WRITEV, true>(ctx, cb, user_data, fd, [=](io_uring_sqe *sqe) {
 		io_uring_prep_writev(sqe, fd, iov, unsigned(iovcnt), offset);
-		use_registered_file(ctx, sqe, fd);
 	});
 }
 

@@ -25,10 +25,9 @@ inline int registered_index(const kio_ctx *c, int fd) noexcept
 	return int(f->slot[size_t(fd)]) - 1;
 }
 
-// Called by each file op on the SQE it just filled: a registered fd is
-// named by its index (IOSQE_FIXED_FILE), so the kernel skips looking the
-// fd up and taking a reference per op. A context without registered files
-// on io_uring pays one compare: files_end is 0 there.
+// On an SQE just filled for fd: a registered fd is named by its index
+// (IOSQE_FIXED_FILE), so the kernel skips looking the fd up and taking a
+// reference per op.
 [[gnu::always_inline]] inline void use_registered_file(const kio_ctx *c, io_uring_sqe *sqe,
 						       int fd) noexcept
 {
@@ -39,6 +38,30 @@ inline int registered_index(const kio_ctx *c, int fd) noexcept
 			sqe->flags |= IOSQE_FIXED_FILE;
 		}
 	}
+}
+
+// submit() for the file ops that honour the table: the SQE is filled as
+// usual, then a registered fd's number is swapped for its index. A context
+// without registered files on io_uring pays one compare (files_end is 0
+// there), and the op's prep keeps its captures in registers.
+template <int Opcode, bool PipeWrite, typename Prep>
+[[gnu::always_inline]] inline int64_t submit_file_op(kio_ctx *c, kio_cb cb, void *user_data, int fd,
+						     Prep &&prep) noexcept
+{
+	Started s = start_op_fast(c, cb, user_data, Opcode, fd, PipeWrite);
+	if (__builtin_expect(!s.sqe, 0)) {
+		if (s.id < 0)
+			return s.id;
+		return submit_slow(c, cb, user_data, Opcode, fd, PipeWrite,
+				   [prep, c, fd](io_uring_sqe *sqe) {
+					   prep(sqe);
+					   use_registered_file(c, sqe, fd);
+				   });
+	}
+	prep(s.sqe);
+	s.sqe->user_data = uint64_t(s.id);
+	use_registered_file(c, s.sqe, fd);
+	return s.id;
 }
 
 // True when fd goes through the registered table on io_uring (ops that

@@ -334,6 +334,38 @@ static void test_files_close2_keeps_old_file(void **state)
 	kt_tmpdir_remove(dir);
 }
 
+/* KIO_CTX_READ_NOWAIT: a registered fd skips the synchronous attempt on
+ * the number, so the rule above holds for its reads too. */
+static void test_files_nowait_uses_table(void **state)
+{
+	(void)state;
+	kio_ctx_opts opts;
+	kio_ctx_opts_init(&opts, sizeof(opts));
+	opts.flags |= KIO_CTX_READ_NOWAIT;
+	kio_ctx *ctx = NULL;
+	assert_int_equal(kio_ctx_create(&ctx, &opts, sizeof(opts)), 0);
+	char *dir = kt_tmpdir();
+	int a = file_with(dir, "a", "AAAA");
+	assert_int_equal(kio_register_files(ctx, &a, 1), 0);
+	char in[4];
+	assert_int_equal(read_at(ctx, a, in, 4, 0), 4);
+	assert_memory_equal(in, "AAAA", 4);
+	assert_int_equal(close(a), 0);
+	int b = file_with(dir, "b", "BBBB");
+	assert_int_equal(b, a);
+	struct iovec iov = {in, 4};
+	struct kt_rec r;
+	int64_t id = kio_readv(ctx, b, &iov, 1, 0, kt_rec_cb, kt_rec_reset(&r));
+	assert_int_equal(kt_await_op(ctx, id, &r), 4);
+	assert_memory_equal(in, is_uring(ctx) ? "AAAA" : "BBBB", 4);
+	assert_int_equal(read_at(ctx, b, in, 4, 0), 4);
+	assert_memory_equal(in, is_uring(ctx) ? "AAAA" : "BBBB", 4);
+	assert_int_equal(kio_unregister_files(ctx), 0);
+	kio_ctx_destroy(ctx);
+	assert_int_equal(close(b), 0);
+	kt_tmpdir_remove(dir);
+}
+
 /* Unregister is refused while an op on a registered fd is in flight and
  * allowed once its callback ran; ops then use the plain fd. */
 static void test_files_unregister_in_flight(void **state)
@@ -462,6 +494,7 @@ int main(void)
 		KT_TEST(test_files_cancel_fd),
 		KT_TEST(test_files_cancel_fd_after_close2),
 		KT_TEST(test_files_close2_keeps_old_file),
+		KT_TEST(test_files_nowait_uses_table),
 		KT_TEST(test_files_unregister_in_flight),
 		KT_TEST(test_files_close_before_run),
 		KT_TEST(test_files_destroy_in_flight),
