@@ -53,7 +53,8 @@ bool uses_table(const io_uring_sqe &s) noexcept
 		return true;
 	if (s.opcode == IORING_OP_FILES_UPDATE)
 		return true;
-	return s.opcode == IORING_OP_ASYNC_CANCEL && (s.cancel_flags & IORING_ASYNC_CANCEL_FD_FIXED);
+	return s.opcode == IORING_OP_ASYNC_CANCEL &&
+	       (s.cancel_flags & IORING_ASYNC_CANCEL_FD_FIXED);
 }
 
 // Whether SQEs that use the table still wait for the kernel (in the SQ, or

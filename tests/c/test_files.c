@@ -206,7 +206,8 @@ static void test_files_close_reuses_number(void **state)
 
 	/* The write end closed through kio: the reader gets end of file, not
 	 * a wait (a timeout would say the kernel still holds the file). */
-	assert_int_equal(kt_await_op(ctx, kio_close(ctx, p[1], kt_rec_cb, kt_rec_reset(&r)), &r), 0);
+	assert_int_equal(kt_await_op(ctx, kio_close(ctx, p[1], kt_rec_cb, kt_rec_reset(&r)), &r),
+			 0);
 	p[1] = -1;
 	int64_t id = kio_read(ctx, p[0], in, sizeof(in), KIO_OFFSET_CURRENT, kt_rec_cb,
 			      kt_rec_reset(&r));
@@ -296,7 +297,8 @@ static void test_files_cancel_fd_after_close2(void **state)
 	assert_int_equal(kio_register_files(ctx, &rd, 1), 0);
 	char in[8];
 	struct kt_rec r;
-	int64_t id = kio_read(ctx, rd, in, sizeof(in), KIO_OFFSET_CURRENT, kt_rec_cb, kt_rec_reset(&r));
+	int64_t id =
+		kio_read(ctx, rd, in, sizeof(in), KIO_OFFSET_CURRENT, kt_rec_cb, kt_rec_reset(&r));
 	assert_true(id >= 0);
 	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
 	assert_int_equal(r.calls, 0);
@@ -377,7 +379,8 @@ static void test_files_unregister_in_flight(void **state)
 	assert_int_equal(kio_register_files(ctx, p, 2), 0);
 	char in[8];
 	struct kt_rec r;
-	int64_t id = kio_read(ctx, p[0], in, sizeof(in), KIO_OFFSET_CURRENT, kt_rec_cb, kt_rec_reset(&r));
+	int64_t id = kio_read(ctx, p[0], in, sizeof(in), KIO_OFFSET_CURRENT, kt_rec_cb,
+			      kt_rec_reset(&r));
 	assert_true(id >= 0);
 	/* Queued, not yet submitted: refused as well. */
 	assert_int_equal(kio_unregister_files(ctx), -EBUSY);
@@ -470,7 +473,8 @@ static void test_files_timeout_and_epipe(void **state)
 	assert_int_equal(kio_register_files(ctx, p, 2), 0);
 	char in[8];
 	struct kt_rec r;
-	int64_t id = kio_read(ctx, p[0], in, sizeof(in), KIO_OFFSET_CURRENT, kt_rec_cb, kt_rec_reset(&r));
+	int64_t id = kio_read(ctx, p[0], in, sizeof(in), KIO_OFFSET_CURRENT, kt_rec_cb,
+			      kt_rec_reset(&r));
 	assert_true(id >= 0);
 	assert_int_equal(kio_op_timeout(ctx, id, 10 * KT_MS), 0);
 	assert_int_equal(kt_await_op(ctx, id, &r), -ETIMEDOUT);
