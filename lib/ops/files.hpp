@@ -43,7 +43,8 @@ inline int registered_index(const kio_ctx *c, int fd) noexcept
 // submit() for the file ops that honour the table: the SQE is filled as
 // usual, then a registered fd's number is swapped for its index. A context
 // without registered files on io_uring pays one compare (files_end is 0
-// there), and the op's prep keeps its captures in registers.
+// there), and the op's prep keeps its captures in registers. The steps of
+// submit() (core/ctx.hpp), plus the swap: a change to one belongs in both.
 template <int Opcode, bool PipeWrite, typename Prep>
 [[gnu::always_inline]] inline int64_t submit_file_op(kio_ctx *c, kio_cb cb, void *user_data, int fd,
 						     Prep &&prep) noexcept
