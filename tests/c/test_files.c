@@ -462,6 +462,44 @@ static void test_files_destroy_in_flight(void **state)
 	kt_close_pipe(p);
 }
 
+/* Callbacks that destroy runs (cancelled ops) may still call both: a
+ * new table is refused (-ESHUTDOWN), the old one can be given back. */
+struct in_destroy {
+	kio_ctx *ctx;
+	int fd;
+	int calls;
+	int reg_rc;
+	int unreg_rc;
+};
+
+static void call_in_destroy(void *user_data, int32_t res, uint32_t flags)
+{
+	(void)flags;
+	struct in_destroy *d = user_data;
+	d->calls++;
+	assert_int_equal(res, -ECANCELED);
+	d->unreg_rc = kio_unregister_files(d->ctx);
+	d->reg_rc = kio_register_files(d->ctx, &d->fd, 1);
+}
+
+static void test_files_calls_during_destroy(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int p[2];
+	kt_pipe(p);
+	assert_int_equal(kio_register_files(ctx, &p[1], 1), 0);
+	struct in_destroy d = {ctx, p[1], 0, 1, 1};
+	char in[8];
+	assert_true(kio_read(ctx, p[0], in, sizeof(in), KIO_OFFSET_CURRENT, call_in_destroy, &d) >= 0);
+	assert_true(kio_ctx_run_once(ctx, 0) >= 0);
+	kio_ctx_destroy(ctx);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.unreg_rc, 0);
+	assert_int_equal(d.reg_rc, -ESHUTDOWN);
+	kt_close_pipe(p);
+}
+
 /* A registered pipe read that waits, then a timeout: -ETIMEDOUT. A write
  * to a registered pipe without a reader: -EPIPE, no SIGPIPE. */
 static void test_files_timeout_and_epipe(void **state)
@@ -503,6 +541,7 @@ int main(void)
 		KT_TEST(test_files_close_before_run),
 		KT_TEST(test_files_destroy_in_flight),
 		KT_TEST(test_files_timeout_and_epipe),
+		KT_TEST(test_files_calls_during_destroy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
