@@ -165,8 +165,6 @@ struct kio_ctx {
 
 	// kio_register_buffers() (ops/fixed.cpp); nullptr until first used.
 	std::unique_ptr<kio::FixedBufs, kio::FixedBufsDeleter> fixed;
-	// kio_register_files() (ops/files.cpp); nullptr until first used.
-	std::unique_ptr<kio::RegFiles, kio::RegFilesDeleter> files;
 
 	kio_stats stats{};
 	kio::Obs obs; // time accounting, overflows, the cross-thread copy (core/obs.hpp)
@@ -175,6 +173,10 @@ struct kio_ctx {
 	// Networking state (buffer rings, the pipe pool of kio_sendfile()),
 	// created on first use by net code; freed by net_teardown().
 	kio::NetState *net = nullptr;
+
+	// kio_register_files() (ops/files.cpp); nullptr until first used. Here,
+	// past the fields the op path reads, so they keep their offsets.
+	std::unique_ptr<kio::RegFiles, kio::RegFilesDeleter> files;
 
 	// Poisoned by kio_ctx_destroy (core/handle.hpp). Far from the start of
 	// the object, where the allocator keeps its free-list links.
