@@ -10,7 +10,7 @@
  * run's length fires. IOPS = reads completed / elapsed time.
  *
  *   kio-bench-fileread --file PATH [--qd N] [--seconds S] [--reps R] [--pread]
- *                      [--direct] [--nowait] [--fixed] [--no-defer-taskrun]
+ *                      [--direct] [--nowait] [--fixed] [--regfile] [--no-defer-taskrun]
  *
  * --direct opens the file with O_DIRECT (reads go to the device, not the
  * page cache; the buffers are 4 KiB aligned): the storage figure. The
@@ -19,8 +19,10 @@
  * --nowait creates the context with KIO_CTX_READ_NOWAIT: a read the page
  * cache can answer is made inside kio_read() (preadv2 with RWF_NOWAIT) and
  * only its completion goes through the loop. --fixed registers each
- * reader's buffer (kio_register_buffers) and reads with kio_read_fixed().
- * Each adds "-nowait" / "-fixed" to the impl name. --no-defer-taskrun
+ * reader's buffer (kio_register_buffers) and the file (kio_register_files),
+ * and reads with kio_read_fixed(): fio's fixedbufs + registerfiles.
+ * --regfile registers the file alone (kio_read() of a registered fd).
+ * Each adds "-nowait" / "-fixed" / "-regfile" to the impl name. --no-defer-taskrun
  * creates the context with KIO_CTX_NO_DEFER_TASKRUN (to see what deferred
  * completion delivery costs or gains on a workload).
  *
@@ -158,6 +160,7 @@ int main(int argc, char **argv)
 	struct bench_fileread_args args;
 	/* These options are this program's own: the shared parser sees the rest. */
 	bool with_pread = false, direct = false, help = false, nowait = false, no_defer = false;
+	bool regfile = false;
 	int nargs = 0;
 	for (int i = 0; i < argc; i++) {
 		if (i > 0 && strcmp(argv[i], "--pread") == 0)
@@ -167,7 +170,9 @@ int main(int argc, char **argv)
 		else if (i > 0 && strcmp(argv[i], "--nowait") == 0)
 			nowait = true;
 		else if (i > 0 && strcmp(argv[i], "--fixed") == 0)
-			g_fixed = true;
+			g_fixed = regfile = true;
+		else if (i > 0 && strcmp(argv[i], "--regfile") == 0)
+			regfile = true;
 		else if (i > 0 && strcmp(argv[i], "--no-defer-taskrun") == 0)
 			no_defer = true;
 		else if (i > 0 && strcmp(argv[i], "--help") == 0)
@@ -179,7 +184,8 @@ int main(int argc, char **argv)
 	if (!bench_fileread_parse(help ? 1 : nargs, argv, MAX_QD, &args) || help) {
 		fprintf(stderr, "options of this program: [--pread] (QD 1: also a pread(2) loop, "
 				"back to back) [--direct] (O_DIRECT) [--nowait] (KIO_CTX_READ_NOWAIT) "
-				"[--fixed] (registered buffers, kio_read_fixed) [--no-defer-taskrun]\n");
+				"[--fixed] (registered buffers and file, kio_read_fixed) [--regfile] "
+				"(registered file) [--no-defer-taskrun]\n");
 		return 2;
 	}
 	if (with_pread && args.qd != 1) {
@@ -218,11 +224,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kio-bench-fileread: kio_register_buffers: %s\n", kio_strerror(err));
 		return 1;
 	}
+	if (regfile && (err = kio_register_files(run.ctx, &fd, 1)) < 0) {
+		fprintf(stderr, "kio-bench-fileread: kio_register_files: %s\n", kio_strerror(err));
+		return 1;
+	}
 
 	char impl[48];
 	snprintf(impl, sizeof(impl), "%s%s%s",
 		 kio_ctx_backend(run.ctx) == KIO_BACKEND_EPOLL ? "kio-c-epoll" : "kio-c",
-		 nowait ? "-nowait" : "", g_fixed ? "-fixed" : "");
+		 nowait ? "-nowait" : "", g_fixed ? "-fixed" : regfile ? "-regfile" : "");
 	int status = 0;
 	double iops[BENCH_MAX_REPS], pread_iops[BENCH_MAX_REPS], ratio[BENCH_MAX_REPS];
 	/* A short warm-up run: faults the buffers in, settles the ring. */

@@ -182,7 +182,7 @@ run_fault_pass() { # LABEL DIR BACKEND
 
 # The page-cache read pass: the suites that read files, once more with
 # KIO_READ_NOWAIT=1 (kio_ctx_create(3)): every result must be the same.
-nowait_tests=(test_file test_contract test_backend test_read_nowait test_fixed test_sendfile
+nowait_tests=(test_file test_contract test_backend test_read_nowait test_fixed test_files test_sendfile
   test_faults cxx_file_20 kio-copy-copy kio-copy-copy-odd-size kio-copy-cat-file)
 
 # Runs the page-cache read pass of a built DIR on BACKEND; adds to the totals.

@@ -229,6 +229,8 @@ PROTOTYPES = {
     'kio_write_fixed': (_i64, [_ctx, _i, _vp, _sz, _u64, _u32, _cb, _vp]),
     'kio_register_buffers': (_i, [_ctx, _vp, _u32]),
     'kio_unregister_buffers': (_i, [_ctx]),
+    'kio_register_files': (_i, [_ctx, ctypes.POINTER(_i), _u32]),
+    'kio_unregister_files': (_i, [_ctx]),
     'kio_writev': (_i64, [_ctx, _i, _vp, _i, _u64, _cb, _vp]),
     'kio_fsync': (_i64, [_ctx, _i, _u32, _cb, _vp]),
     'kio_fallocate': (_i64, [_ctx, _i, _i, _u64, _u64, _cb, _vp]),

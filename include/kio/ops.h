@@ -56,8 +56,9 @@ KIO_API int kio_op_cancel(kio_ctx *ctx, int64_t op) KIO_NOEXCEPT;
 KIO_API int kio_op_timeout(kio_ctx *ctx, int64_t op, uint64_t timeout_ns) KIO_NOEXCEPT;
 
 /*
- * Cancels every op of ctx that is pending on fd. Returns the number of ops
- * asked to cancel (>= 0), or -EINVAL, -EBADF (fd < 0).
+ * Cancels every op of ctx that is pending on fd (a registered fd: on its
+ * registered file). Returns the number of ops asked to cancel (>= 0), or
+ * -EINVAL, -EBADF (fd < 0).
  */
 KIO_API int kio_cancel_fd(kio_ctx *ctx, int fd) KIO_NOEXCEPT;
 
@@ -83,7 +84,8 @@ KIO_API int64_t kio_openat(kio_ctx *ctx, int dirfd, const char *path, int flags,
 
 /*
  * Cancels the ops of ctx pending on fd (as kio_cancel_fd()), then closes
- * fd. res 0 or a negated errno (-EBADF).
+ * fd; a registered fd (kio_register_files()) leaves the table in between.
+ * res 0 or a negated errno (-EBADF).
  */
 KIO_API int64_t kio_close(kio_ctx *ctx, int fd, kio_cb cb, void *user_data) KIO_NOEXCEPT;
 
@@ -130,6 +132,36 @@ KIO_API int kio_register_buffers(kio_ctx *ctx, const struct iovec *iov,
  * -EBUSY (a fixed op is still in flight: its callback has not run), -EPERM.
  */
 KIO_API int kio_unregister_buffers(kio_ctx *ctx) KIO_NOEXCEPT;
+
+/*
+ * Registered files (since 0.4). Registers nr (1..2^20, at most
+ * RLIMIT_NOFILE) open fds with ctx; fds[i] gets index i. From then on
+ * kio_read(), kio_write(), kio_readv(), kio_writev(), kio_read_fixed() and
+ * kio_write_fixed() on one of these fds name it on io_uring by its index
+ * (IOSQE_FIXED_FILE), which spares the kernel an fd lookup and a file
+ * reference per op; results and contract are unchanged. On the epoll
+ * backend the table is bookkeeping only. fds is only read during the call;
+ * the fds stay the caller's. KIO_CTX_READ_NOWAIT's attempt skips
+ * registered fds. kio_close() of a registered fd empties its slot before
+ * the close, so the number can be reused; kio_cancel_fd() reaches ops
+ * issued through the index. A registered fd closed with close(2) instead
+ * keeps naming the old file for kio's ops on io_uring (the kernel holds
+ * it) until kio_unregister_files(); on epoll the number is used as is.
+ * Errors: -EINVAL (ctx or fds NULL, nr 0 or above 2^20, an fd twice),
+ * -EBADF (an fd negative or not open), -EMFILE (nr above RLIMIT_NOFILE),
+ * -EBUSY (files already registered), -EPERM (not the thread that runs
+ * ctx), -ESHUTDOWN, -ENOMEM, or another negated errno of
+ * io_uring_register(2).
+ */
+KIO_API int kio_register_files(kio_ctx *ctx, const int *fds, uint32_t nr) KIO_NOEXCEPT;
+
+/*
+ * Unregisters the files of kio_register_files(); the fds are untouched.
+ * Errors: -EINVAL (ctx NULL), -ENXIO (none registered), -EBUSY (an op on a
+ * registered fd is in flight: its callback has not run; or, before any
+ * thread ran ctx, ops that use the table are still queued), -EPERM.
+ */
+KIO_API int kio_unregister_files(kio_ctx *ctx) KIO_NOEXCEPT;
 
 /*
  * kio_read()/kio_write() into or from registered buffer buf_index: [buf,

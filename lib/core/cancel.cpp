@@ -5,6 +5,7 @@
 
 #include "core/ctx.hpp"
 #include "core/guard.hpp"
+#include "ops/files.hpp"
 
 using namespace kio;
 
@@ -105,7 +106,20 @@ KIO_API int kio_cancel_fd(kio_ctx *ctx, int fd) noexcept
 	io_uring_sqe *sqe = get_sqe(ctx, &err);
 	if (!sqe)
 		return err;
-	io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+	// The kernel matches ops by the file the cancel names. A registered
+	// fd is named by its slot: that is the file its ops were issued on,
+	// even if the number was closed with close(2) since.
+	int slot = ctx->ring.backend() == KIO_BACKEND_IO_URING ? registered_index(ctx, fd) : -1;
+	if (slot < 0) {
+		io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+	} else if (ctx->ring.supports(IORING_OP_SEND_ZC)) {
+		// Linux 6.0 (as IORING_OP_SEND_ZC) has the flag for it.
+		io_uring_prep_cancel_fd(sqe, slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+	} else {
+		// 5.19 refuses that flag; it reads a fixed-file cancel's fd as a slot.
+		io_uring_prep_cancel_fd(sqe, slot, IORING_ASYNC_CANCEL_ALL);
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
 	sqe->user_data = kUdIgnore;
 	embed_kick(ctx);
 	return int(count);

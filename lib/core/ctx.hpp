@@ -69,6 +69,10 @@ struct FixedBufs; // ops/fixed.cpp
 struct FixedBufsDeleter {
 	void operator()(FixedBufs *f) const noexcept; // ops/fixed.cpp
 };
+struct RegFiles; // ops/files.hpp
+struct RegFilesDeleter {
+	void operator()(RegFiles *f) const noexcept; // ops/files.cpp
+};
 
 // The calling thread, as an address unique to it: a thread-local byte's.
 // initial-exec: one fs-relative address and no call; the byte fits the
@@ -116,6 +120,9 @@ struct kio_ctx {
 	void *sigpipe_holder = nullptr; // the thread hold (sigpipe.cpp) pipe_writes count in
 	bool in_run = false;
 	bool read_nowait = false; // KIO_CTX_READ_NOWAIT (ops/read_nowait.cpp)
+	// fds below it may be registered files (ops/files.hpp); 0 unless files
+	// are registered on io_uring, so the file ops test one value.
+	uint32_t files_end = 0;
 	// The thread that runs the ctx: the first to call kio_ctx_run() or
 	// kio_ctx_run_once(). Until then (nullptr) any thread may start ops,
 	// to hand the ctx over; from then on only this one (kio(7)).
@@ -166,6 +173,10 @@ struct kio_ctx {
 	// Networking state (buffer rings, the pipe pool of kio_sendfile()),
 	// created on first use by net code; freed by net_teardown().
 	kio::NetState *net = nullptr;
+
+	// kio_register_files() (ops/files.cpp); nullptr until first used. Here,
+	// past the fields the op path reads, so they keep their offsets.
+	std::unique_ptr<kio::RegFiles, kio::RegFilesDeleter> files;
 
 	// Poisoned by kio_ctx_destroy (core/handle.hpp). Far from the start of
 	// the object, where the allocator keeps its free-list links.

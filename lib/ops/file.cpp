@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/ctx.hpp"
+#include "ops/files.hpp"
 #include "ops/read_nowait.hpp"
 
 using namespace kio;
@@ -52,6 +53,10 @@ KIO_API int64_t kio_close(kio_ctx *ctx, int fd, kio_cb cb, void *user_data) noex
 	int rc = kio_cancel_fd(ctx, fd);
 	if (rc < 0)
 		return rc;
+	// Then its registered slot, if any: the number may name another file
+	// after the close, and must not reach the old one through the table.
+	if (__builtin_expect(ctx->files != nullptr, 0) && (rc = files_forget(ctx, fd)) < 0)
+		return rc;
 	return submit(ctx, cb, user_data, IORING_OP_CLOSE, -1, false,
 		      [=](io_uring_sqe *sqe) { io_uring_prep_close(sqe, fd); });
 }
@@ -77,13 +82,16 @@ KIO_API int64_t kio_read(kio_ctx *ctx, int fd, void *buf, size_t len, uint64_t o
 			return start_deferred(ctx, cb, user_data, n < 0 ? -errno : 0);
 		});
 	}
-	if (__builtin_expect(ctx->read_nowait, 0) && offset != KIO_OFFSET_CURRENT) {
+	// A registered fd is read through its table entry, which a
+	// synchronous attempt on the fd number could not honour.
+	if (__builtin_expect(ctx->read_nowait, 0) && offset != KIO_OFFSET_CURRENT &&
+	    !uses_registered_file(ctx, fd)) {
 		struct iovec iov = {buf, len};
 		int64_t id;
 		if (read_nowait(ctx, fd, &iov, 1, offset, cb, user_data, &id))
 			return id;
 	}
-	return submit(ctx, cb, user_data, IORING_OP_READ, fd, false, [=](io_uring_sqe *sqe) {
+	return submit_file_op<IORING_OP_READ, false>(ctx, cb, user_data, fd, [=](io_uring_sqe *sqe) {
 		io_uring_prep_read(sqe, fd, buf, unsigned(len), offset);
 	});
 }
@@ -97,7 +105,7 @@ KIO_API int64_t kio_write(kio_ctx *ctx, int fd, const void *buf, size_t len, uin
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	return submit(ctx, cb, user_data, IORING_OP_WRITE, fd, true, [=](io_uring_sqe *sqe) {
+	return submit_file_op<IORING_OP_WRITE, true>(ctx, cb, user_data, fd, [=](io_uring_sqe *sqe) {
 		io_uring_prep_write(sqe, fd, buf, unsigned(len), offset);
 	});
 }
@@ -116,12 +124,15 @@ KIO_API int64_t kio_readv(kio_ctx *ctx, int fd, const struct iovec *iov, int iov
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	if (__builtin_expect(ctx->read_nowait, 0) && offset != KIO_OFFSET_CURRENT) {
+	// A registered fd is read through its table entry, which a
+	// synchronous attempt on the fd number could not honour.
+	if (__builtin_expect(ctx->read_nowait, 0) && offset != KIO_OFFSET_CURRENT &&
+	    !uses_registered_file(ctx, fd)) {
 		int64_t id;
 		if (read_nowait(ctx, fd, iov, iovcnt, offset, cb, user_data, &id))
 			return id;
 	}
-	return submit(ctx, cb, user_data, IORING_OP_READV, fd, false, [=](io_uring_sqe *sqe) {
+	return submit_file_op<IORING_OP_READV, false>(ctx, cb, user_data, fd, [=](io_uring_sqe *sqe) {
 		io_uring_prep_readv(sqe, fd, iov, unsigned(iovcnt), offset);
 	});
 }
@@ -135,7 +146,7 @@ KIO_API int64_t kio_writev(kio_ctx *ctx, int fd, const struct iovec *iov, int io
 		return -EINVAL;
 	if (fd < 0)
 		return -EBADF;
-	return submit(ctx, cb, user_data, IORING_OP_WRITEV, fd, true, [=](io_uring_sqe *sqe) {
+	return submit_file_op<IORING_OP_WRITEV, true>(ctx, cb, user_data, fd, [=](io_uring_sqe *sqe) {
 		io_uring_prep_writev(sqe, fd, iov, unsigned(iovcnt), offset);
 	});
 }

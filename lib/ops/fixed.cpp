@@ -15,6 +15,7 @@
 
 #include "core/ctx.hpp"
 #include "core/guard.hpp"
+#include "ops/files.hpp"
 
 namespace kio {
 
@@ -85,6 +86,7 @@ int64_t start_fixed(kio_ctx *ctx, int fd, void *buf, size_t len, uint64_t offset
 		if (id < 0)
 			return id;
 		io_uring_prep_rw(opcode, sqe, fd, buf, unsigned(len), offset);
+		use_registered_file(ctx, sqe, fd);
 		if (opcode == IORING_OP_READ_FIXED || opcode == IORING_OP_WRITE_FIXED)
 			sqe->buf_index = uint16_t(index);
 		sqe->user_data = uint64_t(id);
