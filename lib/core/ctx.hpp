@@ -165,6 +165,9 @@ struct kio_ctx {
 
 	// kio_register_buffers() (ops/fixed.cpp); nullptr until first used.
 	std::unique_ptr<kio::FixedBufs, kio::FixedBufsDeleter> fixed;
+	// Registered-buffer ops whose callback has not run (Op state kFixedIO):
+	// kio_unregister_buffers() refuses while any is in flight.
+	uint32_t fixed_inflight = 0;
 
 	kio_stats stats{};
 	kio::Obs obs; // time accounting, overflows, the cross-thread copy (core/obs.hpp)

@@ -49,6 +49,8 @@ static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
 		c->fd_inflight[size_t(op.fd)]--;
 	if ((op.state & kPipeWrite) && --c->pipe_writes == 0)
 		sigpipe_release(c);
+	if (op.state & kFixedIO)
+		c->fixed_inflight--;
 }
 
 [[gnu::always_inline]] inline void finish_op(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
@@ -280,10 +282,11 @@ uint32_t cqe_flags(uint32_t f) noexcept
 		uint32_t idx = OpTable::index_of(int64_t(ud));
 		Op &op = c->ops.at(idx);
 		// One test lets an op with no flags and no state through; an fd
-		// count to drop is the one state the plain path also handles.
+		// count, a fixed-buffer count and an unfired timeout to drop are
+		// the states the plain path also handles.
 		// kHooked and kTimed stand for op.hook and op.timeout_at here.
 		if (uint32_t st = op.state; (f | st) != 0) {
-			if (__builtin_expect((f | (st & ~(kTracksFd | kTimed))) != 0, 0)) {
+			if (__builtin_expect((f | (st & ~(kTracksFd | kTimed | kFixedIO))) != 0, 0)) {
 				if (st & kHooked) {
 					op.hook->step(c, idx, res, cqe_flags(f));
 				} else if (f & IORING_CQE_F_MORE) {
@@ -302,6 +305,8 @@ uint32_t cqe_flags(uint32_t f) noexcept
 			}
 			if (st & kTracksFd)
 				c->fd_inflight[size_t(op.fd)]--;
+			if (st & kFixedIO)
+				c->fixed_inflight--;
 		}
 		// Only a Kernel op has CQEs, and a plain one only this one.
 		c->live--;

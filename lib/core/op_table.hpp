@@ -56,6 +56,7 @@ enum : uint8_t {
 	kPipeWrite = 1 << 4,  // may raise SIGPIPE in the kernel (write, splice)
 	kHooked = 1 << 5,     // has a Hook (set with it by start_hooked/start_external)
 	kTimed = 1 << 6,      // was put in the timer wheel (heap_pos may be set)
+	kFixedIO = 1 << 7,    // a registered-buffer op, counted in kio_ctx::fixed_inflight
 };
 
 inline constexpr uint32_t kNotInHeap = UINT32_MAX;

@@ -21,7 +21,6 @@ namespace kio {
 
 struct FixedBufs {
 	std::vector<iovec> bufs; // empty: nothing registered
-	uint32_t inflight = 0;   // fixed ops whose callback has not run
 };
 
 void FixedBufsDeleter::operator()(FixedBufs *f) const noexcept
@@ -37,16 +36,6 @@ namespace {
 
 constexpr uint32_t kMaxBufs = 1u << 14;        // the kernel's IORING_MAX_REG_BUFFERS
 constexpr size_t kMaxBufLen = size_t(1) << 30; // and its limit per buffer
-
-// Every completion of a fixed op is its final one: it stops counting
-// against kio_unregister_buffers() here.
-void fixed_step(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
-{
-	c->fixed->inflight--;
-	complete_op(c, idx, res, flags);
-}
-
-const Hook kFixedHook{fixed_step, nullptr};
 
 bool uring(const kio_ctx *c) noexcept
 {
@@ -64,6 +53,26 @@ bool in_buffer(const FixedBufs *f, uint32_t index, const void *buf, size_t len) 
 	return p >= base && p - base <= size && len <= size - (p - base);
 }
 
+// A fixed op is a plain kernel op with one state bit (kFixedIO): its end
+// (loop.cpp, settle()) stops counting it against kio_unregister_buffers().
+// Opcode is READ_FIXED/WRITE_FIXED on io_uring, the plain READ/WRITE of the
+// same memory on epoll.
+template <int Opcode, bool Write>
+int64_t submit_fixed(kio_ctx *ctx, int fd, void *buf, unsigned len, uint64_t offset, uint32_t index,
+		     kio_cb cb, void *user_data) noexcept
+{
+	int64_t id = submit_file_op<Opcode, Write>(ctx, cb, user_data, fd, [=](io_uring_sqe *sqe) {
+		io_uring_prep_rw(Opcode, sqe, fd, buf, len, offset);
+		if constexpr (Opcode == IORING_OP_READ_FIXED || Opcode == IORING_OP_WRITE_FIXED)
+			sqe->buf_index = uint16_t(index);
+	});
+	if (id >= 0) {
+		ctx->ops.at(OpTable::index_of(id)).state |= kFixedIO;
+		ctx->fixed_inflight++;
+	}
+	return id;
+}
+
 int64_t start_fixed(kio_ctx *ctx, int fd, void *buf, size_t len, uint64_t offset, uint32_t index,
 		    bool write, kio_cb cb, void *user_data) noexcept
 {
@@ -78,21 +87,14 @@ int64_t start_fixed(kio_ctx *ctx, int fd, void *buf, size_t len, uint64_t offset
 	if (len == 0)
 		return write ? kio_write(ctx, fd, buf, 0, offset, cb, user_data)
 			     : kio_read(ctx, fd, buf, 0, offset, cb, user_data);
-	int opcode = write ? (uring(ctx) ? IORING_OP_WRITE_FIXED : IORING_OP_WRITE)
-			   : (uring(ctx) ? IORING_OP_READ_FIXED : IORING_OP_READ);
-	return guard<int64_t>([&] {
-		io_uring_sqe *sqe = nullptr;
-		int64_t id = start_hooked(ctx, cb, user_data, opcode, fd, write, &kFixedHook, nullptr, &sqe);
-		if (id < 0)
-			return id;
-		io_uring_prep_rw(opcode, sqe, fd, buf, unsigned(len), offset);
-		use_registered_file(ctx, sqe, fd);
-		if (opcode == IORING_OP_READ_FIXED || opcode == IORING_OP_WRITE_FIXED)
-			sqe->buf_index = uint16_t(index);
-		sqe->user_data = uint64_t(id);
-		ctx->fixed->inflight++;
-		return id;
-	});
+	unsigned n = unsigned(len);
+	if (uring(ctx))
+		return write ? submit_fixed<IORING_OP_WRITE_FIXED, true>(ctx, fd, buf, n, offset, index, cb,
+									 user_data)
+			     : submit_fixed<IORING_OP_READ_FIXED, false>(ctx, fd, buf, n, offset, index, cb,
+									 user_data);
+	return write ? submit_fixed<IORING_OP_WRITE, true>(ctx, fd, buf, n, offset, index, cb, user_data)
+		     : submit_fixed<IORING_OP_READ, false>(ctx, fd, buf, n, offset, index, cb, user_data);
 }
 
 } // namespace
@@ -135,7 +137,7 @@ KIO_API int kio_unregister_buffers(kio_ctx *ctx) noexcept
 		return -EPERM;
 	if (!ctx->fixed || ctx->fixed->bufs.empty())
 		return -ENXIO;
-	if (ctx->fixed->inflight)
+	if (ctx->fixed_inflight)
 		return -EBUSY;
 	if (uring(ctx)) {
 		ErrnoKeeper keep_errno;
