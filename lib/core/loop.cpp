@@ -530,6 +530,10 @@ static void fire_timer(kio_ctx *c, uint32_t idx, uint64_t now)
 			op.fire_at = deadline_after(now, op.period);
 		// Its link was just freed, so arming it again allocates nothing.
 		c->timers.set(c->ops, idx, timer_key(op), now);
+	} else if (op.timeout_at) {
+		// A deadline moved later while its entry waited in the wheel
+		// (TimerWheel::flush()): linked again at it, its link still there.
+		c->timers.set(c->ops, idx, op.timeout_at, now);
 	}
 }
 

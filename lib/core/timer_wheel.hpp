@@ -98,7 +98,7 @@ public:
 	// the entry it was for was disarmed.
 	uint64_t next_deadline() const noexcept
 	{
-		uint64_t pend = pend_live_ ? pend_due_ : kNever;
+		uint64_t pend = (pend_live_ | rearm_n_) ? pend_due_ : kNever;
 		if (size_ == 0)
 			return pend;
 		if (due_)
@@ -127,7 +127,14 @@ public:
 			*pend_end_++ = idx;
 			pend_live_++;
 			op.heap_pos = kPending;
-		} else if (op.heap_pos != kPending || rel < pend_min_) {
+		} else if (op.heap_pos != kPending) {
+			// Linked in the wheel: noted for the flush, the entry stays
+			// (a re-armed idle timeout moves nothing per call).
+			if ((pend_live_ | rearm_n_) == 0 || rearm_n_ == rearm_.size() || rel < pend_min_)
+				return false;
+			rearm_[rearm_n_++] = Rearm{idx, op.gen, rel};
+			return true;
+		} else if (rel < pend_min_) {
 			return false;
 		}
 		op.timeout_at = rel;
@@ -212,11 +219,15 @@ public:
 	template <class Fire>
 	void expire(OpTable &ops, uint64_t now, Fire &&fire)
 	{
-		if (__builtin_expect(pend_live_ != 0, 0) && now >= pend_due_)
+		if (__builtin_expect((pend_live_ | rearm_n_) != 0, 0) && now >= pend_due_)
 			flush(ops, now);
 		uint64_t nt = now >> kTickShift;
 		if (__builtin_expect(nt < wake_ && !due_, 1))
 			return; // the common round: nothing due, nothing to cascade
+		// An entry about to fire may have been given a later deadline
+		// since it was linked: those go first (early is never late).
+		if (rearm_n_)
+			flush(ops, now);
 		uint32_t budget = kFireBudget;
 		while (size_) {
 			cascade(ops);
@@ -268,24 +279,43 @@ private:
 			links_.reserve(links_want(ops, idx));
 		links_cap_ = links_.capacity();
 		Op &op = ops.at(idx);
+		if (op.heap_pos != kPending && op.heap_pos != kNotInHeap) {
+			// Linked in the wheel already (try_defer()): the list needs
+			// room or a start.
+			if (rearm_n_ == rearm_.size())
+				rearm_.resize(rearm_n_ < 64 ? 64 : rearm_n_ * 2);
+			start_pending();
+			rearm_[rearm_n_++] = Rearm{idx, op.gen, rel};
+			lower_pend_min(rel);
+			return;
+		}
 		if (op.heap_pos != kPending && pend_end_ == pend_.data() + pend_.size()) {
 			size_t n = size_t(pend_end_ - pend_.data());
 			pend_.resize(n < 64 ? 64 : n * 2);
 			pend_end_ = pend_.data() + n;
 		}
 		if (op.heap_pos != kPending) {
-			remove(ops, idx);
-			if (pend_live_ == 0) {
-				pend_stamp_ = mono_ns();
-				pend_min_ = kPendAge;
-				pend_due_ = deadline_after(pend_stamp_, kPendAge);
-			}
+			start_pending();
 			*pend_end_++ = idx;
 			pend_lim_ = pend_.data() + pend_.size();
 			pend_live_++;
 			op.heap_pos = kPending;
 		}
 		op.timeout_at = rel;
+		lower_pend_min(rel);
+	}
+
+	// The first entry since the last flush stamps the list with the clock.
+	void start_pending() noexcept
+	{
+		if ((pend_live_ | rearm_n_) == 0) {
+			pend_stamp_ = mono_ns();
+			pend_min_ = kPendAge;
+			pend_due_ = deadline_after(pend_stamp_, kPendAge);
+		}
+	}
+	void lower_pend_min(uint64_t rel) noexcept
+	{
 		if (rel < pend_min_) {
 			pend_min_ = rel;
 			pend_due_ = deadline_after(pend_stamp_, rel);
@@ -296,6 +326,28 @@ private:
 	// link array has room for each (defer() made it), so nothing throws.
 	void flush(OpTable &ops, uint64_t now) noexcept
 	{
+		// Re-arms of linked entries first: an op re-armed, disarmed and
+		// armed again is on pend_ (kPending) and skipped here. Each one
+		// sets the deadline from this clock; a later one only replaces
+		// the field, and the entry fires at the earlier one, where the
+		// loop links it again (fire_timer()); an earlier one moves it.
+		for (uint32_t i = 0; i < rearm_n_; i++) {
+			Rearm r = rearm_[i];
+			Op &op = ops.at(r.idx);
+			if (op.gen != r.gen || op.heap_pos >= kPending)
+				continue; // ended, its slot reused, disarmed or pending again
+			uint64_t d = deadline_after(now, r.rel);
+			if (d >= op.timeout_at) {
+				op.timeout_at = d;
+				continue;
+			}
+			remove(ops, r.idx);
+			op.timeout_at = d;
+			if (size_ == 0 && (now >> kTickShift) > cur_)
+				cur_ = now >> kTickShift;
+			insert(ops, r.idx, d);
+		}
+		rearm_n_ = 0;
 		for (const uint32_t *p = pend_.data(); p < pend_end_; p++) {
 			uint32_t idx = *p;
 			Op &op = ops.at(idx);
@@ -658,6 +710,17 @@ private:
 	uint64_t pend_stamp_ = 0;
 	uint64_t pend_min_ = kPendAge;
 	uint64_t pend_due_ = kNever;
+	// Re-arms of entries already linked (try_defer()), applied at the
+	// flush: the op's slot and generation, and its new timeout. Used up to
+	// rearm_n_; counted apart from pend_live_, as each names an op that is
+	// in the wheel already (a wheel without entries has none live).
+	struct Rearm {
+		uint32_t idx;
+		uint32_t gen;
+		uint64_t rel;
+	};
+	std::vector<Rearm> rearm_;
+	uint32_t rearm_n_ = 0;
 };
 
 } // namespace kio

@@ -211,6 +211,161 @@ static void test_cancel_timeout_rearm_later(void **state)
 	kt_close_pipe(p);
 }
 
+/* A deadline already linked in the timer wheel (the loop ran past the
+ * flush of new deadlines, at most 1 ms), re-armed later: the old one
+ * passes without firing, the new one fires, never early. */
+static void test_cancel_timeout_rearm_linked_later(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int p[2];
+	kt_pipe(p);
+	struct kt_rec r = {0};
+	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &r);
+	assert_true(id >= 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 60 * KT_MS), 0);
+	kt_run_for(ctx, 10);
+	uint64_t t0 = kt_now_ns();
+	assert_int_equal(kio_op_timeout(ctx, id, 300 * KT_MS), 0);
+	kt_run_for(ctx, 150);
+	assert_int_equal(r.calls, 0);
+	kt_run_until(ctx, &r.done, 5000);
+	uint64_t dt = kt_now_ns() - t0;
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.res, -ETIMEDOUT);
+	assert_true(dt >= 300 * KT_MS);
+	kt_drain_destroy(ctx);
+	kt_close_pipe(p);
+}
+
+/* The same, re-armed earlier: the deadline moves up. */
+static void test_cancel_timeout_rearm_linked_earlier(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int p[2];
+	kt_pipe(p);
+	struct kt_rec r = {0};
+	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &r);
+	assert_true(id >= 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 10000 * KT_MS), 0);
+	kt_run_for(ctx, 10);
+	uint64_t t0 = kt_now_ns();
+	assert_int_equal(kio_op_timeout(ctx, id, 30 * KT_MS), 0);
+	kt_run_until(ctx, &r.done, 5000);
+	uint64_t dt = kt_now_ns() - t0;
+	assert_int_equal(r.res, -ETIMEDOUT);
+	assert_true(dt >= 30 * KT_MS);
+	assert_true(dt < 3000 * KT_MS);
+	kt_drain_destroy(ctx);
+	kt_close_pipe(p);
+}
+
+/* Later, then earlier again before the flush: the last call wins. And a
+ * linked deadline re-armed, then disarmed: nothing fires. */
+static void test_cancel_timeout_rearm_linked_last_wins(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int p[2];
+	kt_pipe(p);
+	struct kt_rec r = {0}, q = {0};
+	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &r);
+	int64_t qid = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &q);
+	assert_true(id >= 0 && qid >= 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 100 * KT_MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, qid, 30 * KT_MS), 0);
+	kt_run_for(ctx, 10);
+	uint64_t t0 = kt_now_ns();
+	assert_int_equal(kio_op_timeout(ctx, id, 10000 * KT_MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 40 * KT_MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, qid, 200 * KT_MS), 0);
+	assert_int_equal(kio_op_timeout(ctx, qid, 0), 0);
+	kt_run_until(ctx, &r.done, 5000);
+	uint64_t dt = kt_now_ns() - t0;
+	assert_int_equal(r.res, -ETIMEDOUT);
+	assert_true(dt >= 40 * KT_MS);
+	assert_true(dt < 3000 * KT_MS);
+	kt_run_for(ctx, 100);
+	assert_int_equal(q.calls, 0);
+	assert_int_equal(kio_op_cancel(ctx, qid), 0);
+	kt_drain_destroy(ctx);
+	assert_int_equal(q.res, -ECANCELED);
+	kt_close_pipe(p);
+}
+
+/* An idle timeout kept alive: a periodic timer re-arms a 400 ms deadline
+ * every 10 ms for 300 ms, so it never fires then; once left alone it
+ * fires, at least 400 ms after the last re-arm. */
+struct keepalive {
+	kio_ctx *ctx;
+	int64_t victim, timer;
+	int ticks;
+	uint64_t last;
+};
+
+static void keepalive_cb(void *ud, int32_t res, uint32_t flags)
+{
+	struct keepalive *k = ud;
+	(void)flags;
+	if (res != 0)
+		return;
+	assert_int_equal(kio_op_timeout(k->ctx, k->victim, 400 * KT_MS), 0);
+	k->last = kt_now_ns();
+	if (++k->ticks == 30)
+		assert_int_equal(kio_op_cancel(k->ctx, k->timer), 0);
+}
+
+static void test_cancel_timeout_rearm_keepalive(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int p[2];
+	kt_pipe(p);
+	struct kt_rec r = {0};
+	struct keepalive k = {.ctx = ctx};
+	k.victim = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &r);
+	assert_true(k.victim >= 0);
+	assert_int_equal(kio_op_timeout(ctx, k.victim, 400 * KT_MS), 0);
+	k.timer = kio_timer_periodic(ctx, 10 * KT_MS, keepalive_cb, &k);
+	assert_true(k.timer >= 0);
+	kt_run_until(ctx, &r.done, 10000);
+	uint64_t end = kt_now_ns();
+	assert_int_equal(k.ticks, 30);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.res, -ETIMEDOUT);
+	assert_true(end - k.last >= 400 * KT_MS);
+	kt_drain_destroy(ctx);
+	kt_close_pipe(p);
+}
+
+/* A re-arm noted for an op that then ends: the slot's next op (a timer
+ * linked at once) is not touched by it. */
+static void test_cancel_timeout_rearm_then_slot_reused(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	int p[2];
+	kt_pipe(p);
+	struct kt_rec r = {0}, s = {0};
+	int64_t id = kio_poll(ctx, p[0], POLLIN, kt_rec_cb, &r);
+	assert_true(id >= 0);
+	assert_int_equal(kio_op_timeout(ctx, id, 10000 * KT_MS), 0);
+	kt_run_for(ctx, 10);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(kio_op_timeout(ctx, id, 5 * KT_MS), 0);
+	kt_run_until(ctx, &r.done, 5000);
+	assert_true(r.res > 0);
+	uint64_t t0 = kt_now_ns();
+	int64_t sid = kio_sleep(ctx, 100 * KT_MS, kt_rec_cb, &s);
+	assert_true(sid >= 0);
+	kt_run_until(ctx, &s.done, 5000);
+	assert_int_equal(s.res, 0);
+	assert_true(kt_now_ns() - t0 >= 100 * KT_MS);
+	kt_drain_destroy(ctx);
+	kt_close_pipe(p);
+}
+
 static void test_cancel_timeout_disarm(void **state)
 {
 	(void)state;
@@ -520,6 +675,11 @@ int main(void)
 		KT_TEST(test_cancel_timeout_sleep),
 		KT_TEST(test_cancel_timeout_rearm_earlier),
 		KT_TEST(test_cancel_timeout_rearm_later),
+		KT_TEST(test_cancel_timeout_rearm_linked_later),
+		KT_TEST(test_cancel_timeout_rearm_linked_earlier),
+		KT_TEST(test_cancel_timeout_rearm_linked_last_wins),
+		KT_TEST(test_cancel_timeout_rearm_keepalive),
+		KT_TEST(test_cancel_timeout_rearm_then_slot_reused),
 		KT_TEST(test_cancel_timeout_disarm),
 		KT_TEST(test_cancel_timeout_read_completes_first),
 		KT_TEST(test_cancel_timeout_read_data_before_expiry),
