@@ -406,7 +406,9 @@ def markdown(results, pairs, goal_rows, meta):
                  "inside it, so run i of kio and run i of the peer are pair i; the ratio "
                  "column gives the median [min-max] of the per-pair ratios (\"~\" marks a "
                  "ratio of medians, where the run counts differ). For lower-is-better "
-                 "figures, below 1 means kio is better. Impls ending in -epoll: kio on its "
+                 "figures, below 1 means kio is better. A variant (kio-c-timeout, "
+                 "liburing-direct) also has its ratio to its baseline (kio-c, liburing): what "
+                 "its one change costs or saves. Impls ending in -epoll: kio on its "
                  "epoll backend (KIO_BACKEND=epoll); kio-c and kio-cxx run with "
                  "KIO_BACKEND=io_uring.")
     lines.append("")
