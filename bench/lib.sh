@@ -101,16 +101,16 @@ bench_start_server() {
   _err="$tmp/$1.err"
   _bin=$2
   shift 2
-  _envs=""
-  while [ $# -gt 0 ] && [ "$1" != -- ]; do _envs="$_envs $1"; shift; done
+  _senv=""
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do _senv="$_senv $1"; shift; done
   [ $# -gt 0 ] && shift
   : >"$_out"
   _fifo=$(bench_fifo_prefix)
-  # shellcheck disable=SC2086 # _envs: one word per VAR=VALUE; _fifo: nothing or "chrt -f 1"
+  # shellcheck disable=SC2086 # _senv: one word per VAR=VALUE; _fifo: nothing or "chrt -f 1"
   if bench_have taskset; then
-    (exec env $_envs $_fifo taskset -c "$BENCH_SERVER_CPU" "$_bin" --port 0 "$@" >"$_out" 2>"$_err") &
+    (exec env $_senv $_fifo taskset -c "$BENCH_SERVER_CPU" "$_bin" --port 0 "$@" >"$_out" 2>"$_err") &
   else
-    (exec env $_envs $_fifo "$_bin" --port 0 "$@" >"$_out" 2>"$_err") &
+    (exec env $_senv $_fifo "$_bin" --port 0 "$@" >"$_out" 2>"$_err") &
   fi
   _pid=$!
   _port=""
