@@ -3,6 +3,7 @@
  * kio-bench-echo-kio - the TCP echo server of the benchmark, on kio's C API.
  *
  *   kio-bench-echo-kio [--port P] [--bufs N] [--size B] [--bundle] [--inc]
+ *                      [--recv-timeout-ms MS]
  *
  * One thread, one kio context. kio_accept_multishot() takes connections;
  * each one has a kio_recv_multishot() into a shared ring of provided
@@ -15,6 +16,12 @@
  * several buffers); --inc creates it KIO_BUF_RING_INCREMENTAL, so the kernel fills each buffer in parts: the
  * queue then holds parts (from a fixed pool), and a buffer returns to the
  * ring once its last part came and every part of it was sent.
+ *
+ * --recv-timeout-ms MS gives every connection an idle deadline, as a real
+ * server has: kio_op_timeout() arms MS on each receive op and re-arms it
+ * after every message, so a connection that sends nothing for MS ms ends
+ * with -ETIMEDOUT and is closed. The benchmark never lets it fire: what it
+ * measures is the cost of re-arming it per message.
  *
  * Prints "backend io_uring|epoll" (kio_ctx_backend(); KIO_BACKEND=epoll in
  * the environment picks the epoll backend) and "port N" once it accepts
@@ -52,6 +59,7 @@ struct conn {
 	int send_active;
 	int starved; /* the receive ended with -ENOBUFS */
 	int eof;
+	int64_t recv_op;    /* the receive's op id (--recv-timeout-ms re-arms it) */
 	int32_t head, tail; /* queue of received buffer ids; -1: empty */
 	uint32_t off;       /* bytes of the head buffer already sent */
 	struct conn *prev, *next;
@@ -71,6 +79,7 @@ struct server {
 	uint8_t *buf_done;  /* --inc: its last part came */
 	int lfd, sigfd;
 	int stopping;
+	uint64_t recv_timeout_ns; /* --recv-timeout-ms; 0: none */
 	unsigned starved; /* connections waiting for a buffer */
 	struct conn *conns;
 };
@@ -123,11 +132,15 @@ static void conn_send_next(struct conn *c);
 
 static void conn_start_recv(struct conn *c)
 {
-	if (kio_recv_multishot(c->srv->ctx, c->fd, c->srv->ring, 0, on_recv, c) < 0) {
+	struct server *s = c->srv;
+	c->recv_op = kio_recv_multishot(s->ctx, c->fd, s->ring, 0, on_recv, c);
+	if (c->recv_op < 0) {
 		c->eof = 1;
 		return;
 	}
 	c->recv_active = 1;
+	if (s->recv_timeout_ns)
+		kio_op_timeout(s->ctx, c->recv_op, s->recv_timeout_ns);
 }
 
 static void conn_drop_queue(struct conn *c)
@@ -194,8 +207,12 @@ static void on_recv(void *user_data, int32_t res, uint32_t flags)
 		if (!c->send_active)
 			conn_send_next(c);
 	}
-	if (flags & KIO_F_MORE)
+	if (flags & KIO_F_MORE) {
+		/* A message came: the idle deadline starts again. */
+		if (s->recv_timeout_ns)
+			kio_op_timeout(s->ctx, c->recv_op, s->recv_timeout_ns);
 		return;
+	}
 	c->recv_active = 0;
 	if (s->stopping)
 		c->eof = 1;
@@ -317,19 +334,27 @@ int main(int argc, char **argv)
 	int rc;
 
 	/* Options of this server alone, taken out before the shared ones. */
-	int kept = 1;
+	int kept = 1, bad = 0;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--bundle"))
+		if (!strcmp(argv[i], "--bundle")) {
 			s.bundle = 1;
-		else if (!strcmp(argv[i], "--inc"))
+		} else if (!strcmp(argv[i], "--inc")) {
 			s.inc = 1;
-		else
+		} else if (!strcmp(argv[i], "--recv-timeout-ms") && i + 1 < argc) {
+			char *end;
+			long long ms = strtoll(argv[++i], &end, 10);
+			if (*end || ms <= 0 || ms > 86400000)
+				bad = 1;
+			else
+				s.recv_timeout_ns = (uint64_t)ms * 1000000u;
+		} else {
 			argv[kept++] = argv[i];
+		}
 	}
 	argc = kept;
-	if (!bench_echo_parse(argc, argv, &port, &nbufs, &size)) {
+	if (bad || !bench_echo_parse(argc, argv, &port, &nbufs, &size)) {
 		fprintf(stderr, "usage: kio-bench-echo-kio [--port P] [--bufs N] [--size B] "
-				"[--bundle] [--inc]\n");
+				"[--bundle] [--inc] [--recv-timeout-ms 1..86400000]\n");
 		return 2;
 	}
 

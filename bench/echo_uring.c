@@ -4,7 +4,7 @@
  * the same server written directly on liburing, as lean as it can be, so
  * the difference between the two is what kio costs.
  *
- *   kio-bench-echo-uring [--port P] [--bufs N] [--size B]
+ *   kio-bench-echo-uring [--port P] [--bufs N] [--size B] [--direct]
  *
  * Same design as the kio server: one multishot accept, one multishot
  * receive per connection into a shared provided-buffer ring (N x B,
@@ -14,9 +14,19 @@
  * kernel has them, SUBMIT_ALL, a 4096-entry CQ) and the loop is
  * submit-and-wait, then reap every CQE.
  *
+ * --direct accepts into direct descriptors: a sparse registered file table,
+ * the multishot accept with IORING_FILE_INDEX_ALLOC, receives and sends with
+ * IOSQE_FIXED_FILE and a fixed close, so the kernel skips the file table
+ * lookup and reference count of every op. Everything else stays the same,
+ * so the pair isolates what direct descriptors save. TCP_NODELAY is set on
+ * the listening socket (accepted sockets inherit it): a direct descriptor
+ * has no fd for setsockopt(2). A kernel that refuses the table or the
+ * allocating accept makes it exit 77 before it prints its port.
+ *
  * Prints "port N" once it accepts. SIGINT/SIGTERM (a signalfd polled on the
  * ring, as in the kio server) end the loop; it prints "cpu_ns N" (getrusage
- * user+sys) and exits 0. Exit 77: no io_uring or no buffer rings.
+ * user+sys) and exits 0. Exit 77: no io_uring or no buffer rings (or, with
+ * --direct, no direct descriptors).
  */
 #define _GNU_SOURCE
 #include <liburing.h>
@@ -46,6 +56,7 @@
 #define UD_RECV 2ull
 #define UD_SEND 3ull
 #define UD_SIGNAL 4ull
+#define UD_CLOSE 5ull
 #define UD(kind, fd) (((kind) << 56) | (uint32_t)(fd))
 
 struct conn {
@@ -64,11 +75,12 @@ static unsigned char *buf_mem;
 static uint32_t nbufs, buf_size;
 static int32_t *next_buf;
 static uint32_t *buf_len;
-static struct conn *conns; /* by fd */
+static struct conn *conns; /* by fd, or by direct descriptor with --direct */
 static int max_fd;
 static unsigned starved;
 static int lfd;
 static int stop;
+static int direct; /* --direct: connections are direct descriptors */
 
 static struct io_uring_sqe *get_sqe(void)
 {
@@ -90,7 +102,10 @@ static void buf_recycle(uint16_t id)
 static void arm_accept(void)
 {
 	struct io_uring_sqe *sqe = get_sqe();
-	io_uring_prep_multishot_accept(sqe, lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (direct)
+		io_uring_prep_multishot_accept_direct(sqe, lfd, NULL, NULL, 0);
+	else
+		io_uring_prep_multishot_accept(sqe, lfd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, UD(UD_ACCEPT, lfd));
 }
 
@@ -98,7 +113,7 @@ static void arm_recv(int fd)
 {
 	struct io_uring_sqe *sqe = get_sqe();
 	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->flags |= IOSQE_BUFFER_SELECT | (direct ? IOSQE_FIXED_FILE : 0);
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data64(sqe, UD(UD_RECV, fd));
 	conns[fd].recv_active = 1;
@@ -112,6 +127,8 @@ static void send_next(int fd)
 	struct io_uring_sqe *sqe = get_sqe();
 	io_uring_prep_send(sqe, fd, buf_mem + (size_t)c->head * buf_size + c->off,
 			   buf_len[c->head] - c->off, MSG_NOSIGNAL);
+	if (direct)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, UD(UD_SEND, fd));
 	c->send_active = 1;
 }
@@ -136,7 +153,14 @@ static void maybe_close(int fd)
 	if (c->starved)
 		starved--;
 	c->live = 0;
-	close(fd);
+	if (direct) {
+		/* The slot is free for the next accept once this close ran. */
+		struct io_uring_sqe *sqe = get_sqe();
+		io_uring_prep_close_direct(sqe, (unsigned)fd);
+		io_uring_sqe_set_data64(sqe, UD(UD_CLOSE, fd));
+	} else {
+		close(fd);
+	}
 }
 
 static void restart_starved(void)
@@ -162,8 +186,10 @@ static void handle(struct io_uring_cqe *cqe)
 	switch (kind) {
 	case UD_ACCEPT:
 		if (res >= 0) {
-			/* conns has RLIMIT_NOFILE entries: every fd fits. */
-			setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			/* conns has RLIMIT_NOFILE entries: every fd (and every
+			 * slot of the file table, as big) fits. */
+			if (!direct)
+				setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			conns[res] = (struct conn){.live = 1, .head = -1, .tail = -1};
 			if (res > max_fd)
 				max_fd = res;
@@ -202,6 +228,10 @@ static void handle(struct io_uring_cqe *cqe)
 		break;
 	case UD_SIGNAL:
 		stop = 1;
+		break;
+	case UD_CLOSE:
+		if (res < 0)
+			fprintf(stderr, "echo-uring: close of slot %d: %s\n", fd, strerror(-res));
 		break;
 	case UD_SEND:
 		c->send_active = 0;
@@ -248,6 +278,57 @@ static int setup_ring(void)
 	return rc;
 }
 
+/* Waits for one CQE (nothing else is in flight yet) and returns its res. */
+static int wait_one(void)
+{
+	struct io_uring_cqe *cqe;
+	int rc = io_uring_submit_and_wait(&ring, 1);
+	if (rc >= 0)
+		rc = io_uring_peek_cqe(&ring, &cqe);
+	if (rc < 0)
+		return rc;
+	rc = cqe->res;
+	io_uring_cqe_seen(&ring, cqe);
+	return rc;
+}
+
+/*
+ * --direct: registers a sparse file table of slots entries, then accepts one
+ * connection to ourselves into it and closes that slot, so a kernel without
+ * the table or the allocating accept is found out before the port is
+ * printed. Returns 0, 77 (unsupported: said why) or 1.
+ */
+static int setup_direct(unsigned slots, const struct sockaddr_in *sa)
+{
+	int rc = io_uring_register_files_sparse(&ring, slots);
+	if (rc < 0) {
+		fprintf(stderr, "echo-uring: --direct: no sparse file table: %s\n", strerror(-rc));
+		return rc == -EINVAL || rc == -EOPNOTSUPP || rc == -ENOSYS ? 77 : 1;
+	}
+	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (cfd < 0 || connect(cfd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
+		perror("echo-uring: --direct: probe connection");
+		return 1;
+	}
+	/* Direct accepts take no SOCK_CLOEXEC: the kernel refuses it there. */
+	io_uring_prep_accept_direct(get_sqe(), lfd, NULL, NULL, 0, IORING_FILE_INDEX_ALLOC - 1);
+	int slot = wait_one();
+	if (slot < 0) {
+		fprintf(stderr, "echo-uring: --direct: no accept into a direct descriptor: %s\n",
+			strerror(-slot));
+		close(cfd);
+		return slot == -EINVAL || slot == -EOPNOTSUPP || slot == -EBADF ? 77 : 1;
+	}
+	io_uring_prep_close_direct(get_sqe(), (unsigned)slot);
+	rc = wait_one();
+	close(cfd);
+	if (rc < 0) {
+		fprintf(stderr, "echo-uring: --direct: fixed close: %s\n", strerror(-rc));
+		return rc == -EINVAL || rc == -EOPNOTSUPP ? 77 : 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	long port, bufs, size;
@@ -256,8 +337,18 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 	int one = 1, rc;
 
+	/* --direct, taken out before the options shared with the kio server. */
+	int kept = 1;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--direct"))
+			direct = 1;
+		else
+			argv[kept++] = argv[i];
+	}
+	argc = kept;
 	if (!bench_echo_parse(argc, argv, &port, &bufs, &size)) {
-		fprintf(stderr, "usage: kio-bench-echo-uring [--port P] [--bufs N] [--size B]\n");
+		fprintf(stderr, "usage: kio-bench-echo-uring [--port P] [--bufs N] [--size B] "
+				"[--direct]\n");
 		return 2;
 	}
 	nbufs = (uint32_t)bufs;
@@ -314,6 +405,18 @@ int main(int argc, char **argv)
 		perror("echo-uring: listen");
 		return 1;
 	}
+	if (direct) {
+		/* Accepted sockets inherit TCP_NODELAY from the listening one. */
+		if (setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+			perror("echo-uring: TCP_NODELAY");
+			return 1;
+		}
+		/* A slot per possible connection, as conns has; the kernel caps the
+		 * table at RLIMIT_NOFILE. */
+		rc = setup_direct((unsigned)(rl.rlim_cur < (1u << 20) ? rl.rlim_cur : (1u << 20)), &sa);
+		if (rc)
+			return rc;
+	}
 	arm_accept();
 	struct io_uring_sqe *sqe = get_sqe();
 	io_uring_prep_poll_add(sqe, sigfd, POLLIN);
@@ -338,7 +441,8 @@ int main(int argc, char **argv)
 		io_uring_cq_advance(&ring, seen);
 	}
 	bench_print_cpu_ns();
-	for (int fd = 0; fd <= max_fd; fd++)
+	/* Direct descriptors go with the ring. */
+	for (int fd = 0; fd <= max_fd && !direct; fd++)
 		if (conns[fd].live)
 			close(fd);
 	close(lfd);

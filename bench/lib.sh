@@ -89,7 +89,7 @@ bench_stop_servers() {
   bench_pids=""
 }
 
-# bench_start_server IMPL PROG [VAR=VALUE...]: runs PROG --port 0 pinned to
+# bench_start_server IMPL PROG [VAR=VALUE...] [-- ARG...]: runs PROG --port 0 ARG... pinned to
 # $BENCH_SERVER_CPU (under SCHED_FIFO when BENCH_FIFO=1), with the VAR=VALUE assignments added to its environment, waits for its
 # "port N" line and appends "IMPL pid port" to $tmp/live. The subshell execs env, which
 # execs chrt and taskset, which exec the server: $! is the server's pid, whose CPU clock the
@@ -101,13 +101,16 @@ bench_start_server() {
   _err="$tmp/$1.err"
   _bin=$2
   shift 2
+  _senv=""
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do _senv="$_senv $1"; shift; done
+  [ $# -gt 0 ] && shift
   : >"$_out"
   _fifo=$(bench_fifo_prefix)
-  # shellcheck disable=SC2086 # _fifo: nothing or "chrt -f 1"
+  # shellcheck disable=SC2086 # _senv: one word per VAR=VALUE; _fifo: nothing or "chrt -f 1"
   if bench_have taskset; then
-    (exec env "$@" $_fifo taskset -c "$BENCH_SERVER_CPU" "$_bin" --port 0 >"$_out" 2>"$_err") &
+    (exec env $_senv $_fifo taskset -c "$BENCH_SERVER_CPU" "$_bin" --port 0 "$@" >"$_out" 2>"$_err") &
   else
-    (exec env "$@" $_fifo "$_bin" --port 0 >"$_out" 2>"$_err") &
+    (exec env $_senv $_fifo "$_bin" --port 0 "$@" >"$_out" 2>"$_err") &
   fi
   _pid=$!
   _port=""
@@ -135,19 +138,30 @@ bench_start_server() {
   echo "$_simpl $_pid $_port" >>"$tmp/live"
 }
 
-# bench_start_servers "IMPL:PROG[:VAR=VALUE...] ...": starts every listed server that was
-# built, in that order (the order of the tables), each VAR=VALUE in its environment
+# bench_start_servers "IMPL:PROG[:VAR=VALUE...][:--OPTION[=VALUE]...] ...": starts every
+# listed server that was built, in that order (the order of the tables), each VAR=VALUE in
+# its environment and each --OPTION (with VALUE as the next argument) on its command line
 # (kio-c-epoll:kio-bench-echo-kio:KIO_BACKEND=epoll: the same program on the epoll
-# backend; values hold no blank and no colon); fails when none runs.
+# backend; liburing-direct:kio-bench-echo-uring:--direct: the same program with an option;
+# values hold no blank and no colon); fails when none runs.
 bench_start_servers() {
   : >"$tmp/live"
   for _entry in $1; do
     _rest=${_entry#*:}
     _prog=$(bench_prog "${_rest%%:*}") || continue
     _envs=""
-    case "$_rest" in *:*) _envs=$(echo "${_rest#*:}" | tr ':' ' ') ;; esac
-    # shellcheck disable=SC2086 # one argument per VAR=VALUE
-    bench_start_server "${_entry%%:*}" "$_prog" $_envs || continue
+    _args=""
+    case "$_rest" in *:*)
+      for _w in $(echo "${_rest#*:}" | tr ':' ' '); do
+        case "$_w" in
+          --*=*) _args="$_args ${_w%%=*} ${_w#*=}" ;;
+          --*) _args="$_args $_w" ;;
+          *) _envs="$_envs $_w" ;;
+        esac
+      done ;;
+    esac
+    # shellcheck disable=SC2086 # one argument per VAR=VALUE and per option word
+    bench_start_server "${_entry%%:*}" "$_prog" $_envs -- $_args || continue
   done
   [ -s "$tmp/live" ]
 }

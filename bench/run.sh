@@ -7,7 +7,7 @@
 #   bench/run.sh [--quick] [--out DIR] [--only NAME[,NAME...]]
 #
 # --quick: 3 repetitions per point, short runs and fewer points (under 3 minutes on an idle
-# machine); the full run does 5, with 5 s windows per fixed-rate echo point (about 75 minutes
+# machine); the full run does 5, with 5 s windows per fixed-rate echo point (about 80 minutes
 # on 2 CPUs). --only runs just the named workloads (nop, fileread, ...).
 # Environment: BUILD_DIR (default build-bench), BENCH_SERVER_CPU / BENCH_CLIENT_CPU
 # (default 1 and 0; both 0 on a single-CPU machine), BENCH_TMPDIR (big temporary files),

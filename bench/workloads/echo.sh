@@ -1,8 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Workload 2: TCP echo over loopback. Servers: kio C and kio C++ on each of kio's backends
-# (the same two programs run with KIO_BACKEND=io_uring, then with KIO_BACKEND=epoll), plain
-# liburing, libuv, a hand-written epoll server, Boost.Asio (io_uring and epoll) and Tokio
+# (the same two programs run with KIO_BACKEND=io_uring, then with KIO_BACKEND=epoll), kio C
+# with a 30 s idle deadline re-armed on every receive (kio-c-timeout: what a per-op timeout
+# costs a real server), plain liburing, plain liburing on direct descriptors
+# (liburing-direct: what they would save), libuv, a hand-written epoll server, Boost.Asio (io_uring and epoll) and Tokio
 # (current_thread), all loaded by the same generator (kio-bench-echo-load) pinned to
 # $BENCH_CLIENT_CPU, every server pinned to $BENCH_SERVER_CPU.
 #
@@ -22,7 +24,9 @@
 # BENCH_ECHO_POINTS (e.g. "16x64 256x4096") overrides the points, BENCH_ECHO_LOADS the
 # fixed-rate loads (percent), BENCH_ECHO_SECONDS / BENCH_ECHO_CLOSED_SECONDS the window of a
 # fixed-rate / closed-loop run, BENCH_ECHO_WARMUP the warm-up, BENCH_ECHO_RSS_CONNS the
-# connections of the memory point (0: skip it).
+# connections of the memory point (0: skip it), BENCH_ECHO_SERVERS (e.g. "kio-c
+# kio-c-timeout") the servers: the named ones alone, so a variant can be run against its
+# baseline with as many repetitions as the time allows.
 set -u
 . "$BENCH_SRC/bench/lib.sh"
 # shellcheck disable=SC2034 # read by bench_skip in lib.sh
@@ -46,15 +50,25 @@ else
 fi
 rss_conns=${rss_conns:-${BENCH_ECHO_RSS_CONNS:-10000}}
 
-# impl:program[:VAR=VALUE...], in the order of the table. kio's backend is always named, so
-# kio-c never falls back to epoll unnoticed.
+# impl:program[:VAR=VALUE...][:--OPTION[=VALUE]...] (bench_start_servers), in the order of
+# the table. kio's backend is always named, so kio-c never falls back to epoll unnoticed.
 servers="kio-c:kio-bench-echo-kio:KIO_BACKEND=io_uring
+kio-c-timeout:kio-bench-echo-kio:KIO_BACKEND=io_uring:--recv-timeout-ms=30000
 kio-cxx:kio-bench-echo-kio-cxx:KIO_BACKEND=io_uring
 kio-c-epoll:kio-bench-echo-kio:KIO_BACKEND=epoll
 kio-cxx-epoll:kio-bench-echo-kio-cxx:KIO_BACKEND=epoll
-liburing:kio-bench-echo-uring libuv:kio-bench-echo-uv epoll:kio-bench-echo-epoll
+liburing:kio-bench-echo-uring liburing-direct:kio-bench-echo-uring:--direct
+libuv:kio-bench-echo-uv epoll:kio-bench-echo-epoll
 asio-uring:kio-bench-echo-asio-uring asio-epoll:kio-bench-echo-asio-epoll
 tokio:kio-bench-echo-tokio"
+if [ -n "${BENCH_ECHO_SERVERS:-}" ]; then
+  kept=""
+  for entry in $servers; do
+    case " $BENCH_ECHO_SERVERS " in *" ${entry%%:*} "*) kept="$kept $entry" ;; esac
+  done
+  [ -n "$kept" ] || { echo "echo: BENCH_ECHO_SERVERS names no known server" >&2; exit 1; }
+  servers=$kept
+fi
 
 load=$(bench_prog kio-bench-echo-load) || exit 1
 # The memory point's connections on each side, plus the listening socket and the rings.

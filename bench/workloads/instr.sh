@@ -11,10 +11,12 @@
 # - timers: each timer program at 2N and N timers, the difference per timer (arm + fire).
 # - echo: each server under callgrind, a warm-up, counters zeroed, a closed-loop run of
 #   16 connections x 64 B, counters dumped: instructions / messages echoed (server side).
-#   Callgrind only (perf cannot zero a running process's count here).
+#   Callgrind only (perf cannot zero a running process's count here). With the variants
+#   kio-c-timeout (a 30 s idle deadline re-armed on every receive) and liburing-direct
+#   (direct descriptors; what they save is mostly kernel work, which callgrind does not see).
 # Repetitions: counts are deterministic to a fraction of a percent; one run per point.
-# --quick: the timer and echo counts of kio-c and liburing only (the peers under callgrind
-# take a minute).
+# --quick: the timer and echo counts of kio-c, kio-c-timeout and liburing only (the peers
+# under callgrind take a minute).
 set -u
 . "$BENCH_SRC/bench/lib.sh"
 
@@ -87,9 +89,10 @@ for batch in 1 32; do
 done
 export KIO_BACKEND=io_uring
 
-# full NAME: true when NAME is measured in this run (--quick: kio-c and liburing only).
+# full NAME: true when NAME is measured in this run (--quick: kio-c, kio-c-timeout and
+# liburing only).
 full() {
-  [ "$BENCH_QUICK" != 1 ] || [ "$1" = kio-c ] || [ "$1" = liburing ]
+  [ "$BENCH_QUICK" != 1 ] || [ "$1" = kio-c ] || [ "$1" = kio-c-timeout ] || [ "$1" = liburing ]
 }
 
 # Timers: arm + fire, per timer.
@@ -106,19 +109,26 @@ for entry in kio-c:kio-bench-timers:--impl=kio libuv:kio-bench-timers-uv: \
     "$p" $args --count "$n" -- "$p" $args --count $((2 * n))
 done
 
-# Echo: server instructions per message, callgrind only.
+# Echo: server instructions per message, callgrind only. Entries: name:program[:options,
+# "=" for a blank].
 if bench_have valgrind && bench_have callgrind_control; then
   load=$(bench_prog kio-bench-echo-load) || load=""
-  for entry in kio-c:kio-bench-echo-kio kio-cxx:kio-bench-echo-kio-cxx \
-    liburing:kio-bench-echo-uring libuv:kio-bench-echo-uv epoll:kio-bench-echo-epoll \
+  for entry in kio-c:kio-bench-echo-kio \
+    kio-c-timeout:kio-bench-echo-kio:--recv-timeout-ms=30000 kio-cxx:kio-bench-echo-kio-cxx \
+    liburing:kio-bench-echo-uring liburing-direct:kio-bench-echo-uring:--direct \
+    libuv:kio-bench-echo-uv epoll:kio-bench-echo-epoll \
     asio-uring:kio-bench-echo-asio-uring asio-epoll:kio-bench-echo-asio-epoll \
     tokio:kio-bench-echo-tokio; do
     [ -n "$load" ] || break
     name=${entry%%:*}
     full "$name" || continue
-    p=$(bench_prog "${entry#*:}") || continue
+    rest=${entry#*:}
+    p=$(bench_prog "${rest%%:*}") || continue
+    args=""
+    case "$rest" in *:*) args=$(echo "${rest#*:}" | tr '=' ' ') ;; esac
     out="$tmp/echo.$name"
-    valgrind --tool=callgrind --callgrind-out-file="$out.cg" "$p" --port 0 >"$out" 2>"$out.err" &
+    # shellcheck disable=SC2086 # args: nothing or the options, one word each
+    valgrind --tool=callgrind --callgrind-out-file="$out.cg" "$p" --port 0 $args >"$out" 2>"$out.err" &
     pid=$!
     port=""
     i=0
