@@ -129,9 +129,18 @@ public:
 			op.heap_pos = kPending;
 		} else if (op.heap_pos != kPending) {
 			// Linked in the wheel: noted for the flush, the entry stays
-			// (a re-armed idle timeout moves nothing per call).
-			if ((pend_live_ | rearm_n_) == 0 || rearm_n_ == rearm_.size() || rel < pend_min_)
+			// (an idle timeout re-armed per message moves nothing). The
+			// note's place is kept in heap_pos, so a second re-arm
+			// before the flush only replaces its timeout.
+			if (rel < pend_min_)
 				return false;
+			if (op.heap_pos & kNoted) {
+				rearm_[op.heap_pos & ~kNoted].rel = rel;
+				return true;
+			}
+			if ((pend_live_ | rearm_n_) == 0 || rearm_n_ == rearm_.size())
+				return false;
+			op.heap_pos = kNoted | rearm_n_;
 			rearm_[rearm_n_++] = Rearm{idx, op.gen, rel};
 			return true;
 		} else if (rel < pend_min_) {
@@ -269,6 +278,10 @@ private:
 	}
 	static constexpr uint64_t kNoTick = UINT64_MAX;
 	static constexpr uint32_t kPending = kNotInHeap - 1; // heap_pos: on pend_
+	// heap_pos of a linked entry whose re-arm waits in rearm_: kNoted | the
+	// note's index. (A linked entry's heap_pos is never read as a bucket
+	// number, links name the bucket: any value below kNoted works.)
+	static constexpr uint32_t kNoted = 1u << 30;
 
 	// defer() for a new list (stamped with the clock), a list or link array
 	// to grow, a smaller timeout than any on the list, or an op to unlink
@@ -281,11 +294,16 @@ private:
 		Op &op = ops.at(idx);
 		if (op.heap_pos != kPending && op.heap_pos != kNotInHeap) {
 			// Linked in the wheel already (try_defer()): the list needs
-			// room or a start.
-			if (rearm_n_ == rearm_.size())
-				rearm_.resize(rearm_n_ < 64 ? 64 : rearm_n_ * 2);
-			start_pending();
-			rearm_[rearm_n_++] = Rearm{idx, op.gen, rel};
+			// room or a start, or rel is below the list's smallest.
+			if (op.heap_pos & kNoted) {
+				rearm_[op.heap_pos & ~kNoted].rel = rel;
+			} else {
+				if (rearm_n_ == rearm_.size())
+					rearm_.resize(rearm_n_ < 64 ? 64 : rearm_n_ * 2);
+				start_pending();
+				op.heap_pos = kNoted | rearm_n_;
+				rearm_[rearm_n_++] = Rearm{idx, op.gen, rel};
+			}
 			lower_pend_min(rel);
 			return;
 		}
@@ -336,6 +354,7 @@ private:
 			Op &op = ops.at(r.idx);
 			if (op.gen != r.gen || op.heap_pos >= kPending)
 				continue; // ended, its slot reused, disarmed or pending again
+			op.heap_pos &= ~kNoted;
 			uint64_t d = deadline_after(now, r.rel);
 			if (d >= op.timeout_at) {
 				op.timeout_at = d;
