@@ -224,6 +224,8 @@ public:
 				break;
 			uint32_t b = uint32_t(cur_ & kL0Mask);
 			if (has0(b)) {
+				if (cur_ >= warm_end_)
+					warm(ops, nt);
 				if (!fire_bucket(ops, b, kNever, fire, budget)) {
 					wake_ = cur_ ? cur_ : 1; // due now: the next round goes on
 					return;
@@ -254,6 +256,11 @@ private:
 	Link &link(OpTable &ops, uint32_t idx) noexcept
 	{
 		Op &op = ops.at(idx);
+		return op.kind == Kind::Timer ? op.wheel : links_.data()[idx];
+	}
+	const Link &link(const OpTable &ops, uint32_t idx) const noexcept
+	{
+		const Op &op = ops.at(idx);
 		return op.kind == Kind::Timer ? op.wheel : links_.data()[idx];
 	}
 	static constexpr uint64_t kNoTick = UINT64_MAX;
@@ -508,6 +515,65 @@ private:
 		}
 	}
 
+	// How many level-0 buckets warm() walks side by side, and how many
+	// entries it reads at most (kWarmMax op records: 512 KiB, well inside
+	// a core's L2, so they are still there when they fire).
+	static constexpr unsigned kWarmBuckets = 8;
+	static constexpr uint32_t kWarmMax = 8192;
+
+	// Reads the entries of the next kWarmBuckets level-0 buckets from cur_
+	// on, the due ones (ticks before nt) and those of the kWarmBuckets ticks
+	// after, so that the first pass over them (sort_bucket()) finds them in
+	// the cache. A bucket is a list through op records scattered over the
+	// table: walked alone, each record is a cache miss the next one waits
+	// for. Here each bucket is walked from both ends at once and the
+	// buckets side by side, so up to 2 x kWarmBuckets misses are under way
+	// together. Entries linked after this are merely not warm.
+	void warm(const OpTable &ops, uint64_t nt) noexcept
+	{
+		uint32_t fwd[kWarmBuckets], bwd[kWarmBuckets];
+		unsigned k = 0;
+		uint64_t end = std::min(nt + kWarmBuckets, cur_ + kL0Slots);
+		uint64_t t = cur_;
+		while (k < kWarmBuckets && t < end) {
+			uint32_t p = uint32_t(t & kL0Mask);
+			int q = find0(p);
+			if (q < 0 && p)
+				q = find0(0);
+			if (q < 0)
+				break;
+			t += (uint32_t(q) - p) & kL0Mask;
+			if (t >= end)
+				break;
+			fwd[k] = head_[q];
+			bwd[k] = tail_[q];
+			k++;
+			t++;
+		}
+		warm_end_ = t; // buckets before t are warm (or empty)
+		uint32_t left = kWarmMax;
+		for (unsigned live = k; live && left;) {
+			live = 0;
+			for (unsigned j = 0; j < k; j++) {
+				uint32_t x = fwd[j], y = bwd[j];
+				if (x == kNoSlot)
+					continue;
+				uint32_t nx = link(ops, x).next;
+				uint32_t py = link(ops, y).prev;
+				left = left > 2 ? left - 2 : 0;
+				if (x == y || nx == y) {
+					fwd[j] = kNoSlot;
+					continue;
+				}
+				fwd[j] = nx;
+				bwd[j] = py;
+				live++;
+			}
+		}
+		if (!left)
+			warm_end_ = cur_ + 1; // cut short: the next bucket warms again
+	}
+
 	// Fires bucket b of level 0 in deadline order, up to deadline limit
 	// and budget entries; false if the budget ran out first.
 	template <class Fire>
@@ -643,9 +709,10 @@ private:
 	std::vector<SortEntry> scratch_; // sort_bucket()'s array, kept for reuse
 	uint64_t cur_ = 0;               // every entry of an earlier tick has fired
 	uint32_t size_ = 0;
-	uint64_t wake_ = kNoTick; // expire() has work from this tick on (or earlier)
-	bool due_ = false;        // an entry armed already due waits in bucket cur_
+	uint64_t wake_ = kNoTick;   // expire() has work from this tick on (or earlier)
+	bool due_ = false;          // an entry armed already due waits in bucket cur_
 	uint32_t sorted_ = kNoSlot; // a bucket sorted since its last append
+	uint64_t warm_end_ = 0;     // warm() read the ring's buckets before this tick
 	// The pending list (defer()): slots, stale ones included; how many of
 	// them are armed; the clock when it was started (before each call on
 	// it); the smallest timeout put on it (kPendAge at most); when to flush.
