@@ -628,10 +628,17 @@ private:
 		}
 		SortEntry *e = scratch_.data();
 		std::sort(e, e + n);
-		for (uint32_t k = 0; k + 1 < n; k++)
-			link(ops, e[k].idx).next = e[k + 1].idx;
-		link(ops, e[n - 1].idx).next = kNoSlot;
-		relink(ops, b, e[0].idx);
+		// Both links of each entry from the array: no walk that waits on
+		// the record before it.
+		uint32_t p = kEnd | b;
+		for (uint32_t k = 0; k < n; k++) {
+			Link &l = link(ops, e[k].idx);
+			l.prev = p;
+			l.next = k + 1 < n ? e[k + 1].idx : kEnd | b;
+			p = e[k].idx;
+		}
+		head_[b] = e[0].idx;
+		tail_[b] = p;
 	}
 
 	// Chains the entries from h (ended by kNoSlot) as bucket b's list.
