@@ -21,6 +21,12 @@
 // cascades keep that order). A deadline already past when it is armed is
 // flagged, and fires at the next expire() instead of at the tick's end.
 //
+// A bucket's list runs through op records scattered over the table, so
+// walking it waits for one cache miss after another. Before the wheel
+// sorts and fires buckets it reads the next few from both ends side by
+// side (warm()), the misses overlapping, and notes the order it met the
+// entries in: the sort's walk prefetches from those notes.
+//
 // Entries are op slots, doubly chained. A one-shot timer keeps its links
 // in its own op record (Op::wheel, where a periodic timer keeps its
 // period): a kio_sleep() costs its record and nothing more, and firing it
@@ -43,6 +49,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -531,7 +539,7 @@ private:
 	// together. Entries linked after this are merely not warm.
 	void warm(const OpTable &ops, uint64_t nt) noexcept
 	{
-		uint32_t fwd[kWarmBuckets], bwd[kWarmBuckets];
+		uint32_t fwd[kWarmBuckets], bwd[kWarmBuckets], bucket[kWarmBuckets];
 		unsigned k = 0;
 		uint64_t end = std::min(nt + kWarmBuckets, cur_ + kL0Slots);
 		uint64_t t = cur_;
@@ -547,10 +555,17 @@ private:
 				break;
 			fwd[k] = head_[q];
 			bwd[k] = tail_[q];
+			bucket[k] = uint32_t(q);
 			k++;
 			t++;
 		}
 		warm_end_ = t; // buckets before t are warm (or empty)
+		if (!notes_ && size_ >= kHintFrom)
+			notes_.reset(new (std::nothrow) WarmNotes); // none: no notes
+		WarmNotes *notes = notes_.get();
+		if (notes)
+			for (unsigned j = 0; j < kWarmBuckets; j++)
+				notes->hint[j] = Hint{j < k ? bucket[j] : kNoSlot};
 		uint32_t left = kWarmMax;
 		for (unsigned live = k; live && left;) {
 			live = 0;
@@ -561,6 +576,8 @@ private:
 				uint32_t nx = link(ops, x).next;
 				uint32_t py = link(ops, y).prev;
 				left = left > 2 ? left - 2 : 0;
+				if (notes)
+					note(notes, j, x, y);
 				if (x == y || nx == y) {
 					fwd[j] = kNoSlot;
 					continue;
@@ -570,8 +587,56 @@ private:
 				live++;
 			}
 		}
+		for (unsigned j = 0; notes && j < k; j++)
+			if (fwd[j] != kNoSlot)
+				notes->hint[j].whole = false; // cut short
 		if (!left)
 			warm_end_ = cur_ + 1; // cut short: the next bucket warms again
+	}
+
+	// warm() keeps, for each bucket it read, the entries in the order it
+	// met them (up to kHintPer of them): sort_bucket() walks the list and
+	// prefetches the record kHintAhead places ahead from them. A hint is
+	// only an address to prefetch, so one gone stale since costs nothing
+	// but the prefetch.
+	static constexpr uint32_t kHintPer = 1024;
+	static constexpr uint32_t kHintAhead = 16;
+	static constexpr uint32_t kHintFrom = 4096; // wheels this full keep hints
+	struct Hint {
+		uint32_t bucket = kNoSlot;
+		uint32_t f = 0, g = 0; // from the head, from the tail
+		bool whole = true;     // f + g is the whole list
+	};
+	struct WarmNotes {
+		Hint hint[kWarmBuckets];
+		uint32_t ids[kWarmBuckets * kHintPer]; // kHintPer per bucket read
+	};
+
+	// warm() met x from the head and y from the tail of its j-th bucket.
+	static void note(WarmNotes *notes, unsigned j, uint32_t x, uint32_t y) noexcept
+	{
+		Hint &h = notes->hint[j];
+		if (h.f + h.g + 2 > kHintPer) {
+			h.whole = false;
+			return;
+		}
+		uint32_t *ids = notes->ids + j * kHintPer;
+		ids[h.f++] = x;
+		if (x != y)
+			ids[kHintPer - 1 - h.g++] = y;
+	}
+
+	// The record sort_bucket() will read kHintAhead places after place n of
+	// bucket b, or kNoSlot.
+	uint32_t hint_for(const Hint *hb, const uint32_t *h, uint32_t n) const noexcept
+	{
+		uint32_t a = n + kHintAhead;
+		if (a < hb->f)
+			return h[a];
+		uint32_t all = hb->f + hb->g;
+		if (hb->whole && a < all)
+			return h[kHintPer - 1 - (all - 1 - a)];
+		return kNoSlot;
 	}
 
 	// Fires bucket b of level 0 in deadline order, up to deadline limit
@@ -609,7 +674,20 @@ private:
 		bool sorted = true;
 		bool flat = true;
 		uint64_t last = 0;
+		const Hint *hb = nullptr;
+		const uint32_t *hs = nullptr;
+		for (unsigned j = 0; notes_ && j < kWarmBuckets; j++) {
+			if (notes_->hint[j].bucket == b) {
+				hb = &notes_->hint[j];
+				hs = notes_->ids + j * kHintPer;
+			}
+		}
 		for (uint32_t i = h; !(i & kEnd); n++) {
+			if (hb) {
+				uint32_t a = hint_for(hb, hs, n);
+				if (a != kNoSlot)
+					__builtin_prefetch(&ops.at(a));
+			}
 			uint64_t k = timer_key(ops.at(i));
 			sorted &= k >= last;
 			last = k;
@@ -719,7 +797,6 @@ private:
 	uint64_t wake_ = kNoTick;   // expire() has work from this tick on (or earlier)
 	bool due_ = false;          // an entry armed already due waits in bucket cur_
 	uint32_t sorted_ = kNoSlot; // a bucket sorted since its last append
-	uint64_t warm_end_ = 0;     // warm() read the ring's buckets before this tick
 	// The pending list (defer()): slots, stale ones included; how many of
 	// them are armed; the clock when it was started (before each call on
 	// it); the smallest timeout put on it (kPendAge at most); when to flush.
@@ -732,6 +809,9 @@ private:
 	uint64_t pend_stamp_ = 0;
 	uint64_t pend_min_ = kPendAge;
 	uint64_t pend_due_ = kNever;
+	// Last, so the fields above keep their places.
+	uint64_t warm_end_ = 0;            // warm() read the ring's buckets before this tick
+	std::unique_ptr<WarmNotes> notes_; // warm()'s notes (none until the wheel is full)
 };
 
 } // namespace kio
