@@ -512,6 +512,7 @@ private:
 			uint32_t i = head_[b];
 			head_[b] = tail_[b] = kNoSlot;
 			occ_[l] &= ~(uint64_t(1) << s);
+			warm_end_ = cur_; // buckets read ahead get entries: read again
 			while (!(i & kEnd)) {
 				Op &op = ops.at(i);
 				uint32_t next = link(ops, i).next;
