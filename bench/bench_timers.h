@@ -103,17 +103,43 @@ static inline void bt_fired(struct bt_run *r, uint64_t i, int res)
 	r->t_last = now;
 }
 
-static inline int bt_cmp_i64(const void *a, const void *b)
+/*
+ * The value of rank k (0-based) in v[0..n), which it reorders: a
+ * quickselect, O(n), so the report costs each timer a few dozen
+ * instructions (the instr workload counts whole programs).
+ */
+static inline int64_t bt_select(int64_t *v, int64_t n, int64_t k)
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return (x > y) - (x < y);
+	int64_t lo = 0, hi = n - 1;
+	while (lo < hi) {
+		int64_t pivot = v[lo + (hi - lo) / 2];
+		int64_t i = lo, j = hi;
+		while (i <= j) {
+			while (v[i] < pivot)
+				i++;
+			while (v[j] > pivot)
+				j--;
+			if (i <= j) {
+				int64_t t = v[i];
+				v[i++] = v[j];
+				v[j--] = t;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			return v[k];
+	}
+	return v[k];
 }
 
-/* The q-quantile (0..1) of n sorted values, in us. */
-static inline double bt_quantile_us(const int64_t *v, uint64_t n, double q)
+/* The q-quantile (0..1) of n values, in us: the value of rank n x q. */
+static inline double bt_quantile_us(int64_t *v, uint64_t n, double q)
 {
 	uint64_t i = (uint64_t)((double)n * q);
-	return (double)v[i < n ? i : n - 1] / 1e3;
+	return (double)bt_select(v, (int64_t)n, (int64_t)(i < n ? i : n - 1)) / 1e3;
 }
 
 /*
@@ -143,9 +169,6 @@ static inline int bt_report(struct bt_run *r, const char *impl, const char *note
 		r->fire[i] = f > from ? f - from : 0; /* late_run */
 	}
 	uint64_t n = r->n;
-	qsort(r->deadline, n, sizeof(int64_t), bt_cmp_i64);
-	qsort(r->fire, n, sizeof(int64_t), bt_cmp_i64);
-	qsort(floor, n, sizeof(int64_t), bt_cmp_i64);
 	char params[40];
 	snprintf(params, sizeof(params), "{\"timers\":%llu}", (unsigned long long)n);
 	double v[10] = {
