@@ -14,9 +14,13 @@
  * Result lines (one run each, run one implementation per process so the
  * high-water mark is its own): wall_s (first arm to last expiry, at least
  * 100 ms by construction), arm_ns (arming time / N), late_p50_us,
- * late_p99_us, late_max_us (fire time - deadline), bytes_per_timer (VmHWM
- * growth / N). impl "kio-c" ("kio-c-epoll" on kio's epoll backend:
- * KIO_BACKEND=epoll) or "liburing", params {"timers":N}.
+ * late_p99_us, late_max_us (fire time - deadline), late_run_p50_us,
+ * late_run_p99_us, late_run_max_us (fire time - the later of the deadline
+ * and the start of the run), late_floor_p99_us (what arming alone imposes
+ * on late: start of the run - deadline, at least 0), bytes_per_timer
+ * (VmHWM growth / N); bench_timers.h has the definitions. impl "kio-c"
+ * ("kio-c-epoll" on kio's epoll backend: KIO_BACKEND=epoll) or "liburing",
+ * params {"timers":N}.
  *
  *   kio-bench-timers --impl kio|liburing [--count N]
  */

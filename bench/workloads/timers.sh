@@ -7,7 +7,15 @@
 # reference line). One process per run and implementation, so each peak RSS is its own.
 # Repetitions are the outer loop and the implementations alternate inside it, so run i of
 # every implementation belongs to pair i (the report's paired ratios).
-# Metrics: wall_s, arm_ns, late_p50_us, late_p99_us, late_max_us, bytes_per_timer.
+# Metrics (bench_timers.h has the definitions): wall_s, arm_ns, bytes_per_timer, and per
+# timer, with t_run the end of arming (the loop runs from there):
+#   late_p50_us, late_p99_us, late_max_us              fire - deadline
+#   late_run_p50_us, late_run_p99_us, late_run_max_us  fire - max(deadline, t_run)
+#   late_floor_p99_us                                  max(0, t_run - deadline)
+# Arming N timers takes N x arm_ns, and every timer whose deadline passes meanwhile waits
+# for the run: late >= late_floor, whatever the timer system. late_run leaves that wait
+# out: it is the timer system's own delay (Tokio registers a sleep at its task's first
+# poll, in the run, so that share of its arming counts there).
 set -u
 . "$BENCH_SRC/bench/lib.sh"
 

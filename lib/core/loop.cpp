@@ -910,7 +910,8 @@ struct LeaveRun {
 		uint64_t now = 0;
 		if (__builtin_expect(!c->timers.empty(), 0)) {
 			now = mono_ns();
-			expire_timers(c, now);
+			if (c->timers.has_work(now))
+				expire_timers(c, now);
 		} else if (timeout_ns > 0) {
 			now = mono_ns();
 		}
@@ -955,7 +956,8 @@ struct LeaveRun {
 			n += run_posts(c, c->destroying ? -ECANCELED : 0);
 		}
 		if (__builtin_expect(!c->timers.empty(), 0))
-			expire_timers(c, mono_ns());
+			if (uint64_t t = mono_ns(); c->timers.has_work(t))
+				expire_timers(c, t);
 		n += process_ready(c);
 		// The round's work is done: what it did, for readers on other threads.
 		if (__builtin_expect(c->obs.mode.load(std::memory_order_relaxed) & kObsPublish, 0))

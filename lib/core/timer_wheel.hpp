@@ -21,6 +21,12 @@
 // cascades keep that order). A deadline already past when it is armed is
 // flagged, and fires at the next expire() instead of at the tick's end.
 //
+// A bucket's list runs through op records scattered over the table, so
+// walking it waits for one cache miss after another. Before the wheel
+// sorts and fires buckets it reads the next few from both ends side by
+// side (warm()), the misses overlapping, and notes the order it met the
+// entries in: the sort's walk prefetches from those notes.
+//
 // Entries are op slots, doubly chained. A one-shot timer keeps its links
 // in its own op record (Op::wheel, where a periodic timer keeps its
 // period): a kio_sleep() costs its record and nothing more, and firing it
@@ -43,6 +49,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -225,6 +233,15 @@ public:
 	// slot to fire(idx), in deadline order, up to kFireBudget of them: when
 	// more are due, next_deadline() says so (it is past). fire may arm
 	// entries again.
+	// Whether expire() at now has anything to do: a list to flush, a
+	// bucket due or to cascade. Inline, so a round with nothing due makes
+	// no call (expire() tests the same first).
+	bool has_work(uint64_t now) const noexcept
+	{
+		return ((pend_live_ | rearm_n_) != 0 && now >= pend_due_) ||
+		       (now >> kTickShift) >= wake_ || due_;
+	}
+
 	template <class Fire>
 	void expire(OpTable &ops, uint64_t now, Fire &&fire)
 	{
@@ -244,6 +261,8 @@ public:
 				break;
 			uint32_t b = uint32_t(cur_ & kL0Mask);
 			if (has0(b)) {
+				if (cur_ >= warm_end_)
+					warm(ops, nt);
 				if (!fire_bucket(ops, b, kNever, fire, budget)) {
 					wake_ = cur_ ? cur_ : 1; // due now: the next round goes on
 					return;
@@ -274,6 +293,11 @@ private:
 	Link &link(OpTable &ops, uint32_t idx) noexcept
 	{
 		Op &op = ops.at(idx);
+		return op.kind == Kind::Timer ? op.wheel : links_.data()[idx];
+	}
+	const Link &link(const OpTable &ops, uint32_t idx) const noexcept
+	{
+		const Op &op = ops.at(idx);
 		return op.kind == Kind::Timer ? op.wheel : links_.data()[idx];
 	}
 	static constexpr uint64_t kNoTick = UINT64_MAX;
@@ -568,6 +592,7 @@ private:
 			uint32_t i = head_[b];
 			head_[b] = tail_[b] = kNoSlot;
 			occ_[l] &= ~(uint64_t(1) << s);
+			warm_end_ = cur_; // buckets read ahead get entries: read again
 			while (!(i & kEnd)) {
 				Op &op = ops.at(i);
 				uint32_t next = link(ops, i).next;
@@ -577,6 +602,122 @@ private:
 				i = next;
 			}
 		}
+	}
+
+	// How many level-0 buckets warm() walks side by side, and how many
+	// entries it reads at most (kWarmMax op records: 512 KiB, well inside
+	// a core's L2, so they are still there when they fire).
+	static constexpr unsigned kWarmBuckets = 8;
+	static constexpr uint32_t kWarmMax = 8192;
+
+	// Reads the entries of the next kWarmBuckets level-0 buckets from cur_
+	// on, the due ones (ticks before nt) and those of the kWarmBuckets ticks
+	// after, so that the first pass over them (sort_bucket()) finds them in
+	// the cache. A bucket is a list through op records scattered over the
+	// table: walked alone, each record is a cache miss the next one waits
+	// for. Here each bucket is walked from both ends at once and the
+	// buckets side by side, so up to 2 x kWarmBuckets misses are under way
+	// together. Entries linked after this are merely not warm.
+	void warm(const OpTable &ops, uint64_t nt) noexcept
+	{
+		uint32_t fwd[kWarmBuckets], bwd[kWarmBuckets], bucket[kWarmBuckets];
+		unsigned k = 0;
+		uint64_t end = std::min(nt + kWarmBuckets, cur_ + kL0Slots);
+		uint64_t t = cur_;
+		while (k < kWarmBuckets && t < end) {
+			uint32_t p = uint32_t(t & kL0Mask);
+			int q = find0(p);
+			if (q < 0 && p)
+				q = find0(0);
+			if (q < 0)
+				break;
+			t += (uint32_t(q) - p) & kL0Mask;
+			if (t >= end)
+				break;
+			fwd[k] = head_[q];
+			bwd[k] = tail_[q];
+			bucket[k] = uint32_t(q);
+			k++;
+			t++;
+		}
+		warm_end_ = t; // buckets before t are warm (or empty)
+		if (!notes_ && size_ >= kHintFrom)
+			notes_.reset(new (std::nothrow) WarmNotes); // none: no notes
+		WarmNotes *notes = notes_.get();
+		if (notes)
+			for (unsigned j = 0; j < kWarmBuckets; j++)
+				notes->hint[j] = Hint{j < k ? bucket[j] : kNoSlot};
+		uint32_t left = kWarmMax;
+		for (unsigned live = k; live && left;) {
+			live = 0;
+			for (unsigned j = 0; j < k; j++) {
+				uint32_t x = fwd[j], y = bwd[j];
+				if (x == kNoSlot)
+					continue;
+				uint32_t nx = link(ops, x).next;
+				uint32_t py = link(ops, y).prev;
+				left = left > 2 ? left - 2 : 0;
+				if (notes)
+					note(notes, j, x, y);
+				if (x == y || nx == y) {
+					fwd[j] = kNoSlot;
+					continue;
+				}
+				fwd[j] = nx;
+				bwd[j] = py;
+				live++;
+			}
+		}
+		for (unsigned j = 0; notes && j < k; j++)
+			if (fwd[j] != kNoSlot)
+				notes->hint[j].whole = false; // cut short
+		if (!left)
+			warm_end_ = cur_ + 1; // cut short: the next bucket warms again
+	}
+
+	// warm() keeps, for each bucket it read, the entries in the order it
+	// met them (up to kHintPer of them): sort_bucket() walks the list and
+	// prefetches the record kHintAhead places ahead from them. A hint is
+	// only an address to prefetch, so one gone stale since costs nothing
+	// but the prefetch.
+	static constexpr uint32_t kHintPer = 1024;
+	static constexpr uint32_t kHintAhead = 16;
+	static constexpr uint32_t kHintFrom = 4096; // wheels this full keep hints
+	struct Hint {
+		uint32_t bucket = kNoSlot;
+		uint32_t f = 0, g = 0; // from the head, from the tail
+		bool whole = true;     // f + g is the whole list
+	};
+	struct WarmNotes {
+		Hint hint[kWarmBuckets];
+		uint32_t ids[kWarmBuckets * kHintPer]; // kHintPer per bucket read
+	};
+
+	// warm() met x from the head and y from the tail of its j-th bucket.
+	static void note(WarmNotes *notes, unsigned j, uint32_t x, uint32_t y) noexcept
+	{
+		Hint &h = notes->hint[j];
+		if (h.f + h.g + 2 > kHintPer) {
+			h.whole = false;
+			return;
+		}
+		uint32_t *ids = notes->ids + j * kHintPer;
+		ids[h.f++] = x;
+		if (x != y)
+			ids[kHintPer - 1 - h.g++] = y;
+	}
+
+	// The record sort_bucket() will read kHintAhead places after place n of
+	// bucket b, or kNoSlot.
+	uint32_t hint_for(const Hint *hb, const uint32_t *h, uint32_t n) const noexcept
+	{
+		uint32_t a = n + kHintAhead;
+		if (a < hb->f)
+			return h[a];
+		uint32_t all = hb->f + hb->g;
+		if (hb->whole && a < all)
+			return h[kHintPer - 1 - (all - 1 - a)];
+		return kNoSlot;
 	}
 
 	// Fires bucket b of level 0 in deadline order, up to deadline limit
@@ -614,7 +755,20 @@ private:
 		bool sorted = true;
 		bool flat = true;
 		uint64_t last = 0;
+		const Hint *hb = nullptr;
+		const uint32_t *hs = nullptr;
+		for (unsigned j = 0; notes_ && j < kWarmBuckets; j++) {
+			if (notes_->hint[j].bucket == b) {
+				hb = &notes_->hint[j];
+				hs = notes_->ids + j * kHintPer;
+			}
+		}
 		for (uint32_t i = h; !(i & kEnd); n++) {
+			if (hb) {
+				uint32_t a = hint_for(hb, hs, n);
+				if (a != kNoSlot)
+					__builtin_prefetch(&ops.at(a));
+			}
 			uint64_t k = timer_key(ops.at(i));
 			sorted &= k >= last;
 			last = k;
@@ -633,10 +787,17 @@ private:
 		}
 		SortEntry *e = scratch_.data();
 		std::sort(e, e + n);
-		for (uint32_t k = 0; k + 1 < n; k++)
-			link(ops, e[k].idx).next = e[k + 1].idx;
-		link(ops, e[n - 1].idx).next = kNoSlot;
-		relink(ops, b, e[0].idx);
+		// Both links of each entry from the array: no walk that waits on
+		// the record before it.
+		uint32_t p = kEnd | b;
+		for (uint32_t k = 0; k < n; k++) {
+			Link &l = link(ops, e[k].idx);
+			l.prev = p;
+			l.next = k + 1 < n ? e[k + 1].idx : kEnd | b;
+			p = e[k].idx;
+		}
+		head_[b] = e[0].idx;
+		tail_[b] = p;
 	}
 
 	// Chains the entries from h (ended by kNoSlot) as bucket b's list.
@@ -714,8 +875,8 @@ private:
 	std::vector<SortEntry> scratch_; // sort_bucket()'s array, kept for reuse
 	uint64_t cur_ = 0;               // every entry of an earlier tick has fired
 	uint32_t size_ = 0;
-	uint64_t wake_ = kNoTick; // expire() has work from this tick on (or earlier)
-	bool due_ = false;        // an entry armed already due waits in bucket cur_
+	uint64_t wake_ = kNoTick;   // expire() has work from this tick on (or earlier)
+	bool due_ = false;          // an entry armed already due waits in bucket cur_
 	uint32_t sorted_ = kNoSlot; // a bucket sorted since its last append
 	// The pending list (defer()): slots, stale ones included; how many of
 	// them are armed; the clock when it was started (before each call on
@@ -729,6 +890,9 @@ private:
 	uint64_t pend_stamp_ = 0;
 	uint64_t pend_min_ = kPendAge;
 	uint64_t pend_due_ = kNever;
+	// Last, so the fields above keep their places.
+	uint64_t warm_end_ = 0;            // warm() read the ring's buckets before this tick
+	std::unique_ptr<WarmNotes> notes_; // warm()'s notes (none until the wheel is full)
 	// Re-arms of entries already linked (try_defer()), applied at the
 	// flush: the op's slot and generation, and its new timeout. Used up to
 	// rearm_n_; counted apart from pend_live_, as each names an op that is

@@ -605,6 +605,114 @@ static void test_wheel_destroy_pending(void **state)
 	kt_close_pipe(p);
 }
 
+struct self_cancel {
+	kio_ctx *ctx;
+	int64_t id;
+	uint64_t first; /* earliest allowed tick */
+	uint64_t at;    /* first tick's time */
+	int ticks, finals;
+	int32_t final_res;
+};
+
+/* A periodic timer that cancels itself at its first tick. */
+static void self_cancel_cb(void *user_data, int32_t res, uint32_t flags)
+{
+	struct self_cancel *s = user_data;
+	if (!(flags & KIO_F_MORE)) {
+		s->finals++;
+		s->final_res = res;
+		return;
+	}
+	if (s->ticks++ == 0) {
+		s->at = kt_now_ns();
+		assert_int_equal(kio_op_cancel(s->ctx, s->id), 0);
+	}
+}
+
+/* A backlog: tens of thousands of deadlines over a dozen ticks, all past
+ * when the loop starts, so it fires many full buckets in a row (the wheel
+ * reads ahead through several of them, more entries than it reads at
+ * once). Some were cancelled from the middle of their buckets before the
+ * run, and periodic timers (kept in another link array) share the
+ * buckets. Each one-shot fires exactly once, never early, in deadline
+ * order, equal ones in arming order; the cancelled ones end once with
+ * -ECANCELED; each periodic ticks once, not early, then ends. */
+static void test_wheel_backlog_many_buckets(void **state)
+{
+	(void)state;
+	enum {
+		N = 30000,
+		P = 64
+	};
+	kio_ctx *ctx = kt_ctx_new();
+	static struct fired f[N];
+	static uint64_t deadline[N];
+	static int order[N];
+	static int64_t id[N];
+	static struct self_cancel per[P];
+	int order_len = 0;
+	uint64_t now = kt_now_ns();
+	uint64_t base = now + 5 * KT_MS;
+	uint64_t span = 12ull << 16; /* twelve ticks */
+	uint64_t rng = 0x2545f4914f6cdd1dull;
+	for (int i = 0; i < N; i++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t r = rng >> 33;
+		if (i % 5 == 0)
+			deadline[i] = base + (r % 12) * (1ull << 16); /* shared by many */
+		else
+			deadline[i] = base + r % span;
+		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
+		id[i] = kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]);
+		assert_true(id[i] >= 0);
+		if (i % (N / P) == 0 && i / (N / P) < P) {
+			struct self_cancel *s = &per[i / (N / P)];
+			/* In the same ticks (unless arming ran past them). */
+			uint64_t at = base + r % span, t = kt_now_ns();
+			uint64_t period = at > t ? at - t : 1000;
+			*s = (struct self_cancel){ .ctx = ctx, .first = t + period };
+			s->id = kio_timer_periodic(ctx, period, self_cancel_cb, s);
+			assert_true(s->id >= 0);
+		}
+	}
+	for (int i = 7; i < N; i += 11) {
+		f[i].order = NULL;
+		assert_int_equal(kio_op_cancel(ctx, id[i]), 0);
+	}
+	/* Everything due before the loop runs (the clock, not a race). */
+	while (kt_now_ns() < base + span + (2ull << 16))
+		;
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	int live = 0;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(f[i].calls, 1);
+		if (i >= 7 && (i - 7) % 11 == 0) {
+			assert_int_equal(f[i].res, -ECANCELED);
+			continue;
+		}
+		assert_int_equal(f[i].res, 0);
+		if (f[i].at < deadline[i])
+			fail_msg("timer %d fired %llu ns early", i,
+				 (unsigned long long)(deadline[i] - f[i].at));
+		live++;
+	}
+	assert_int_equal(order_len, live);
+	for (int k = 1; k < order_len; k++) {
+		int a = order[k - 1], b = order[k];
+		if (deadline[a] > deadline[b] || (deadline[a] == deadline[b] && a > b))
+			fail_msg("timer %d (deadline %llu) fired before timer %d (deadline %llu)",
+				 a, (unsigned long long)deadline[a], b,
+				 (unsigned long long)deadline[b]);
+	}
+	for (int j = 0; j < P; j++) {
+		assert_int_equal(per[j].ticks, 1);
+		assert_true(per[j].at >= per[j].first);
+		assert_int_equal(per[j].finals, 1);
+		assert_int_equal(per[j].final_res, -ECANCELED);
+	}
+	kio_ctx_destroy(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -618,6 +726,7 @@ int main(void)
 		KT_TEST(test_wheel_op_timeouts),
 		KT_TEST(test_wheel_deferred_timeouts),
 		KT_TEST(test_wheel_destroy_pending),
+		KT_TEST(test_wheel_backlog_many_buckets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
