@@ -988,14 +988,17 @@ struct LeaveRun {
 // no post made on the loop's own thread,
 // no CQE already waiting, and no stats timing or publishing (obs.hpp: those
 // are round_inline()'s). Then quick_round() serves it.
-[[gnu::always_inline]] inline bool quiet(kio_ctx *c) noexcept
+[[gnu::always_inline]] inline bool calm(kio_ctx *c) noexcept
 {
 	// forced_slow(): fault injection, a host loop or destroy, in one test.
-	return c->ready.empty() && c->timers.empty() && c->recancel.empty() &&
-	       !c->ring.forced_slow() && !c->posts_due &&
+	return c->ready.empty() && c->recancel.empty() && !c->ring.forced_slow() && !c->posts_due &&
 	       !c->obs.mode.load(std::memory_order_relaxed) &&
 	       !c->woken.load(std::memory_order_relaxed) &&
 	       !c->stop_requested.load(std::memory_order_relaxed) && !c->ring.cq_ready();
+}
+[[gnu::always_inline]] inline bool quiet(kio_ctx *c) noexcept
+{
+	return c->timers.empty() && calm(c);
 }
 
 // One pass of round_inline() without deadline in the state quiet() found:
@@ -1016,6 +1019,33 @@ struct LeaveRun {
 		if (c->posts_due & kPostsWake) {
 			c->posts_due &= uint8_t(~kPostsWake);
 			arm_wake(c); // never destroying here: the run calls refuse that
+		}
+		n += run_posts(c, 0);
+	}
+	return n;
+}
+
+// A round of kio_ctx_run() in the state calm() found, with deadlines in
+// the timer wheel: if none is due, the wait runs until the nearest, then
+// the reap and the posts, as quick_round(); a deadline that passed during
+// the wait fires at the next round, which kio_ctx_run() runs at once.
+// (An idle timeout on every connection then costs a clock read and a
+// timed wait per round, not the full round.) Otherwise the full round.
+[[gnu::noinline]] int timed_round(kio_ctx *c)
+{
+	uint64_t now = mono_ns();
+	if (c->timers.has_work(now))
+		return round_inline(c, -1, true);
+	c->stats.loop_iterations++;
+	int rc = c->ring.enter(true, c->timers.next_deadline() - now, true);
+	if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
+	    rc != -EBUSY)
+		return rc;
+	int n = drain_cq(c, true, true);
+	if (__builtin_expect(c->posts_due, 0)) {
+		if (c->posts_due & kPostsWake) {
+			c->posts_due &= uint8_t(~kPostsWake);
+			arm_wake(c);
 		}
 		n += run_posts(c, 0);
 	}
@@ -1092,8 +1122,13 @@ KIO_API int kio_ctx_run(kio_ctx *ctx) noexcept
 			if (ctx->live == 0 && ctx->ready.empty() &&
 			    ctx->posts_queued.load(std::memory_order_acquire) == 0)
 				return 0;
-			int rc = kio::quiet(ctx) ? kio::quick_round(ctx)
-						 : kio::round_inline(ctx, -1, true);
+			int rc;
+			if (!kio::calm(ctx))
+				rc = kio::round_inline(ctx, -1, true);
+			else if (ctx->timers.empty())
+				rc = kio::quick_round(ctx);
+			else
+				rc = kio::timed_round(ctx);
 			if (rc < 0)
 				return rc;
 			if (ctx->destroy_deferred)
