@@ -44,7 +44,11 @@
 // armed with deadline = the flush's clock + their timeout: the clock is read
 // after every call on the list, so no deadline is early; each is later than
 // asked by at most the list's age at the flush, min(kPendAge, the smallest
-// timeout on the list) plus one round.
+// timeout on the list) plus one round. A deadline re-armed while linked
+// (an idle timeout re-armed per message) stays linked: the re-arm is noted
+// (rearm_) and applied at the flush; a later deadline only replaces
+// timeout_at, the entry fires at the old one and the loop links it again
+// (fire_timer()); an earlier one moves it.
 #pragma once
 
 #include <algorithm>
