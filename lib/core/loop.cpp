@@ -982,12 +982,14 @@ struct LeaveRun {
 	return n;
 }
 
-// Whether the next round of kio_ctx_run(), or of kio_ctx_run_once() without
-// deadline, can only end with a completion from the kernel: nothing in the ready queue, no timer, no cancel to send again,
-// no fault injection, no host loop (kio_ctx_fd()), no wake or stop request,
-// no post made on the loop's own thread,
-// no CQE already waiting, and no stats timing or publishing (obs.hpp: those
-// are round_inline()'s). Then quick_round() serves it.
+// Whether the next round of kio_ctx_run() can skip the full round's
+// checks: nothing in the ready queue, no cancel to send again, no fault
+// injection, no host loop (kio_ctx_fd()), no wake or stop request, no post
+// made on the loop's own thread, no CQE already waiting, and no stats
+// timing or publishing (obs.hpp: those are round_inline()'s). With no timer
+// either (quiet()), only a completion from the kernel can end its wait:
+// quick_round() serves it (also kio_ctx_run_once() without deadline); with
+// timers, timed_round().
 [[gnu::always_inline]] inline bool calm(kio_ctx *c) noexcept
 {
 	// forced_slow(): fault injection, a host loop or destroy, in one test.
@@ -1001,15 +1003,13 @@ struct LeaveRun {
 	return c->timers.empty() && calm(c);
 }
 
-// One pass of round_inline() without deadline in the state quiet() found:
-// the wait, the reap, and the posts if the wake-up read completed or the
-// loop's own thread posted (kPostsLocal). What the callbacks leave (ready
-// entries, timers) the next round sees, as round_inline() would. The
-// callbacks run, or the kernel's error.
-[[gnu::always_inline]] inline int quick_round(kio_ctx *c)
+// The rest of a calm round after its wait (rc: the enter's result): the
+// reap, and the posts if the wake-up read completed or the loop's own
+// thread posted (kPostsLocal). What the callbacks leave (ready entries,
+// timers) the next round sees, as round_inline() would. The callbacks
+// run, or the kernel's error.
+[[gnu::always_inline]] inline int calm_round_rest(kio_ctx *c, int rc)
 {
-	c->stats.loop_iterations++;
-	int rc = c->ring.enter(true, kNever, true);
 	if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
 	    rc != -EBUSY)
 		return rc;
@@ -1025,31 +1025,27 @@ struct LeaveRun {
 	return n;
 }
 
+// One pass of round_inline() without deadline in the state quiet() found:
+// wait for a completion, then calm_round_rest().
+[[gnu::always_inline]] inline int quick_round(kio_ctx *c)
+{
+	c->stats.loop_iterations++;
+	return calm_round_rest(c, c->ring.enter(true, kNever, true));
+}
+
 // A round of kio_ctx_run() in the state calm() found, with deadlines in
 // the timer wheel: if none is due, the wait runs until the nearest, then
-// the reap and the posts, as quick_round(); a deadline that passed during
-// the wait fires at the next round, which kio_ctx_run() runs at once.
-// (An idle timeout on every connection then costs a clock read and a
-// timed wait per round, not the full round.) Otherwise the full round.
+// calm_round_rest(); a deadline that passed during the wait fires at the
+// next round, which kio_ctx_run() runs at once. (An idle timeout on every
+// connection then costs a clock read and a timed wait per round, not the
+// full round.) Otherwise the full round.
 [[gnu::noinline]] int timed_round(kio_ctx *c)
 {
 	uint64_t now = mono_ns();
 	if (c->timers.has_work(now))
 		return round_inline(c, -1, true);
 	c->stats.loop_iterations++;
-	int rc = c->ring.enter(true, c->timers.next_deadline() - now, true);
-	if (__builtin_expect(rc < 0, 0) && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
-	    rc != -EBUSY)
-		return rc;
-	int n = drain_cq(c, true, true);
-	if (__builtin_expect(c->posts_due, 0)) {
-		if (c->posts_due & kPostsWake) {
-			c->posts_due &= uint8_t(~kPostsWake);
-			arm_wake(c);
-		}
-		n += run_posts(c, 0);
-	}
-	return n;
+	return calm_round_rest(c, c->ring.enter(true, c->timers.next_deadline() - now, true));
 }
 
 // run_once(), inlined into kio_ctx_run_once(): one call level less.
