@@ -1033,17 +1033,14 @@ struct LeaveRun {
 	return calm_round_rest(c, c->ring.enter(true, kNever, true));
 }
 
-// A round of kio_ctx_run() in the state calm() found, with deadlines in
-// the timer wheel: if none is due, the wait runs until the nearest, then
-// calm_round_rest(); a deadline that passed during the wait fires at the
-// next round, which kio_ctx_run() runs at once. (An idle timeout on every
+// A round in the state calm() found, with deadlines in the timer wheel
+// and none due at now (TimerWheel::has_work()): the wait runs until the
+// nearest, then calm_round_rest(). A deadline that passed during the wait
+// fires in the full round that follows. (An idle timeout on every
 // connection then costs a clock read and a timed wait per round, not the
-// full round.) Otherwise the full round.
-[[gnu::noinline]] int timed_round(kio_ctx *c)
+// full round.)
+[[gnu::noinline]] int timed_round(kio_ctx *c, uint64_t now)
 {
-	uint64_t now = mono_ns();
-	if (c->timers.has_work(now))
-		return round_inline(c, -1, true);
 	c->stats.loop_iterations++;
 	return calm_round_rest(c, c->ring.enter(true, c->timers.next_deadline() - now, true));
 }
@@ -1057,10 +1054,16 @@ struct LeaveRun {
 	LeaveRun leave{c};
 	// A pass that ran no callback (a wake-up, a signal) goes on as the
 	// full round, which knows when to stop waiting.
-	// (Destroy drives its rounds through here: quiet() says no to it.)
-	if (timeout_ns < 0 && quiet(c))
-		if (int n = quick_round(c))
-			return n;
+	// (Destroy drives its rounds through here: calm() says no to it.)
+	if (timeout_ns < 0 && calm(c)) {
+		if (c->timers.empty()) {
+			if (int n = quick_round(c))
+				return n;
+		} else if (uint64_t now = mono_ns(); !c->timers.has_work(now)) {
+			if (int n = timed_round(c, now))
+				return n;
+		}
+	}
 	return round_inline(c, timeout_ns, from_run);
 }
 
@@ -1119,12 +1122,15 @@ KIO_API int kio_ctx_run(kio_ctx *ctx) noexcept
 			    ctx->posts_queued.load(std::memory_order_acquire) == 0)
 				return 0;
 			int rc;
+			uint64_t now;
 			if (!kio::calm(ctx))
 				rc = kio::round_inline(ctx, -1, true);
 			else if (ctx->timers.empty())
 				rc = kio::quick_round(ctx);
+			else if (now = kio::mono_ns(); !ctx->timers.has_work(now))
+				rc = kio::timed_round(ctx, now);
 			else
-				rc = kio::timed_round(ctx);
+				rc = kio::round_inline(ctx, -1, true);
 			if (rc < 0)
 				return rc;
 			if (ctx->destroy_deferred)

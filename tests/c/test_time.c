@@ -382,6 +382,31 @@ static void test_time_periodic_bad_args(void **state)
 	assert_int_equal(r.calls, 0);
 }
 
+/* kio_ctx_run_once(ctx, -1) with timers pending and none due: it waits
+ * for the nearest and returns once its callback ran, never early; a far
+ * timer stays. */
+static void test_time_run_once_waits_for_timer(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	struct kt_rec r = {0}, far = {0};
+	uint64_t t0 = kt_now_ns();
+	int64_t far_id = kio_sleep(ctx, 10000 * KT_MS, kt_rec_cb, &far);
+	assert_true(far_id >= 0);
+	assert_true(kio_sleep(ctx, 20 * KT_MS, kt_rec_cb, &r) >= 0);
+	int n = 0;
+	while (n == 0)
+		n = kio_ctx_run_once(ctx, -1);
+	assert_int_equal(n, 1);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.res, 0);
+	assert_true(kt_now_ns() - t0 >= 20 * KT_MS);
+	assert_int_equal(far.calls, 0);
+	assert_int_equal(kio_op_cancel(ctx, far_id), 0);
+	kt_drain_destroy(ctx);
+	assert_int_equal(far.res, -ECANCELED);
+}
+
 static void test_time_sleep_cancel(void **state)
 {
 	(void)state;
@@ -451,6 +476,7 @@ int main(void)
 		KT_TEST(test_time_periodic_ticks_then_cancel),
 		KT_TEST(test_time_periodic_cancel_from_callback),
 		KT_TEST(test_time_periodic_bad_args),
+		KT_TEST(test_time_run_once_waits_for_timer),
 		KT_TEST(test_time_sleep_cancel),
 		KT_TEST(test_time_pending_counts_timers),
 	};
