@@ -464,7 +464,8 @@ template <typename Prep>
 
 // The common shape of a kernel op: argument checks done by the caller,
 // then reserve a slot and an SQE, let prep fill the SQE, tag it with the id.
-// prep must not throw.
+// prep must not throw. (submit_file_op() in ops/files.hpp repeats these
+// steps for the ops that honour registered files: change both.)
 template <typename Prep>
 [[gnu::always_inline]] inline int64_t submit(kio_ctx *c, kio_cb cb, void *user_data, int opcode,
 					     int track_fd, bool pipe_write, Prep &&prep) noexcept
