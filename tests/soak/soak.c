@@ -1991,6 +1991,15 @@ static void checkpoint(int round, const struct sample *base, const struct limits
 	if (base) {
 		if (s.fds != base->fds)
 			violation("checkpoint %d: %d fds open, baseline %d", round, s.fds, base->fds);
+		/* pthread_join() returns once the kernel cleared the thread's
+		 * tid, a moment before the thread leaves /proc/self/task: the
+		 * round's pool thread, just joined, may still be listed. Count
+		 * again until it is gone (a thread that stays is a leak). */
+		for (int i = 0; i < 1000 && s.threads > base->threads; i++) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+			count_threads(&s);
+		}
 		if (s.threads != base->threads)
 			violation("checkpoint %d: %d threads (besides kio-log, kio-io, iou-*), "
 				  "baseline %d",
