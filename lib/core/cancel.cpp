@@ -109,7 +109,7 @@ KIO_API int kio_cancel_fd(kio_ctx *ctx, int fd) noexcept
 	// The kernel matches ops by the file the cancel names. A registered
 	// fd is named by its slot: that is the file its ops were issued on,
 	// even if the number was closed with close(2) since.
-	int slot = ctx->ring.backend() == KIO_BACKEND_IO_URING ? registered_index(ctx, fd) : -1;
+	int slot = ctx->ring.is_uring() ? registered_index(ctx, fd) : -1;
 	if (slot < 0) {
 		io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
 	} else if (ctx->ring.supports(IORING_OP_SEND_ZC)) {

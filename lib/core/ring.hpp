@@ -47,6 +47,8 @@ public:
 
 	// KIO_BACKEND_IO_URING or KIO_BACKEND_EPOLL.
 	int backend() const noexcept { return emu_ ? KIO_BACKEND_EPOLL : KIO_BACKEND_IO_URING; }
+	// The kernel's io_uring (registered resources, fixed SQEs), not epoll's rings.
+	bool is_uring() const noexcept { return !emu_; }
 
 	// What differs per backend off the hot path: provided-buffer rings and
 	// the eventfd the kernel signals for deferred completions (embedding).

@@ -31,11 +31,6 @@ constexpr uint32_t kMaxFiles = 1u << 20; // the kernel's IORING_MAX_FIXED_FILES
 // reads it when it issues the SQE, later than the call that queued it.
 const int kNoFile = -1;
 
-bool uring(const kio_ctx *c) noexcept
-{
-	return c->ring.backend() == KIO_BACKEND_IO_URING;
-}
-
 // io_uring_register(2) itself: liburing's io_uring_register_files() raises
 // the process's RLIMIT_NOFILE on -EMFILE, which is not a library's to do.
 int sys_register(kio_ctx *c, unsigned opcode, const void *arg, unsigned nr) noexcept
@@ -113,7 +108,7 @@ int files_forget(kio_ctx *c, int fd) noexcept
 	int idx = registered_index(c, fd);
 	if (idx < 0)
 		return 0;
-	if (uring(c)) {
+	if (c->ring.is_uring()) {
 		int err = 0;
 		io_uring_sqe *sqe = get_sqe(c, &err);
 		if (!sqe)
@@ -141,7 +136,7 @@ KIO_API int kio_register_files(kio_ctx *ctx, const int *fds, uint32_t nr) noexce
 	if (ctx->files && !ctx->files->fds.empty())
 		return -EBUSY;
 	// kio_close() empties a slot with IORING_OP_FILES_UPDATE.
-	if (uring(ctx) && !ctx->ring.supports(IORING_OP_FILES_UPDATE))
+	if (ctx->ring.is_uring() && !ctx->ring.supports(IORING_OP_FILES_UPDATE))
 		return -EOPNOTSUPP;
 	int max_fd;
 	if (int rc = check_fds(fds, nr, &max_fd))
@@ -159,13 +154,13 @@ KIO_API int kio_register_files(kio_ctx *ctx, const int *fds, uint32_t nr) noexce
 		next.fds.assign(fds, fds + nr);
 		if (!ctx->files)
 			ctx->files.reset(new RegFiles());
-		if (uring(ctx)) {
+		if (ctx->ring.is_uring()) {
 			int rc = sys_register(ctx, IORING_REGISTER_FILES, fds, nr);
 			if (rc < 0)
 				return rc;
 		}
 		*ctx->files = std::move(next);
-		if (uring(ctx))
+		if (ctx->ring.is_uring())
 			ctx->files_end = uint32_t(ctx->files->slot.size());
 		return 0;
 	});
@@ -185,7 +180,7 @@ KIO_API int kio_unregister_files(kio_ctx *ctx) noexcept
 	for (int fd : ctx->files->fds)
 		if (fd >= 0 && size_t(fd) < ctx->fd_inflight.size() && ctx->fd_inflight[size_t(fd)])
 			return -EBUSY;
-	if (uring(ctx)) {
+	if (ctx->ring.is_uring()) {
 		if (int rc = settle_table_sqes(ctx))
 			return rc;
 		int rc = sys_register(ctx, IORING_UNREGISTER_FILES, nullptr, 0);

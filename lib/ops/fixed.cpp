@@ -37,11 +37,6 @@ namespace {
 constexpr uint32_t kMaxBufs = 1u << 14;        // the kernel's IORING_MAX_REG_BUFFERS
 constexpr size_t kMaxBufLen = size_t(1) << 30; // and its limit per buffer
 
-bool uring(const kio_ctx *c) noexcept
-{
-	return c->ring.backend() == KIO_BACKEND_IO_URING;
-}
-
 // [buf, buf + len) lies inside registered buffer index.
 bool in_buffer(const FixedBufs *f, uint32_t index, const void *buf, size_t len) noexcept
 {
@@ -88,7 +83,7 @@ int64_t start_fixed(kio_ctx *ctx, int fd, void *buf, size_t len, uint64_t offset
 		return write ? kio_write(ctx, fd, buf, 0, offset, cb, user_data)
 			     : kio_read(ctx, fd, buf, 0, offset, cb, user_data);
 	unsigned n = unsigned(len);
-	if (uring(ctx))
+	if (ctx->ring.is_uring())
 		return write ? submit_fixed<IORING_OP_WRITE_FIXED, true>(ctx, fd, buf, n, offset, index, cb,
 									 user_data)
 			     : submit_fixed<IORING_OP_READ_FIXED, false>(ctx, fd, buf, n, offset, index, cb,
@@ -118,7 +113,7 @@ KIO_API int kio_register_buffers(kio_ctx *ctx, const struct iovec *iov, uint32_t
 			ctx->fixed.reset(new FixedBufs());
 		FixedBufs &f = *ctx->fixed;
 		f.bufs.assign(iov, iov + count);
-		if (uring(ctx)) {
+		if (ctx->ring.is_uring()) {
 			int rc = io_uring_register_buffers(ctx->ring.raw(), iov, count);
 			if (rc < 0) {
 				f.bufs.clear();
@@ -139,7 +134,7 @@ KIO_API int kio_unregister_buffers(kio_ctx *ctx) noexcept
 		return -ENXIO;
 	if (ctx->fixed_inflight)
 		return -EBUSY;
-	if (uring(ctx)) {
+	if (ctx->ring.is_uring()) {
 		ErrnoKeeper keep_errno;
 		int rc = io_uring_unregister_buffers(ctx->ring.raw());
 		if (rc < 0)
