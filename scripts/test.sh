@@ -295,7 +295,10 @@ run_fuzz() {
     mkdir -p "$dir/fuzz-corpus/$t"
     cp tests/fuzz/corpus/$t/* "$dir/fuzz-corpus/$t/" 2>/dev/null
     start=$(date +%s)
-    env "${test_env[@]}" "$dir/tests/fuzz/$t" -max_total_time="$seconds" -timeout=60 \
+    # libFuzzer stops itself after max_total_time; the outer timeout only
+    # catches a hang it cannot see (an input blocked between its alarms).
+    timeout -k 10 $((seconds + 120)) env "${test_env[@]}" "$dir/tests/fuzz/$t" \
+      -max_total_time="$seconds" -timeout=60 \
       -error_exitcode=1 -print_final_stats=1 -artifact_prefix="$dir/fuzz-artifacts/$t-" \
       "$dir/fuzz-corpus/$t" >"$dir/meson-logs/$t.txt" 2>&1
     rc=$?
@@ -309,8 +312,13 @@ run_fuzz() {
       total_fail=$((total_fail + 1))
       grep -E -A3 'INVARIANT|ERROR: (Address|Undefined|Leak)Sanitizer|deadly signal' \
         "$dir/meson-logs/$t.txt" | head -n 40
-      summary+=("$(printf '%-46s %s: FAILED (exit %d); input in %s' "$label" "$t" "$rc" \
-        "$dir/fuzz-artifacts/")")
+      if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        summary+=("$(printf '%-46s %s: FAILED, hung (killed after %ds); see %s' "$label" "$t" \
+          "$secs" "$dir/meson-logs/$t.txt")")
+      else
+        summary+=("$(printf '%-46s %s: FAILED (exit %d); input in %s' "$label" "$t" "$rc" \
+          "$dir/fuzz-artifacts/")")
+      fi
     fi
   done
 }

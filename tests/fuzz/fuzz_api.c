@@ -1269,6 +1269,18 @@ static void run_bounded(int ci, uint8_t arg)
 
 /* ---- the peers ------------------------------------------------------------ */
 
+/* The harness's own pipe I/O never waits, whatever O_NONBLOCK the input
+ * left on the fd (command 3 turns it off too): a blocking read of an empty
+ * pipe B, or a write into a full pipe A, would sleep until libFuzzer's
+ * alarm, once per command. RWF_NOWAIT asks per call, so nothing kio's ops
+ * on the same file see changes. */
+static ssize_t pipe_io_nowait(int fd, void *buf, size_t len, int is_write)
+{
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	return is_write ? pwritev2(fd, &iov, 1, -1, RWF_NOWAIT)
+			: preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+}
+
 static void peer_write(uint8_t which, uint8_t len_sel)
 {
 	static const int peers[4] = {S0_PEER, S1_PEER, PA_WR, ACC1};
@@ -1279,7 +1291,7 @@ static void peer_write(uint8_t which, uint8_t len_sel)
 	size_t len = (len_sel & 0x80) ? ((size_t)(len_sel & 0x7f) + 1) * 2048 : len_sel + 1u;
 	ssize_t n;
 	if (s == PA_WR)
-		n = write(fd, g_src, len);
+		n = pipe_io_nowait(fd, (void *)g_src, len, 1);
 	else
 		n = send(fd, g_src, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	fz_trace("peer write %s %zu -> %zd", slot_name[s], len, n);
@@ -1293,7 +1305,7 @@ static void peer_read(uint8_t which)
 	int fd = g_slot[s];
 	if (fd < 0)
 		return;
-	ssize_t n = s == PB_RD ? read(fd, sink, sizeof(sink))
+	ssize_t n = s == PB_RD ? pipe_io_nowait(fd, sink, sizeof(sink), 0)
 			       : recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
 	fz_trace("peer read %s -> %zd", slot_name[s], n);
 }
