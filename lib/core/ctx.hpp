@@ -19,6 +19,7 @@
 #include "core/probes.hpp"
 #include "core/ring.hpp"
 #include "core/timer_wheel.hpp"
+#include "core/wake_timer.hpp"
 
 namespace kio {
 
@@ -32,6 +33,9 @@ inline constexpr uint64_t kUdIgnore = kInternal | 2; // cancel requests whose CQ
 // was between two steps of it (a poll woken, its retry queued), so the
 // cancel is sent again; kernels before about 6.6 lose it there otherwise.
 inline constexpr uint64_t kUdCancel = kInternal | (uint64_t(1) << 62);
+// The loop's wake-up timer (core/wake_timer.hpp): | its generation.
+inline constexpr uint64_t kUdWakeTimer = kInternal | kWakeTimerBit;
+inline constexpr uint64_t kUdWakeTimerUpd = kInternal | kWakeTimerUpdBit;
 
 // A completion decided outside the CQ (timers, fallbacks) or a CQE parked
 // while a callback was flushing the SQ. Delivered in order by the loop.
@@ -139,6 +143,9 @@ struct kio_ctx {
 	// thread posted and wrote no eventfd (post.cpp), so the loop must not
 	// wait before running them.
 	uint8_t posts_due = 0;
+	// A kernel timeout at or before the wheel's nearest deadline, so calm
+	// rounds wait without one of their own (io_uring; core/wake_timer.hpp).
+	kio::WakeTimer wake_timer;
 	std::atomic<bool> woken{false};
 	std::atomic<bool> stop_requested{false};
 

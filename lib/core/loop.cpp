@@ -127,11 +127,37 @@ uint32_t cqe_flags(uint32_t f) noexcept
 }
 
 // A CQE of kio's own (wake-up read, cancel request): no callback.
+// A CQE of the wake-up timer (core/wake_timer.hpp). The timeout's own
+// (fired: -ETIME; cancelled by the ring's end) or a failed update (the
+// timeout had already fired: -ENOENT) means none is armed any more; the
+// next calm round reads the clock and arms again. A CQE of an earlier
+// arming changes nothing.
+void on_wake_timer(kio_ctx *c, uint64_t ud, int32_t res) noexcept
+{
+	WakeTimer &t = c->wake_timer;
+	if (uint32_t(ud) != t.gen)
+		return;
+	if (ud & kWakeTimerUpdBit) {
+		if (res >= 0)
+			return; // moved
+		t.armed = false; // gone: fired, its CQE on the way (a new arming has a new gen)
+	} else {
+		t.armed = false;
+	}
+	t.at = kNever;
+	if (res == -EINVAL)
+		t.off = true; // a kernel without absolute or updated timeouts
+}
+
 [[gnu::noinline]] void on_internal(kio_ctx *c, uint64_t ud, int32_t res) noexcept
 {
 	if (ud == kUdWake) {
 		c->wake_armed = false;
 		c->posts_due |= kPostsWake;
+		return;
+	}
+	if (ud & (kWakeTimerBit | kWakeTimerUpdBit)) {
+		on_wake_timer(c, ud, res);
 		return;
 	}
 	if ((ud & kUdCancel) == kUdCancel && res == -ENOENT) {
@@ -1033,16 +1059,54 @@ struct LeaveRun {
 	return calm_round_rest(c, c->ring.enter(true, kNever, true));
 }
 
-// A round in the state calm() found, with deadlines in the timer wheel
-// and none due at now (TimerWheel::has_work()): the wait runs until the
-// nearest, then calm_round_rest(). A deadline that passed during the wait
-// fires in the full round that follows. (An idle timeout on every
-// connection then costs a clock read and a timed wait per round, not the
-// full round.)
+// Whether the wake-up timer fires no later than the wheel's nearest
+// deadline: a calm round may then wait without a timeout, and without
+// reading the clock (nothing is due before the timer fires).
+[[gnu::always_inline]] inline bool wake_timer_covers(const kio_ctx *c) noexcept
+{
+	return c->timers.next_deadline() >= c->wake_timer.at;
+}
+
+// Arms the wake-up timer at deadline d (absolute, monotonic), or moves the
+// armed one there. False (nothing queued) on epoll, where the kernel
+// refused it before (IOPOLL rings), with SQPOLL (its thread could read
+// the timespec while this writes it) or with the SQ full: the caller
+// waits with a timeout instead.
+bool arm_wake_timer(kio_ctx *c, uint64_t d) noexcept
+{
+	WakeTimer &t = c->wake_timer;
+	if (t.off || !c->ring.is_uring() || c->ring.sq_thread())
+		return false;
+	io_uring_sqe *sqe = c->ring.try_get_sqe();
+	if (!sqe)
+		return false;
+	t.ts.tv_sec = int64_t(d / 1000000000ull);
+	t.ts.tv_nsec = int64_t(d % 1000000000ull);
+	if (!t.armed) {
+		io_uring_prep_timeout(sqe, &t.ts, 0, IORING_TIMEOUT_ABS);
+		sqe->user_data = kUdWakeTimer | ++t.gen;
+		t.armed = true;
+	} else {
+		io_uring_prep_timeout_update(sqe, &t.ts, kUdWakeTimer | t.gen, IORING_TIMEOUT_ABS);
+		sqe->user_data = kUdWakeTimerUpd | t.gen;
+	}
+	t.at = d;
+	return true;
+}
+
+// A round in the state calm() found, with deadlines in the timer wheel,
+// none due at now (TimerWheel::has_work()) and the wake-up timer not
+// covering the nearest: it is armed there (or, where it cannot be, the
+// wait is timed), then calm_round_rest(). A deadline that passed during
+// the wait fires in the full round that follows. (An idle timeout on
+// every connection then costs neither a clock read nor a timed wait per
+// round, not the full round.)
 [[gnu::noinline]] int timed_round(kio_ctx *c, uint64_t now)
 {
 	c->stats.loop_iterations++;
-	return calm_round_rest(c, c->ring.enter(true, c->timers.next_deadline() - now, true));
+	uint64_t d = c->timers.next_deadline();
+	uint64_t wait = arm_wake_timer(c, d) ? kNever : d - now;
+	return calm_round_rest(c, c->ring.enter(true, wait, true));
 }
 
 // run_once(), inlined into kio_ctx_run_once(): one call level less.
@@ -1056,7 +1120,7 @@ struct LeaveRun {
 	// full round, which knows when to stop waiting.
 	// (Destroy drives its rounds through here: calm() says no to it.)
 	if (timeout_ns < 0 && calm(c)) {
-		if (c->timers.empty()) {
+		if (c->timers.empty() || wake_timer_covers(c)) {
 			if (int n = quick_round(c))
 				return n;
 		} else if (uint64_t now = mono_ns(); !c->timers.has_work(now)) {
@@ -1125,7 +1189,7 @@ KIO_API int kio_ctx_run(kio_ctx *ctx) noexcept
 			uint64_t now;
 			if (!kio::calm(ctx))
 				rc = kio::round_inline(ctx, -1, true);
-			else if (ctx->timers.empty())
+			else if (ctx->timers.empty() || kio::wake_timer_covers(ctx))
 				rc = kio::quick_round(ctx);
 			else if (now = kio::mono_ns(); !ctx->timers.has_work(now))
 				rc = kio::timed_round(ctx, now);

@@ -74,6 +74,9 @@ public:
 	int fd() const noexcept { return ring_.ring_fd; }
 	io_uring *raw() noexcept { return &ring_; }
 	bool defer_taskrun() const noexcept { return setup_flags_ & IORING_SETUP_DEFER_TASKRUN; }
+	// A kernel thread takes the SQEs (IORING_SETUP_SQPOLL): it may read
+	// what an SQE points to at any time, not only inside enter().
+	bool sq_thread() const noexcept { return setup_flags_ & IORING_SETUP_SQPOLL; }
 
 	// A free SQE or nullptr when the SQ is full (the caller flushes).
 	io_uring_sqe *try_get_sqe() noexcept

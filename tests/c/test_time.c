@@ -462,6 +462,132 @@ static void test_time_pending_counts_timers(void **state)
 	kt_drain_destroy(ctx);
 }
 
+/*
+ * kio_ctx_run() with deadlines pending waits without a timeout of its own
+ * while a kernel timeout it armed covers the nearest deadline (io_uring;
+ * epoll waits with a timeout). These go through kio_ctx_run(), the path
+ * that uses it: a deadline that appears earlier than the armed one must
+ * move it, one that goes away leaves a harmless early wake-up, and
+ * nothing fires early.
+ */
+struct wake_case {
+	kio_ctx *ctx;
+	int64_t far_id;
+	struct shot near;
+	uint64_t near_armed; /* when the near sleep was started */
+	uint64_t near_ns;
+	int64_t cancel_id;   /* cancelled by the NOP's callback, or -1 */
+};
+
+static void wake_near_cb(void *user_data, int32_t res, uint32_t flags)
+{
+	struct wake_case *w = user_data;
+	shot_cb(&w->near, res, flags);
+	assert_int_equal(kio_op_cancel(w->ctx, w->far_id), 0);
+}
+
+/* The NOP completes while the kernel timeout waits for the far sleep:
+ * its callback starts a nearer one (and may cancel another). */
+static void wake_nop_cb(void *user_data, int32_t res, uint32_t flags)
+{
+	struct wake_case *w = user_data;
+	(void)flags;
+	assert_int_equal(res, 0);
+	if (w->cancel_id >= 0)
+		assert_int_equal(kio_op_cancel(w->ctx, w->cancel_id), 0);
+	w->near_armed = kt_now_ns();
+	assert_true(kio_sleep(w->ctx, w->near_ns, wake_near_cb, w) >= 0);
+}
+
+/* A deadline earlier than the armed kernel timeout, started from a
+ * callback: it fires on time, not at the far one. */
+static void test_time_run_earlier_deadline_from_callback(void **state)
+{
+	(void)state;
+	struct wake_case w = {.ctx = kt_ctx_new(), .near_ns = 30 * KT_MS, .cancel_id = -1};
+	struct kt_rec far = {0};
+	w.far_id = kio_sleep(w.ctx, 10000 * KT_MS, kt_rec_cb, &far);
+	assert_true(w.far_id >= 0);
+	assert_true(kio_nop(w.ctx, wake_nop_cb, &w) >= 0);
+	assert_int_equal(kio_ctx_run(w.ctx), 0);
+	assert_int_equal(w.near.calls, 1);
+	assert_int_equal(w.near.res, 0);
+	assert_true(w.near.at - w.near_armed >= w.near_ns);
+	assert_true(w.near.at - w.near_armed < w.near_ns + LATE_BOUND_NS);
+	assert_int_equal(far.calls, 1);
+	assert_int_equal(far.res, -ECANCELED);
+	kt_drain_destroy(w.ctx);
+}
+
+/* The deadline the kernel timeout was armed for goes away (cancelled)
+ * and a later one is started: the early wake-up fires nothing, the later
+ * sleep fires at its own time, not before. */
+static void test_time_run_armed_deadline_cancelled(void **state)
+{
+	(void)state;
+	struct wake_case w = {.ctx = kt_ctx_new(), .near_ns = 60 * KT_MS};
+	struct kt_rec far = {0}, mid = {0};
+	w.far_id = kio_sleep(w.ctx, 10000 * KT_MS, kt_rec_cb, &far);
+	assert_true(w.far_id >= 0);
+	w.cancel_id = kio_sleep(w.ctx, 20 * KT_MS, kt_rec_cb, &mid);
+	assert_true(w.cancel_id >= 0);
+	/* The NOP's callback runs in the first round, after the kernel
+	 * timeout went out for the 20 ms sleep. */
+	assert_true(kio_nop(w.ctx, wake_nop_cb, &w) >= 0);
+	assert_int_equal(kio_ctx_run(w.ctx), 0);
+	assert_int_equal(mid.calls, 1);
+	assert_int_equal(mid.res, -ECANCELED);
+	assert_int_equal(w.near.calls, 1);
+	assert_int_equal(w.near.res, 0);
+	assert_true(w.near.at - w.near_armed >= w.near_ns);
+	assert_true(w.near.at - w.near_armed < w.near_ns + LATE_BOUND_NS);
+	kt_drain_destroy(w.ctx);
+}
+
+/* A periodic timer beside a far sleep, through kio_ctx_run(): every tick
+ * fires at or after its due time (the kernel timeout is armed again after
+ * each), and the run ends once both are cancelled. */
+struct run_ticks {
+	kio_ctx *ctx;
+	int64_t far_id, tick_id;
+	uint64_t t0, period;
+	int n;
+	int early;
+};
+
+static void run_ticks_cb(void *user_data, int32_t res, uint32_t flags)
+{
+	struct run_ticks *t = user_data;
+	if (!(flags & KIO_F_MORE))
+		return; /* the cancel's final callback */
+	assert_int_equal(res, 0);
+	t->n++;
+	if (kt_now_ns() - t->t0 < (uint64_t)t->n * t->period)
+		t->early++;
+	if (t->n == 10) {
+		assert_int_equal(kio_op_cancel(t->ctx, t->tick_id), 0);
+		assert_int_equal(kio_op_cancel(t->ctx, t->far_id), 0);
+	}
+}
+
+static void test_time_run_periodic_beside_far_sleep(void **state)
+{
+	(void)state;
+	struct run_ticks t = {.ctx = kt_ctx_new(), .period = 5 * KT_MS};
+	struct kt_rec far = {0};
+	t.far_id = kio_sleep(t.ctx, 10000 * KT_MS, kt_rec_cb, &far);
+	assert_true(t.far_id >= 0);
+	t.t0 = kt_now_ns();
+	t.tick_id = kio_timer_periodic(t.ctx, t.period, run_ticks_cb, &t);
+	assert_true(t.tick_id >= 0);
+	assert_int_equal(kio_ctx_run(t.ctx), 0);
+	assert_int_equal(t.n, 10);
+	assert_int_equal(t.early, 0);
+	assert_true(kt_now_ns() - t.t0 < 10 * t.period + LATE_BOUND_NS);
+	assert_int_equal(far.res, -ECANCELED);
+	kt_drain_destroy(t.ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -479,6 +605,9 @@ int main(void)
 		KT_TEST(test_time_run_once_waits_for_timer),
 		KT_TEST(test_time_sleep_cancel),
 		KT_TEST(test_time_pending_counts_timers),
+		KT_TEST(test_time_run_earlier_deadline_from_callback),
+		KT_TEST(test_time_run_armed_deadline_cancelled),
+		KT_TEST(test_time_run_periodic_beside_far_sleep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
