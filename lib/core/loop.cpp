@@ -126,7 +126,6 @@ uint32_t cqe_flags(uint32_t f) noexcept
 	return k;
 }
 
-// A CQE of kio's own (wake-up read, cancel request): no callback.
 // A CQE of the wake-up timer (core/wake_timer.hpp). The timeout's own
 // (fired: -ETIME; cancelled by the ring's end) or a failed update (the
 // timeout had already fired: -ENOENT) means none is armed any more; the
@@ -149,6 +148,7 @@ void on_wake_timer(kio_ctx *c, uint64_t ud, int32_t res) noexcept
 		t.off = true; // a kernel without absolute or updated timeouts
 }
 
+// A CQE of kio's own (wake-up read, wake-up timer, cancel request): no callback.
 [[gnu::noinline]] void on_internal(kio_ctx *c, uint64_t ud, int32_t res) noexcept
 {
 	if (ud == kUdWake) {
@@ -1098,9 +1098,9 @@ bool arm_wake_timer(kio_ctx *c, uint64_t d) noexcept
 // none due at now (TimerWheel::has_work()) and the wake-up timer not
 // covering the nearest: it is armed there (or, where it cannot be, the
 // wait is timed), then calm_round_rest(). A deadline that passed during
-// the wait fires in the full round that follows. (An idle timeout on
-// every connection then costs neither a clock read nor a timed wait per
-// round, not the full round.)
+// the wait fires in the full round that follows. (With an idle timeout on
+// every connection, this round runs once per firing of the wake-up timer;
+// the rounds between wait as if no deadline were pending.)
 [[gnu::noinline]] int timed_round(kio_ctx *c, uint64_t now)
 {
 	c->stats.loop_iterations++;
