@@ -791,10 +791,25 @@ static int64_t call_start(struct fctx *f, struct rec *r, uint8_t arg)
 	return -EINVAL;
 }
 
+/* One splice into pipe C at a time, whatever the context: a second one's
+ * kernel worker waits for the pipe's lock, which the first holds while it
+ * waits for its socket, and that wait ignores cancellation (destroy then
+ * gives up after 30 s and logs it: a kernel behaviour, not kio's). */
+static int splice_live(void)
+{
+	for (unsigned i = 0; i < g_nrecs; i++)
+		if (g_recs[i].kind == K_SPLICE &&
+		    (g_recs[i].state == R_LIVE || g_recs[i].state == R_STARTING))
+			return 1;
+	return 0;
+}
+
 static struct rec *start_op(int ci, int kind, int fdsel, uint8_t arg, int chain)
 {
 	struct fctx *f = &g_ctx[ci];
 	if (g_nrecs >= MAX_OPS || !f->ctx)
+		return NULL;
+	if (kind == K_SPLICE && splice_live())
 		return NULL;
 	struct rec *r = &g_recs[g_nrecs++];
 	memset(r, 0, sizeof(*r));
