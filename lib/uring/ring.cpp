@@ -89,8 +89,12 @@ int Ring::setup_uring(const kio_ctx_opts &opts) noexcept
 		if (!(p.flags & IORING_SETUP_SQPOLL))
 			p.flags |= kSetupNoSqArray;
 		rc = io_uring_queue_init_params(opts.sq_entries, &ring_, &p);
-		if (rc == 0 && (p.flags & kSetupNoSqArray))
+		if (rc == 0 && (p.flags & kSetupNoSqArray)) {
+			// The ring may sit where another thread's ring was unmapped:
+			// ordered before these writes, not only after the loop.
+			order_mappings();
 			restore_ring_header(&ring_, p);
+		}
 		if (rc == -EINVAL && (p.flags & kSetupNoSqArray)) {
 			p.flags &= ~kSetupNoSqArray;
 			memset(&ring_, 0, sizeof(ring_));

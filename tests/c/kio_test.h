@@ -226,6 +226,28 @@ static inline void kt_leak_begin(struct kt_leak *l)
 	l->threads = kt_count_threads();
 }
 
+/* Names the threads of the process on stderr: what a failed thread count
+ * left behind. */
+static inline void kt_print_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], comm[32] = "";
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f && fgets(comm, sizeof(comm), f))
+			fprintf(stderr, "thread %s: %s", e->d_name, comm);
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+}
+
 static inline void kt_leak_end(const struct kt_leak *l)
 {
 	/* Threads that exited may take a moment to leave /proc/self/task: the
@@ -235,6 +257,8 @@ static inline void kt_leak_end(const struct kt_leak *l)
 	uint64_t deadline = kt_now_ns() + 5000000000ull;
 	while (kt_count_threads() != l->threads && kt_now_ns() < deadline)
 		usleep(1000);
+	if (kt_count_threads() != l->threads)
+		kt_print_threads();
 	assert_int_equal(kt_count_fds(), l->fds);
 	assert_int_equal(kt_count_threads(), l->threads);
 }
