@@ -62,7 +62,7 @@ static inline int kt_count_fds(void) { return kt_count_dir("/proc/self/fd") - 1;
  * exit by design (kio_log_write(3)), so it is never a leak. A thread that
  * exits while being counted is not counted.
  */
-static inline int kt_count_threads(void)
+static inline int kt_threads_named(FILE *names)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
@@ -77,16 +77,25 @@ static inline int kt_count_threads(void)
 		FILE *f = fopen(path, "r");
 		if (!f)
 			continue;
+		int named = fgets(comm, sizeof(comm), f) != NULL;
+		if (names && named)
+			fprintf(names, "thread %s: %s", e->d_name, comm);
 		/* kio's log thread lives as long as the process; the kernel's
 		 * io_uring workers (iou-wrk-*, iou-sqp-*) belong to the task, and
 		 * kernels before 6.6 or so keep one alive after its ring is gone. */
-		if (!fgets(comm, sizeof(comm), f) ||
-		    (strcmp(comm, "kio-log\n") != 0 && strncmp(comm, "iou-", 4) != 0))
+		if (!named || (strcmp(comm, "kio-log\n") != 0 && strncmp(comm, "iou-", 4) != 0))
 			n++;
 		fclose(f);
 	}
 	closedir(d);
 	return n;
+}
+
+/* The count alone; kt_threads_named(stderr) also names every thread, for
+ * a check that failed. */
+static inline int kt_count_threads(void)
+{
+	return kt_threads_named(NULL);
 }
 
 /* Creates a ctx with default options; exits 77 when the kernel has no io_uring for us. */
@@ -226,28 +235,6 @@ static inline void kt_leak_begin(struct kt_leak *l)
 	l->threads = kt_count_threads();
 }
 
-/* Names the threads of the process on stderr: what a failed thread count
- * left behind. */
-static inline void kt_print_threads(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	if (!d)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		char path[300], comm[32] = "";
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f && fgets(comm, sizeof(comm), f))
-			fprintf(stderr, "thread %s: %s", e->d_name, comm);
-		if (f)
-			fclose(f);
-	}
-	closedir(d);
-}
-
 static inline void kt_leak_end(const struct kt_leak *l)
 {
 	/* Threads that exited may take a moment to leave /proc/self/task: the
@@ -258,7 +245,7 @@ static inline void kt_leak_end(const struct kt_leak *l)
 	while (kt_count_threads() != l->threads && kt_now_ns() < deadline)
 		usleep(1000);
 	if (kt_count_threads() != l->threads)
-		kt_print_threads();
+		kt_threads_named(stderr);
 	assert_int_equal(kt_count_fds(), l->fds);
 	assert_int_equal(kt_count_threads(), l->threads);
 }
