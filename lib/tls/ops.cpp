@@ -131,7 +131,7 @@ void handshake_done(kio_tls *t)
 Next advance_socket_handshake(Job &j)
 {
 	kio_tls *t = j.tls;
-	ERR_clear_error();
+	clear_errors();
 	int r = SSL_do_handshake(t->ssl);
 	if (r == 1) {
 		t->on_socket = false;
@@ -154,7 +154,7 @@ Next advance_handshake(Job &j)
 		return failing(j);
 	if (t->on_socket)
 		return advance_socket_handshake(j);
-	ERR_clear_error();
+	clear_errors();
 	int r = SSL_do_handshake(t->ssl);
 	if (r == 1) {
 		// The last flight (a server's tickets, a client's Finished) goes
@@ -199,7 +199,7 @@ Next advance_read(Job &j)
 		j.msg.msg_controllen = sizeof(j.ctrl.buf);
 		return Next{Phase::KRecv};
 	}
-	ERR_clear_error();
+	clear_errors();
 	int r = SSL_read(t->ssl, j.buf, int(j.len));
 	if (r > 0)
 		return result(r);
@@ -235,7 +235,7 @@ Next advance_write(Job &j)
 			    j.len - j.done};
 	}
 	while (j.done < j.len) {
-		ERR_clear_error();
+		clear_errors();
 		int r = SSL_write(t->ssl, j.buf + j.done, int(j.len - j.done));
 		if (r > 0) {
 			j.done += size_t(r);
@@ -284,7 +284,7 @@ Next advance_shutdown(Job &j)
 	if (t->ktls & KIO_TLS_KTLS_TX)
 		return ktls_close_notify(j);
 	if (!j.closing) {
-		ERR_clear_error();
+		clear_errors();
 		int r = SSL_shutdown(t->ssl);
 		if (r >= 0) {
 			j.closing = true;

@@ -4,12 +4,14 @@
  * loopback TCP: handshake and byte-exact echo, close_notify against
  * truncation, a read and a write in flight together, one op of a kind at
  * a time, cancel and timeout, destroy with ops in flight (session and
- * ctx, both orders), bad arguments, and 100 sessions at once.
+ * ctx, both orders), bad arguments, 100 sessions at once, and errors other
+ * code left in the thread's OpenSSL error queue.
  */
 #include "kt_tls.h"
 
 #include <pthread.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #define WAIT_MS 10000
@@ -727,6 +729,53 @@ static void test_hundred_sessions(void **state)
 	kt_drain_destroy(ctx);
 }
 
+/* Other code on the loop's thread may leave entries in the thread's OpenSSL
+ * error queue (OpenSSL's callers are meant to clear it, not all do). A NOP
+ * chain leaves one in every loop round while records go both ways: no step
+ * of a session may take such an entry for its own call's failure. */
+struct polluter {
+	kio_ctx *ctx;
+	int stop;
+	int rounds;
+	int ended;
+};
+
+static void pollute_cb(void *ud, int32_t res, uint32_t flags)
+{
+	struct polluter *p = ud;
+	(void)flags;
+	assert_int_equal(res, 0);
+	ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+	p->rounds++;
+	if (p->stop)
+		p->ended = 1;
+	else
+		assert_true(kio_nop(p->ctx, pollute_cb, p) >= 0);
+}
+
+static void test_stale_openssl_errors(void **state)
+{
+	(void)state;
+	kio_ctx *ctx = kt_ctx_new();
+	struct kt_tls_pair p;
+	open_pair(ctx, &p);
+	struct polluter pol = {.ctx = ctx};
+	ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+	assert_true(kio_nop(ctx, pollute_cb, &pol) >= 0);
+	one_way(ctx, p.client, p.server, 300000, 4);
+	ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+	one_way(ctx, p.server, p.client, 300000, 5);
+	pol.stop = 1;
+	kt_run_until(ctx, &pol.ended, WAIT_MS);
+	/* The chain ran beside the records (not only before or after). */
+	assert_true(pol.rounds > 4);
+	assert_string_equal(kio_tls_last_error(p.client), "");
+	assert_string_equal(kio_tls_last_error(p.server), "");
+	ERR_clear_error();
+	kt_tls_pair_close(&p);
+	kt_drain_destroy(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -744,6 +793,7 @@ int main(void)
 		KT_TEST(test_destroy_in_flight),
 		KT_TEST(test_ctx_destroy_first),
 		KT_TEST(test_hundred_sessions),
+		KT_TEST(test_stale_openssl_errors),
 	};
 	return cmocka_run_group_tests(tests, configs_setup, configs_teardown);
 }
