@@ -202,7 +202,8 @@ int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run);
 int arm_wake(kio_ctx *c);
 int issue_cancel(kio_ctx *c, uint32_t idx) noexcept;
 void expire_timers(kio_ctx *c, uint64_t now);
-// now: the monotonic time if the caller read it, else 0.
+// now: the monotonic time if the caller read it, else 0. The caller has
+// passed begin_check() (every public entry point makes it first).
 int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period,
 		    uint64_t now);
 
@@ -252,6 +253,8 @@ void note_started(kio_ctx *c, uint32_t idx) noexcept;
 void reserve_ready(kio_ctx *c);
 void grow_fd_table(kio_ctx *c, int fd);
 io_uring_sqe *get_sqe(kio_ctx *c, int *err);
+// An op whose result res is known already, delivered by the loop. The
+// caller has passed begin_check(), like start_timer()'s.
 int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res);
 
 // Ops with a Hook (see op_table.hpp).

@@ -56,7 +56,11 @@ static void settle(kio_ctx *c, Op &op, uint32_t idx, int32_t *res) noexcept
 [[gnu::always_inline]] inline void finish_op(kio_ctx *c, uint32_t idx, int32_t res, uint32_t flags)
 {
 	Op &op = c->ops.at(idx);
-	if (__builtin_expect(op.state != 0 || op.heap_pos != kNotInHeap, 0))
+	// Not for the bits every timer and deferred op ends with (kTimed,
+	// kCompleting) or that release() covers (kHooked): an interrupted
+	// result settle() would translate gets the same from error_result().
+	constexpr uint8_t kSettle = kCancelReq | kTimedOut | kTracksFd | kPipeWrite | kFixedIO;
+	if (__builtin_expect((op.state & kSettle) != 0 || op.heap_pos != kNotInHeap, 0))
 		settle(c, op, idx, &res);
 	if (op.kind != Kind::Kernel) {
 		c->in_user--;
@@ -548,9 +552,10 @@ static void fire_timer(kio_ctx *c, uint32_t idx, uint64_t now)
 		}
 	} else if (op.kind == Kind::Timer) {
 		op.state |= kCompleting;
-		push_ready(c, idx, 0, 0);
+		c->ready.push_back(Ready{idx, 0, 0}); // room reserved at start
 	} else if (op.kind == Kind::Periodic) {
-		push_ready(c, idx, 0, KIO_F_MORE);
+		// Room for a tick and the final result of each live op.
+		c->ready.push_back(Ready{idx, 0, KIO_F_MORE});
 		op.fire_at += op.period;
 		if (op.fire_at <= now)
 			op.fire_at = deadline_after(now, op.period);
@@ -839,8 +844,6 @@ static int64_t user_op_started(kio_ctx *c, int64_t id) noexcept
 
 int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res)
 {
-	if (int rc = begin_check(c, cb))
-		return rc;
 	if (faults_nomem(c))
 		return -ENOMEM;
 	uint32_t idx = alloc_user_op(c, cb, user_data, Kind::Deferred);
@@ -873,8 +876,6 @@ int64_t start_external(kio_ctx *c, kio_cb cb, void *user_data, const Hook *hook,
 int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period,
 		    uint64_t now)
 {
-	if (int rc = begin_check(c, cb))
-		return rc;
 	if (faults_nomem(c))
 		return -ENOMEM;
 	uint32_t idx = alloc_user_op(c, cb, user_data, period ? Kind::Periodic : Kind::Timer);

@@ -160,18 +160,17 @@ public:
 	}
 
 	// The live op an id names, or nullptr for a finished, stale or bogus id,
-	// or one of another context.
+	// or one of another context. Two tests cover every case: the low word
+	// xor this table's tag is the slot when the tag matches and 2^24 or
+	// more when it does not (count_ < 2^24); a negative id has bit 31 in
+	// its generation word, which no op's generation has (gen_of()).
 	Op *lookup(int64_t id) noexcept
 	{
-		if (id < 0)
-			return nullptr;
-		uint32_t low = uint32_t(uint64_t(id));
-		uint32_t idx = low & kSlotMask;
-		uint32_t gen = uint32_t(uint64_t(id) >> 32);
-		if ((low & ~kSlotMask) != tag_bits_ || idx >= count_)
+		uint32_t idx = uint32_t(uint64_t(id)) ^ tag_bits_;
+		if (idx >= count_)
 			return nullptr;
 		Op &op = *slot(idx);
-		if (op.kind == Kind::Free || op.gen != gen)
+		if (op.gen != uint32_t(uint64_t(id) >> 32) || op.kind == Kind::Free)
 			return nullptr;
 		return &op;
 	}

@@ -58,6 +58,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/deadline_sort.hpp"
 #include "core/mapping.hpp"
 #include "core/op_table.hpp"
 
@@ -747,11 +748,12 @@ private:
 	}
 
 	// Sorts bucket b by deadline, stably. One pass over the list copies the
-	// deadlines to a flat array (each op record is read once) and sees
-	// whether they are in order already: nothing to do then. If the array
-	// cannot grow, the list itself is merge-sorted. (A radix sort of one
-	// tick's 16 bits of ns was tried: at a few hundred entries per bucket
-	// it ran more instructions than std::sort.)
+	// deadlines and slots to flat arrays (each op record is read once) and
+	// sees whether they are in order already: nothing to do then. The
+	// deadlines become words of offset and place (core/deadline_sort.hpp).
+	// If the arrays cannot grow, or the offsets do not fit 32 bits (an
+	// entry armed seconds overdue shares the bucket), the list itself is
+	// merge-sorted.
 	void sort_bucket(OpTable &ops, uint32_t b) noexcept
 	{
 		uint32_t h = head_[b];
@@ -767,6 +769,7 @@ private:
 				hs = notes_->ids + j * kHintPer;
 			}
 		}
+		uint64_t low = kNever, high = 0;
 		for (uint32_t i = h; !(i & kEnd); n++) {
 			if (hb) {
 				uint32_t a = hint_for(hb, hs, n);
@@ -776,31 +779,36 @@ private:
 			uint64_t k = timer_key(ops.at(i));
 			sorted &= k >= last;
 			last = k;
-			if (flat && n >= scratch_.size())
-				flat = grow(scratch_, n);
-			if (flat)
-				scratch_[n] = SortEntry{k, n, i};
+			low = std::min(low, k);
+			high = std::max(high, k);
+			if (flat && n >= sort_out_.size()) // resized last by grow()
+				flat = grow(n);
+			if (flat) {
+				sort_key_[n] = k;
+				sort_idx_[n] = i;
+			}
 			i = link(ops, i).next;
 		}
 		if (sorted)
 			return;
-		if (!flat) {
+		if (!flat || high - low > UINT32_MAX) {
 			link(ops, tail_[b]).next = kNoSlot;
 			relink(ops, b, merge_sort(ops, h, n));
 			return;
 		}
-		SortEntry *e = scratch_.data();
-		std::sort(e, e + n);
-		// Both links of each entry from the array: no walk that waits on
+		const uint64_t *w = sort_deadlines(sort_key_.data(), sort_out_.data(), n, low, high);
+		// Both links of each entry from the arrays: no walk that waits on
 		// the record before it.
+		const uint32_t *at = sort_idx_.data();
 		uint32_t p = kEnd | b;
 		for (uint32_t k = 0; k < n; k++) {
-			Link &l = link(ops, e[k].idx);
+			uint32_t i = at[uint32_t(w[k])];
+			Link &l = link(ops, i);
 			l.prev = p;
-			l.next = k + 1 < n ? e[k + 1].idx : kEnd | b;
-			p = e[k].idx;
+			l.next = k + 1 < n ? at[uint32_t(w[k + 1])] : kEnd | b;
+			p = i;
 		}
-		head_[b] = e[0].idx;
+		head_[b] = at[uint32_t(w[0])];
 		tail_[b] = p;
 	}
 
@@ -823,21 +831,15 @@ private:
 		tail_[b] = p;
 	}
 
-	struct SortEntry {
-		uint64_t key;
-		uint32_t pos; // place in the list: equal keys keep their order
-		uint32_t idx;
-		bool operator<(const SortEntry &o) const noexcept
-		{
-			return key < o.key || (key == o.key && pos < o.pos);
-		}
-	};
-
-	// Room in v for entry n and more; false if it cannot grow.
-	static bool grow(std::vector<SortEntry> &v, uint32_t n) noexcept
+	// Room in the sort arrays for entry n and more; false if they cannot
+	// grow. All three end at one size, sort_out_ last: its size is the room.
+	bool grow(uint32_t n) noexcept
 	{
 		try {
-			v.resize(std::max<size_t>(size_t(n) * 2, 256));
+			size_t want = std::max<size_t>(size_t(n) * 2, 256);
+			sort_key_.resize(want);
+			sort_idx_.resize(want);
+			sort_out_.resize(want);
 		} catch (...) {
 			return false;
 		}
@@ -876,7 +878,11 @@ private:
 	uint32_t head_[kBuckets];
 	uint32_t tail_[kBuckets];
 	PageArray<Link> links_;
-	std::vector<SortEntry> scratch_; // sort_bucket()'s array, kept for reuse
+	// sort_bucket()'s arrays, kept for reuse, all of one size: by place in
+	// the list, the deadlines (then words) and the slots; the sorted words.
+	std::vector<uint64_t> sort_key_;
+	std::vector<uint32_t> sort_idx_;
+	std::vector<uint64_t> sort_out_;
 	uint64_t cur_ = 0;               // every entry of an earlier tick has fired
 	uint32_t size_ = 0;
 	uint64_t wake_ = kNoTick;   // expire() has work from this tick on (or earlier)

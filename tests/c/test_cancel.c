@@ -545,6 +545,11 @@ static void test_cancel_invalid_ids(void **state)
 	assert_true(id >= 0);
 	assert_int_equal(kio_op_cancel(ctx, id + 1), -ENOENT);
 	assert_int_equal(kio_op_cancel(ctx, id ^ (1ll << 40)), -ENOENT);
+	/* Its slot and generation with the sign bit set, or another tag. */
+	assert_int_equal(kio_op_cancel(ctx, id | INT64_MIN), -ENOENT);
+	assert_int_equal(kio_op_timeout(ctx, id | INT64_MIN, 1000), -ENOENT);
+	for (int bit = 24; bit < 32; bit++)
+		assert_int_equal(kio_op_cancel(ctx, id ^ (1ll << bit)), -ENOENT);
 	assert_int_equal(kio_op_cancel(ctx, id), 0);
 	kt_drain_destroy(ctx);
 	assert_int_equal(r.calls, 1);

@@ -713,6 +713,56 @@ static void test_wheel_backlog_many_buckets(void **state)
 	kio_ctx_destroy(ctx);
 }
 
+/* The ways a bucket is put in deadline order (lib/core/deadline_sort.hpp):
+ * a few entries (insertion alone); a thousand distinct deadlines in a tick
+ * (a counting pass, then insertion); hundreds sharing a few nanoseconds
+ * (std::sort where a sub-range fills); entries armed overdue, from the
+ * start of the clock to now, sharing the due bucket (offsets past 32 bits:
+ * the list is merge-sorted). Each fires once, never early, in deadline
+ * order, equal deadlines in arming order. */
+static void test_wheel_sort_paths(void **state)
+{
+	(void)state;
+	enum {
+		FEW = 12,
+		SPREAD = 4000,
+		PACKED = 600,
+		OVERDUE = 300,
+		N = FEW + SPREAD + PACKED + OVERDUE
+	};
+	kio_ctx *ctx = kt_ctx_new();
+	static struct fired f[N];
+	static uint64_t deadline[N];
+	static int order[N];
+	int order_len = 0;
+	uint64_t now = kt_now_ns();
+	uint64_t tick = 1ull << 16;
+	uint64_t few = round_up(now + 20 * KT_MS, tick);
+	uint64_t spread = few + 8 * tick;
+	uint64_t packed = spread + 8 * tick;
+	uint64_t rng = 0x853c49e6748fea9bull;
+	for (int i = 0; i < N; i++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t r = rng >> 33;
+		if (i < FEW)
+			deadline[i] = few + r % tick;
+		else if (i < FEW + SPREAD)
+			deadline[i] = spread + r % (4 * tick);
+		else if (i < FEW + SPREAD + PACKED)
+			deadline[i] = packed + r % 5; /* five values, 120 each */
+		else if (i % 2)
+			deadline[i] = 1 + r % (now / 2); /* seconds overdue */
+		else
+			deadline[i] = now - r % KT_MS;
+		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
+		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
+	}
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(order_len, N);
+	check_fired_in_order(f, deadline, order, N);
+	kio_ctx_destroy(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -727,6 +777,7 @@ int main(void)
 		KT_TEST(test_wheel_deferred_timeouts),
 		KT_TEST(test_wheel_destroy_pending),
 		KT_TEST(test_wheel_backlog_many_buckets),
+		KT_TEST(test_wheel_sort_paths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
