@@ -8,7 +8,7 @@
 // 32. The words are distinct and their order is the order wanted, so no
 // sort needs to be stable. A bucket spans one tick, 65.5 us, so the
 // offsets are spread evenly enough for a counting pass: the words go to
-// sub-ranges of the offsets, about two per sub-range, in one pass, and an
+// sub-ranges of the offsets, two to four per sub-range, in one pass, and an
 // insertion sort puts the few out of order in place, each move staying in
 // its sub-range. Against std::sort on the same words: about half the
 // instructions from a few hundred entries on, a fifth fewer at sixty.
@@ -55,7 +55,8 @@ inline uint64_t *sort_deadlines(uint64_t *key, uint64_t *out, uint32_t n, uint64
 		insertion_sort(key, n);
 		return key;
 	}
-	// About two words per sub-range: 2^bits near n / 2, 16 to 1024 of them.
+	// Two to four words per sub-range: 2^bits of them, from n / 4 to n / 2,
+	// at least 16 and at most 1024.
 	unsigned bits = std::clamp(unsigned(31 - __builtin_clz(n)) - 1, 4u, kMaxBits);
 	uint64_t range = high - low;
 	unsigned width = range ? unsigned(64 - __builtin_clzll(range)) : 0;
