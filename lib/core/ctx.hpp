@@ -202,10 +202,6 @@ int run_once(kio_ctx *c, int64_t timeout_ns, bool from_run);
 int arm_wake(kio_ctx *c);
 int issue_cancel(kio_ctx *c, uint32_t idx) noexcept;
 void expire_timers(kio_ctx *c, uint64_t now);
-// now: the monotonic time if the caller read it, else 0. The caller has
-// passed begin_check() (every public entry point makes it first).
-int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period,
-		    uint64_t now);
 
 // The checks every op makes before anything else.
 // Called from a thread that does not run ctx, once one does: a misuse

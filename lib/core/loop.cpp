@@ -10,6 +10,7 @@
 #include "core/fd.hpp"
 #include "core/guard.hpp"
 #include "core/log.hpp"
+#include "core/user_op.hpp"
 
 namespace kio {
 
@@ -813,35 +814,6 @@ int64_t start_hooked(kio_ctx *c, kio_cb cb, void *user_data, int opcode, int tra
 	return id;
 }
 
-// Reserves a slot and room for its completion for a user-space op.
-// May throw std::bad_alloc.
-static uint32_t alloc_user_op(kio_ctx *c, kio_cb cb, void *user_data, Kind kind)
-{
-	if (c->live >= c->ready_room || !c->ops.has_free())
-		reserve_ready(c);
-	uint32_t idx = c->ops.alloc();
-	Op &op = c->ops.at(idx);
-	op.cb = cb;
-	op.user_data = user_data;
-	op.kind = kind;
-	return idx;
-}
-
-// Fault injection (nomem) for the starts of user-space ops: the call
-// fails before anything changed, as a failed allocation would.
-static bool faults_nomem(kio_ctx *c) noexcept
-{
-	return __builtin_expect(c->faults != nullptr, 0) && c->faults->at_call(kFaultNomem);
-}
-
-static int64_t user_op_started(kio_ctx *c, int64_t id) noexcept
-{
-	KIO_PROBE_OP_START(c, id, c->ops.at(OpTable::index_of(id)).user_data, -1);
-	if (__builtin_expect(c->faults != nullptr, 0))
-		faults_started(c, id);
-	return id;
-}
-
 int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res)
 {
 	if (faults_nomem(c))
@@ -868,27 +840,6 @@ int64_t start_external(kio_ctx *c, kio_cb cb, void *user_data, const Hook *hook,
 	op.ext = ext;
 	op.aux = 0;
 	c->in_external++;
-	c->in_user++;
-	note_started(c, idx);
-	return user_op_started(c, c->ops.id_of(idx));
-}
-
-int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period,
-		    uint64_t now)
-{
-	if (faults_nomem(c))
-		return -ENOMEM;
-	uint32_t idx = alloc_user_op(c, cb, user_data, period ? Kind::Periodic : Kind::Timer);
-	Op &op = c->ops.at(idx);
-	op.fire_at = fire_at;
-	op.period = period;
-	try {
-		c->timers.set(c->ops, idx, fire_at, now);
-	} catch (...) {
-		c->ops.release(idx);
-		throw;
-	}
-	op.state |= kTimed;
 	c->in_user++;
 	note_started(c, idx);
 	return user_op_started(c, c->ops.id_of(idx));

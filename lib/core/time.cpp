@@ -4,8 +4,35 @@
 #include <ctime>
 
 #include "core/ctx.hpp"
+#include "core/guard.hpp"
+#include "core/user_op.hpp"
 
 using namespace kio;
+
+// Starts a timer firing at fire_at (monotonic ns), then every period ns if
+// period is not 0. now: the monotonic time the caller read. The caller has
+// passed begin_check(). May throw std::bad_alloc, with nothing started.
+[[gnu::always_inline]] static inline int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data,
+							  uint64_t fire_at,
+			   uint64_t period, uint64_t now)
+{
+	if (faults_nomem(c))
+		return -ENOMEM;
+	uint32_t idx = alloc_user_op(c, cb, user_data, period ? Kind::Periodic : Kind::Timer);
+	Op &op = c->ops.at(idx);
+	op.fire_at = fire_at;
+	op.period = period;
+	try {
+		c->timers.set(c->ops, idx, fire_at, now);
+	} catch (...) {
+		c->ops.release(idx);
+		throw;
+	}
+	op.state |= kTimed;
+	c->in_user++;
+	note_started(c, idx);
+	return user_op_started(c, c->ops.id_of(idx));
+}
 
 KIO_API int64_t kio_sleep(kio_ctx *ctx, uint64_t ns, kio_cb cb, void *user_data) noexcept
 {
