@@ -118,14 +118,31 @@ static void test_wheel_level_boundaries(void **state)
  * when the wheel moves some down a level: a third armed far ahead (above
  * level 0), a third near the deadline but before the wheel moved the first
  * third down, a third after. */
+/* Arms timer i at deadline[i]; its record notes when it fires in order[]. */
+static void arm_at(kio_ctx *ctx, struct fired *f, const uint64_t *deadline, int *order,
+		   int *order_len, int i)
+{
+	f[i] = (struct fired){ .index = i, .order = order, .order_len = order_len };
+	assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
+}
+
+/* Runs ctx until nothing is left, then checks that all n timers armed by
+ * arm_at() fired as check_fired_in_order() wants. */
+static void run_all_in_order(kio_ctx *ctx, struct fired *f, const uint64_t *deadline,
+			     const int *order, const int *order_len, int n)
+{
+	assert_int_equal(kio_ctx_run(ctx), 0);
+	assert_int_equal(*order_len, n);
+	check_fired_in_order(f, deadline, order, n);
+}
+
 static void arm_third(kio_ctx *ctx, struct fired *f, uint64_t *deadline, int *order,
 		      int *order_len, int from, int to, uint64_t d)
 {
 	for (int i = from; i < to; i++) {
 		/* Every third one a little earlier or later, the rest on d. */
 		deadline[i] = d + (i % 3 == 1 ? (uint64_t)-1 : i % 3 == 2 ? 1 : 0);
-		f[i] = (struct fired){ .index = i, .order = order, .order_len = order_len };
-		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
+		arm_at(ctx, f, deadline, order, order_len, i);
 	}
 }
 
@@ -194,12 +211,9 @@ static void test_wheel_dense_ticks(void **state)
 			deadline[i] = base + (r % 8) * 1000; /* shared by many */
 		else
 			deadline[i] = base + r % (3 << 16); /* three ticks' worth */
-		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
-		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
+		arm_at(ctx, f, deadline, order, &order_len, i);
 	}
-	assert_int_equal(kio_ctx_run(ctx), 0);
-	assert_int_equal(order_len, N);
-	check_fired_in_order(f, deadline, order, N);
+	run_all_in_order(ctx, f, deadline, order, &order_len, N);
 	kio_ctx_destroy(ctx);
 }
 
@@ -754,12 +768,9 @@ static void test_wheel_sort_paths(void **state)
 			deadline[i] = 1 + r % (now / 2); /* seconds overdue */
 		else
 			deadline[i] = now - r % KT_MS;
-		f[i] = (struct fired){ .index = i, .order = order, .order_len = &order_len };
-		assert_true(kio_sleep_until(ctx, CLOCK_MONOTONIC, deadline[i], fired_cb, &f[i]) >= 0);
+		arm_at(ctx, f, deadline, order, &order_len, i);
 	}
-	assert_int_equal(kio_ctx_run(ctx), 0);
-	assert_int_equal(order_len, N);
-	check_fired_in_order(f, deadline, order, N);
+	run_all_in_order(ctx, f, deadline, order, &order_len, N);
 	kio_ctx_destroy(ctx);
 }
 
