@@ -250,7 +250,7 @@ void reserve_ready(kio_ctx *c);
 void grow_fd_table(kio_ctx *c, int fd);
 io_uring_sqe *get_sqe(kio_ctx *c, int *err);
 // An op whose result res is known already, delivered by the loop. The
-// caller has passed begin_check(), like start_timer()'s.
+// caller has passed begin_check(), as the timer start's has (core/time.cpp).
 int64_t start_deferred(kio_ctx *c, kio_cb cb, void *user_data, int32_t res);
 
 // Ops with a Hook (see op_table.hpp).

@@ -12,9 +12,8 @@ using namespace kio;
 // Starts a timer firing at fire_at (monotonic ns), then every period ns if
 // period is not 0. now: the monotonic time the caller read. The caller has
 // passed begin_check(). May throw std::bad_alloc, with nothing started.
-[[gnu::always_inline]] static inline int64_t start_timer(kio_ctx *c, kio_cb cb, void *user_data,
-							  uint64_t fire_at,
-			   uint64_t period, uint64_t now)
+[[gnu::always_inline]] static inline int64_t
+start_timer(kio_ctx *c, kio_cb cb, void *user_data, uint64_t fire_at, uint64_t period, uint64_t now)
 {
 	if (faults_nomem(c))
 		return -ENOMEM;
